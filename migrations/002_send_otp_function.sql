@@ -1,0 +1,131 @@
+-- otp_send: a whole passcode send in one statement and one round trip.
+--
+-- 1. Charge every rate limit (GCRA) atomically: the keys are locked in a
+--    fixed order and either all are charged or none is.
+-- 2. Find the address in the tenant; create it (and its user) when asked.
+-- 3. Supersede the live code, store the new code's hash, queue the mail in
+--    the outbox and wake the delivery workers.
+--
+-- The same statement runs whether or not the address exists, so the legacy
+-- route charges limits identically for unknown addresses.
+CREATE FUNCTION otp_send(
+  p_tenant_id      bigint,
+  p_address        text,
+  p_limit_keys     text[],
+  p_limit_periods  double precision[],  -- milliseconds between requests
+  p_limit_bursts   integer[],
+  p_create_status  text,                -- NULL: never create; else status of a new user
+  p_new_user_id    text,
+  p_new_email_id   text,
+  p_for_user_id    text,                -- attach a new address to this user instead
+  p_code_hash      bytea,
+  p_key_id         smallint,
+  p_ttl_seconds    integer,
+  p_payload        bytea,
+  p_message_id     text,
+  p_locale         text,
+  p_ip_address     text,
+  p_user_agent     text
+) RETURNS TABLE (
+  outcome        text,     -- sent | rate_limited | email_not_found | user_not_found
+  retry_after_ms bigint,
+  limited_key    text,
+  user_id        text,
+  email_id       text,
+  user_created   boolean,
+  outbox_id      bigint
+)
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_now      timestamptz := clock_timestamp();
+  v_worst_ms double precision := 0;
+  v_worst    text;
+  v_email    emails%ROWTYPE;
+  v_created  boolean := false;
+  v_template text;
+  v_outbox   bigint;
+  r          record;
+BEGIN
+  -- 1. Rate limits. Missing rows are created in key order, then all rows are
+  -- locked in key order, so concurrent sends never deadlock.
+  INSERT INTO rate_limits AS rl (key, tat)
+  SELECT k, '-infinity' FROM unnest(p_limit_keys) AS k ORDER BY k
+  ON CONFLICT (key) DO NOTHING;
+
+  FOR r IN
+    SELECT rl.key, greatest(rl.tat, v_now) AS tat, l.period, l.burst
+    FROM rate_limits rl
+    JOIN unnest(p_limit_keys, p_limit_periods, p_limit_bursts) AS l(key, period, burst) ON l.key = rl.key
+    ORDER BY rl.key
+    FOR UPDATE OF rl
+  LOOP
+    -- Allowed while tat - now <= (burst - 1) * period.
+    IF extract(epoch FROM r.tat - v_now) * 1000 - (r.burst - 1) * r.period > v_worst_ms THEN
+      v_worst_ms := extract(epoch FROM r.tat - v_now) * 1000 - (r.burst - 1) * r.period;
+      v_worst := r.key;
+    END IF;
+  END LOOP;
+
+  IF v_worst IS NOT NULL THEN
+    RETURN QUERY SELECT 'rate_limited'::text, ceil(v_worst_ms)::bigint, v_worst, NULL::text, NULL::text, false, NULL::bigint;
+    RETURN;
+  END IF;
+
+  UPDATE rate_limits rl
+  SET tat = greatest(rl.tat, v_now) + make_interval(secs => l.period / 1000)
+  FROM unnest(p_limit_keys, p_limit_periods) AS l(key, period)
+  WHERE rl.key = l.key;
+
+  -- 2. The address.
+  SELECT * INTO v_email FROM emails e WHERE e.tenant_id = p_tenant_id AND e.address = p_address;
+
+  IF NOT FOUND AND p_for_user_id IS NOT NULL THEN
+    PERFORM 1 FROM users u WHERE u.id = p_for_user_id AND u.tenant_id = p_tenant_id;
+    IF NOT FOUND THEN
+      RETURN QUERY SELECT 'user_not_found'::text, NULL::bigint, NULL::text, NULL::text, NULL::text, false, NULL::bigint;
+      RETURN;
+    END IF;
+    INSERT INTO emails AS e (id, tenant_id, user_id, address)
+    VALUES (p_new_email_id, p_tenant_id, p_for_user_id, p_address)
+    RETURNING * INTO v_email;
+  ELSIF NOT FOUND AND p_create_status IS NOT NULL THEN
+    INSERT INTO emails AS e (id, tenant_id, user_id, address)
+    VALUES (p_new_email_id, p_tenant_id, p_new_user_id, p_address)
+    ON CONFLICT (tenant_id, address) DO NOTHING
+    RETURNING * INTO v_email;
+    IF FOUND THEN
+      INSERT INTO users (id, tenant_id, status) VALUES (p_new_user_id, p_tenant_id, p_create_status);
+      v_created := true;
+    ELSE
+      -- A concurrent send created it first; use theirs.
+      SELECT * INTO v_email FROM emails e WHERE e.tenant_id = p_tenant_id AND e.address = p_address;
+    END IF;
+  ELSIF NOT FOUND THEN
+    RETURN QUERY SELECT 'email_not_found'::text, NULL::bigint, NULL::text, NULL::text, NULL::text, false, NULL::bigint;
+    RETURN;
+  ELSIF p_for_user_id IS NOT NULL AND v_email.user_id <> p_for_user_id THEN
+    -- The address belongs to someone else in this tenant.
+    RETURN QUERY SELECT 'email_not_found'::text, NULL::bigint, NULL::text, NULL::text, NULL::text, false, NULL::bigint;
+    RETURN;
+  END IF;
+
+  -- 3. The code and the mail.
+  UPDATE otp_codes c SET superseded_at = v_now
+  WHERE c.email_id = v_email.id AND c.superseded_at IS NULL AND c.used_at IS NULL;
+
+  INSERT INTO otp_codes (tenant_id, email_id, code_hash, key_id, created_at, expires_at, ip_address, user_agent)
+  VALUES (p_tenant_id, v_email.id, p_code_hash, p_key_id, v_now, v_now + make_interval(secs => p_ttl_seconds),
+          p_ip_address, p_user_agent);
+
+  v_template := CASE WHEN v_email.verified THEN 'login' ELSE 'signup' END;
+
+  INSERT INTO outbox (tenant_id, email_id, recipient, locale, template, payload, key_id, expires_at, message_id)
+  VALUES (p_tenant_id, v_email.id, p_address, p_locale, v_template, p_payload, p_key_id,
+          v_now + make_interval(secs => p_ttl_seconds), p_message_id)
+  RETURNING id INTO v_outbox;
+
+  PERFORM pg_notify('otp_outbox', '');
+
+  RETURN QUERY SELECT 'sent'::text, NULL::bigint, NULL::text, v_email.user_id, v_email.id, v_created, v_outbox;
+END;
+$$;

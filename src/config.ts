@@ -1,0 +1,168 @@
+// The service's configuration: the environment, parsed once into a typed,
+// defaulted, frozen object. Nothing else in the service reads process.env.
+import path from "node:path";
+
+/** A GCRA limit: `burst` requests at once, then one more every `periodMs`. */
+export interface RateLimit {
+  readonly burst: number;
+  readonly periodMs: number;
+}
+
+/** A secret that keys code hashes and outbox encryption, with its id. */
+export interface Pepper {
+  readonly id: number;
+  readonly secret: string;
+}
+
+export interface Config {
+  readonly host: string;
+  readonly port: number;
+  /** Unset: run an embedded Postgres with its data under dataDir. */
+  readonly databaseUrl: string | undefined;
+  readonly dataDir: string;
+  /** Port of the embedded Postgres; 0 picks a free one. */
+  readonly embeddedPostgresPort: number;
+  readonly dbPoolSize: number;
+  /** Unset: deliver into the in-memory dev mailbox. */
+  readonly smtpUrl: string | undefined;
+  readonly mailFrom: string;
+  /** Unset only in embedded mode, where one is generated and kept. */
+  readonly pepper: Pepper | undefined;
+  /** Older peppers, still accepted for codes issued before a rotation. */
+  readonly previousPeppers: readonly Pepper[];
+  readonly trustProxy: boolean;
+  readonly seedDemo: boolean;
+  readonly limits: {
+    readonly email: RateLimit;
+    readonly ip: RateLimit;
+    readonly tenant: RateLimit;
+  };
+  /** Minutes a legacy portal passcode stays valid. */
+  readonly legacyCodeTtlMinutes: number;
+  readonly maxBodyBytes: number;
+  /** How long a new connection may take to show whether it speaks HTTP/2. */
+  readonly sniffTimeoutMs: number;
+  readonly outbox: {
+    readonly concurrency: number;
+    readonly pollMs: number;
+    readonly maxAttempts: number;
+  };
+  readonly logLevel: string;
+}
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+
+/** Parses the environment; throws a ConfigError naming the variable at fault. */
+export function loadConfig(env: Env = process.env): Config {
+  const str = (name: string, fallback: string) => {
+    const v = env[name];
+    return v === undefined || v === "" ? fallback : v;
+  };
+  const optional = (name: string) => {
+    const v = env[name];
+    return v === undefined || v === "" ? undefined : v;
+  };
+  const int = (name: string, fallback: number, min: number, max: number) => {
+    const raw = optional(name);
+    if (raw === undefined) return fallback;
+    if (!/^\d+$/.test(raw)) throw new ConfigError(`${name} must be a whole number, got "${raw}"`);
+    const n = Number(raw);
+    if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${n}`);
+    return n;
+  };
+  const bool = (name: string, fallback: boolean) => {
+    const raw = optional(name);
+    if (raw === undefined) return fallback;
+    if (/^(1|true|yes|on)$/i.test(raw)) return true;
+    if (/^(0|false|no|off)$/i.test(raw)) return false;
+    throw new ConfigError(`${name} must be true or false, got "${raw}"`);
+  };
+  const limit = (prefix: string, burst: number, periodMs: number): RateLimit => ({
+    burst: int(`${prefix}_BURST`, burst, 1, 1_000_000),
+    periodMs: int(`${prefix}_PERIOD_MS`, periodMs, 1, 86_400_000),
+  });
+
+  const databaseUrl = optional("DATABASE_URL");
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError("DATABASE_URL must be a postgres:// or postgresql:// URL");
+  }
+  const smtpUrl = optional("SMTP_URL");
+  if (smtpUrl !== undefined && !/^smtps?:\/\//.test(smtpUrl)) {
+    throw new ConfigError("SMTP_URL must be an smtp:// or smtps:// URL");
+  }
+  const mailFrom = str("MAIL_FROM", "no-reply@otp.localhost");
+  if (!/^[^\s@<>"]+@[^\s@<>"]+$/.test(mailFrom)) {
+    throw new ConfigError(`MAIL_FROM must be a bare email address, got "${mailFrom}"`);
+  }
+
+  const pepperSecret = optional("OTP_PEPPER");
+  if (pepperSecret !== undefined && pepperSecret.length < 32) {
+    throw new ConfigError("OTP_PEPPER must be at least 32 characters (e.g. `openssl rand -hex 32`)");
+  }
+  if (databaseUrl !== undefined && pepperSecret === undefined) {
+    throw new ConfigError(
+      "OTP_PEPPER is required when DATABASE_URL is set: set it to a random secret of at least 32 characters (e.g. `openssl rand -hex 32`) and keep it stable across restarts",
+    );
+  }
+  const pepperId = int("OTP_PEPPER_ID", 1, 1, 32_767);
+  const previousPeppers = parsePreviousPeppers(optional("OTP_PREVIOUS_PEPPERS"), pepperId);
+
+  const logLevel = str("LOG_LEVEL", "info");
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}`);
+  }
+
+  return deepFreeze({
+    host: str("HOST", "127.0.0.1"),
+    port: int("PORT", 8080, 0, 65_535),
+    databaseUrl,
+    dataDir: path.resolve(str("DATA_DIR", ".data")),
+    embeddedPostgresPort: int("EMBEDDED_PG_PORT", 0, 0, 65_535),
+    dbPoolSize: int("DB_POOL_SIZE", 20, 1, 1000),
+    smtpUrl,
+    mailFrom,
+    pepper: pepperSecret === undefined ? undefined : { id: pepperId, secret: pepperSecret },
+    previousPeppers,
+    trustProxy: bool("TRUST_PROXY", false),
+    seedDemo: bool("SEED_DEMO", databaseUrl === undefined),
+    limits: {
+      email: limit("RATE_LIMIT_EMAIL", 3, 20_000),
+      ip: limit("RATE_LIMIT_IP", 30, 2_000),
+      tenant: limit("RATE_LIMIT_TENANT", 1000, 10),
+    },
+    legacyCodeTtlMinutes: int("LEGACY_CODE_TTL_MINUTES", 10, 1, 60),
+    maxBodyBytes: int("MAX_BODY_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024),
+    sniffTimeoutMs: int("SNIFF_TIMEOUT_MS", 10_000, 100, 600_000),
+    outbox: {
+      concurrency: int("OUTBOX_CONCURRENCY", 4, 1, 256),
+      pollMs: int("OUTBOX_POLL_MS", 1_000, 10, 600_000),
+      maxAttempts: int("OUTBOX_MAX_ATTEMPTS", 8, 1, 100),
+    },
+    logLevel,
+  });
+}
+
+function parsePreviousPeppers(raw: string | undefined, currentId: number): Pepper[] {
+  if (raw === undefined) return [];
+  return raw.split(",").map((entry) => {
+    const m = /^(\d+):(.{32,})$/.exec(entry.trim());
+    if (!m) throw new ConfigError("OTP_PREVIOUS_PEPPERS must be a comma-separated list of <id>:<secret of 32+ characters>");
+    const id = Number(m[1]);
+    if (id === currentId) throw new ConfigError(`OTP_PREVIOUS_PEPPERS reuses the current OTP_PEPPER_ID ${id}`);
+    return { id, secret: m[2]! };
+  });
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === "object") {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,116 @@
+// Sending a passcode: generate it, keep only its keyed hash, and hand the
+// store one command that charges the limits, stores the code and queues the
+// mail in a single transaction.
+import { randomUUID } from "node:crypto";
+import { DomainError } from "./errors.js";
+import { newId } from "./ids.js";
+import { chargesForSend, limitName, type LimitCharge, type SendLimits } from "./rate-limit-policy.js";
+import { generateCode, type Secrets } from "./secrets.js";
+import type { Tenant } from "./tenants.js";
+
+export interface SendCommand {
+  readonly tenantId: string;
+  readonly address: string;
+  readonly limits: readonly LimitCharge[];
+  /** Status of a user created for a new address; undefined: never create. */
+  readonly createStatus: "active" | "pending" | undefined;
+  readonly newUserId: string;
+  readonly newEmailId: string;
+  /** Attach a new address to this user instead of creating one. */
+  readonly forUserId: string | undefined;
+  readonly codeHash: Buffer;
+  readonly keyId: number;
+  readonly ttlSeconds: number;
+  /** The code, encrypted for the outbox and bound to messageId. */
+  readonly sealedCode: Buffer;
+  readonly messageId: string;
+  readonly locale: string;
+  readonly ipAddress: string | undefined;
+  readonly userAgent: string | undefined;
+}
+
+export type SendOutcome =
+  | { readonly kind: "sent"; readonly userId: string; readonly emailId: string; readonly userCreated: boolean }
+  | { readonly kind: "rate_limited"; readonly retryAfterMs: number; readonly limitKey: string }
+  | { readonly kind: "email_not_found" }
+  | { readonly kind: "user_not_found" };
+
+/** Storage port: runs a SendCommand as one transaction. */
+export interface OtpStore {
+  send(command: SendCommand): Promise<SendOutcome>;
+}
+
+export interface Client {
+  readonly ipAddress: string | undefined;
+  readonly userAgent: string | undefined;
+}
+
+export interface SendRequest {
+  readonly tenant: Tenant;
+  /** Already shape-checked by the transport. */
+  readonly email: string;
+  readonly ttlMinutes: number;
+  readonly locale: string;
+  readonly client: Client;
+  /** What to do when the tenant has no such address. */
+  readonly ifUnknown: "fail" | "create-active" | "create-pending" | "ignore";
+  readonly forUserId?: string;
+}
+
+export type SendResult =
+  | { readonly sent: true; readonly userId: string; readonly emailId: string; readonly userCreated: boolean }
+  | { readonly sent: false };
+
+export class OtpSender {
+  constructor(
+    private readonly store: OtpStore,
+    private readonly secrets: Secrets,
+    private readonly limits: SendLimits,
+    private readonly messageIdDomain: string,
+  ) {}
+
+  async send(request: SendRequest): Promise<SendResult> {
+    const { tenant, client } = request;
+    const address = normalizeAddress(request.email);
+    const code = generateCode();
+    const messageId = `<${randomUUID()}@${this.messageIdDomain}>`;
+    const createStatus =
+      request.ifUnknown === "create-active" ? "active" : request.ifUnknown === "create-pending" ? "pending" : undefined;
+    const outcome = await this.store.send({
+      tenantId: tenant.id,
+      address,
+      limits: chargesForSend(this.limits, this.secrets, tenant.id, address, client.ipAddress),
+      createStatus,
+      newUserId: newId("user", tenant.live),
+      newEmailId: newId("email", tenant.live),
+      forUserId: request.forUserId,
+      codeHash: this.secrets.hashCode(tenant.id, address, code),
+      keyId: this.secrets.keyId,
+      ttlSeconds: request.ttlMinutes * 60,
+      sealedCode: this.secrets.encrypt(code, messageId),
+      messageId,
+      locale: request.locale,
+      ipAddress: client.ipAddress,
+      userAgent: client.userAgent,
+    });
+    switch (outcome.kind) {
+      case "sent":
+        return { sent: true, userId: outcome.userId, emailId: outcome.emailId, userCreated: outcome.userCreated };
+      case "rate_limited":
+        throw new DomainError("rate_limited", "Too many requests: wait before requesting another code.", {
+          retryAfterMs: outcome.retryAfterMs,
+          limit: limitName(outcome.limitKey),
+        });
+      case "user_not_found":
+        throw new DomainError("user_not_found", "No user with that user_id exists in this project.");
+      case "email_not_found":
+        if (request.ifUnknown === "ignore") return { sent: false };
+        throw new DomainError("email_not_found", "No user with that email exists in this project.");
+    }
+  }
+}
+
+/** Addresses are compared case-insensitively and without surrounding space. */
+export function normalizeAddress(email: string): string {
+  return email.trim().toLowerCase();
+}

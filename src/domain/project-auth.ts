@@ -1,0 +1,45 @@
+// Authenticates a project by id and secret. The stored secret is a slow hash,
+// so a verified pair is remembered for a short while under a keyed fast hash
+// of the presented secret: the hot path never re-runs scrypt, and the cache
+// never holds a secret.
+import { createHmac, randomBytes } from "node:crypto";
+import type { Clock } from "./clock.js";
+import { DomainError } from "./errors.js";
+import { isProjectId } from "./ids.js";
+import { DECOY_HASH, verifySecret } from "./password-hash.js";
+import type { Tenant, TenantStore } from "./tenants.js";
+
+export interface ProjectAuthOptions {
+  readonly cacheSize: number;
+  readonly cacheTtlMs: number;
+}
+
+export class ProjectAuthenticator {
+  private readonly cacheKey = randomBytes(32);
+  private readonly verified = new Map<string, { tenant: Tenant; expiresAt: number }>();
+
+  constructor(
+    private readonly store: TenantStore,
+    private readonly clock: Clock,
+    private readonly options: ProjectAuthOptions = { cacheSize: 10_000, cacheTtlMs: 60_000 },
+  ) {}
+
+  async authenticate(projectId: string, secret: string): Promise<Tenant> {
+    const fingerprint = createHmac("sha256", this.cacheKey).update(projectId).update("\0").update(secret).digest("base64");
+    const hit = this.verified.get(fingerprint);
+    if (hit && hit.expiresAt > this.clock.now()) return hit.tenant;
+    if (hit) this.verified.delete(fingerprint);
+
+    const credentials = isProjectId(projectId) ? await this.store.projectCredentials(projectId) : undefined;
+    const ok = await verifySecret(secret, credentials?.secretHash ?? DECOY_HASH);
+    if (!credentials || !ok) {
+      throw new DomainError("unauthenticated", "Unauthorized credentials: check the project_id and secret.");
+    }
+    if (this.verified.size >= this.options.cacheSize) {
+      // Maps iterate in insertion order: drop the oldest entry.
+      this.verified.delete(this.verified.keys().next().value!);
+    }
+    this.verified.set(fingerprint, { tenant: credentials.tenant, expiresAt: this.clock.now() + this.options.cacheTtlMs });
+    return credentials.tenant;
+  }
+}

@@ -1,0 +1,102 @@
+// Where rendered mail goes: a pooled SMTP transport, or, with no SMTP server
+// configured, the in-memory dev mailbox. Both go through nodemailer, which
+// encodes headers (so no CR/LF or non-ASCII name can inject one).
+import nodemailer from "nodemailer";
+import type { Logger } from "pino";
+
+export interface OutgoingMail {
+  readonly from: { readonly name: string; readonly address: string };
+  readonly to: string;
+  readonly subject: string;
+  readonly text: string;
+  readonly html: string;
+  readonly messageId: string;
+  /** Only the dev mailbox may show it, in its log line. */
+  readonly code: string;
+}
+
+export interface Mailer {
+  send(mail: OutgoingMail): Promise<void>;
+  close(): void;
+}
+
+/** An SMTP reply code, when the failure came from the server. */
+export function smtpResponseCode(err: unknown): number | undefined {
+  const code = (err as { responseCode?: unknown } | null)?.responseCode;
+  return typeof code === "number" ? code : undefined;
+}
+
+function message(mail: OutgoingMail) {
+  return {
+    from: mail.from,
+    to: mail.to,
+    subject: mail.subject,
+    text: mail.text,
+    html: mail.html,
+    messageId: mail.messageId,
+    // A retried delivery carries the same Message-ID, so receivers can drop
+    // a duplicate.
+    headers: { "Auto-Submitted": "auto-generated" },
+  };
+}
+
+export function createSmtpMailer(url: string, maxConnections: number): Mailer {
+  const transport = nodemailer.createTransport({
+    url,
+    pool: true,
+    maxConnections,
+    maxMessages: Infinity,
+    connectionTimeout: 10_000,
+    greetingTimeout: 10_000,
+    socketTimeout: 30_000,
+  } as nodemailer.TransportOptions);
+  return {
+    async send(mail) {
+      await transport.sendMail(message(mail));
+    },
+    close() {
+      transport.close();
+    },
+  };
+}
+
+export interface DevMail {
+  readonly id: string;
+  readonly to: string;
+  readonly subject: string;
+  readonly text: string;
+  readonly html: string;
+  readonly created_at: string;
+}
+
+/** Keeps the newest mails in memory and logs each one, code included. */
+export class DevMailbox implements Mailer {
+  private readonly mails: DevMail[] = [];
+  private readonly transport = nodemailer.createTransport({ jsonTransport: true });
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly capacity = 200,
+  ) {}
+
+  async send(mail: OutgoingMail): Promise<void> {
+    await this.transport.sendMail(message(mail));
+    this.mails.unshift({
+      id: mail.messageId,
+      to: mail.to,
+      subject: mail.subject,
+      text: mail.text,
+      html: mail.html,
+      created_at: new Date().toISOString(),
+    });
+    this.mails.length = Math.min(this.mails.length, this.capacity);
+    // Development mode only: the point of the dev mailbox is to show the code.
+    this.logger.info({ to: mail.to, subject: mail.subject, code: mail.code }, "dev mailbox: passcode mail");
+  }
+
+  list(): readonly DevMail[] {
+    return this.mails;
+  }
+
+  close(): void {}
+}

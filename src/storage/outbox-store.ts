@@ -1,0 +1,125 @@
+// The outbox's life after a send: claim due rows (SKIP LOCKED, with a lease,
+// so any number of workers in any number of instances share the work and a
+// crashed worker's rows come back), then record how each delivery went.
+import { query, type Db } from "./db.js";
+
+export interface OutboxRow {
+  readonly id: string;
+  readonly recipient: string;
+  readonly locale: string;
+  readonly template: "login" | "signup";
+  readonly payload: Buffer | null;
+  readonly keyId: number;
+  readonly expiresAt: Date;
+  readonly messageId: string;
+  readonly attempts: number;
+  readonly createdAt: Date;
+  readonly tenantName: string;
+  readonly mailFromName: string | null;
+  readonly mailFromAddress: string | null;
+}
+
+interface Row {
+  id: string;
+  recipient: string;
+  locale: string;
+  template: "login" | "signup";
+  payload: Buffer | null;
+  key_id: number;
+  expires_at: Date;
+  message_id: string;
+  attempts: number;
+  created_at: Date;
+  tenant_name: string;
+  mail_from_name: string | null;
+  mail_from_address: string | null;
+}
+
+export class PgOutboxStore {
+  constructor(private readonly db: Db) {}
+
+  /** Claims up to `limit` due rows for `leaseMs`; their attempt count goes up by one. */
+  async claim(limit: number, leaseMs: number): Promise<OutboxRow[]> {
+    const { rows } = await query<Row>(this.db, {
+      name: "outbox_claim",
+      text: `UPDATE outbox o
+             SET status = 'sending', attempts = o.attempts + 1,
+                 next_attempt_at = now() + make_interval(secs => $2::double precision / 1000)
+             FROM (SELECT id FROM outbox
+                   WHERE status IN ('pending', 'sending') AND next_attempt_at <= now()
+                   ORDER BY next_attempt_at
+                   LIMIT $1
+                   FOR UPDATE SKIP LOCKED) due, tenants t
+             WHERE o.id = due.id AND t.id = o.tenant_id
+             RETURNING o.id, o.recipient, o.locale, o.template, o.payload, o.key_id, o.expires_at,
+                       o.message_id, o.attempts, o.created_at, t.name AS tenant_name,
+                       t.mail_from_name, t.mail_from_address`,
+      values: [limit, leaseMs],
+    });
+    return rows.map((r) => ({
+      id: String(r.id),
+      recipient: r.recipient,
+      locale: r.locale,
+      template: r.template,
+      payload: r.payload,
+      keyId: r.key_id,
+      expiresAt: r.expires_at,
+      messageId: r.message_id,
+      attempts: r.attempts,
+      createdAt: r.created_at,
+      tenantName: r.tenant_name,
+      mailFromName: r.mail_from_name,
+      mailFromAddress: r.mail_from_address,
+    }));
+  }
+
+  async markSent(id: string): Promise<void> {
+    await this.finish(id, "sent", null);
+  }
+
+  /** A permanent failure: the row is done and its code wiped. */
+  async markFailed(id: string, error: string): Promise<void> {
+    await this.finish(id, "failed", error);
+  }
+
+  /** The code expired before it could be delivered. */
+  async markExpired(id: string, error: string | null): Promise<void> {
+    await this.finish(id, "expired", error);
+  }
+
+  async scheduleRetry(id: string, delayMs: number, error: string): Promise<void> {
+    await query(this.db, {
+      name: "outbox_retry",
+      text: `UPDATE outbox SET status = 'pending', last_error = $3,
+               next_attempt_at = now() + make_interval(secs => $2::double precision / 1000)
+             WHERE id = $1 AND status = 'sending'`,
+      values: [id, delayMs, error.slice(0, 500)],
+    });
+  }
+
+  /** Gives claimed rows back at once, e.g. on shutdown. */
+  async release(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await query(this.db, {
+      text: `UPDATE outbox SET status = 'pending', attempts = greatest(attempts - 1, 0), next_attempt_at = now()
+             WHERE id = ANY($1::bigint[]) AND status = 'sending'`,
+      values: [ids],
+    });
+  }
+
+  /** Drops rate-limit rows whose bucket is full again: they equal no row. */
+  async pruneRateLimits(): Promise<number> {
+    const { rowCount } = await query(this.db, { text: "DELETE FROM rate_limits WHERE tat < now() - interval '1 minute'" });
+    return rowCount ?? 0;
+  }
+
+  private async finish(id: string, status: "sent" | "failed" | "expired", error: string | null): Promise<void> {
+    await query(this.db, {
+      name: "outbox_finish",
+      text: `UPDATE outbox SET status = $2, payload = NULL, last_error = coalesce($3, last_error),
+               sent_at = CASE WHEN $2 = 'sent' THEN now() END
+             WHERE id = $1`,
+      values: [id, status, error === null ? null : error.slice(0, 500)],
+    });
+  }
+}

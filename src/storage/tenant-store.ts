@@ -1,0 +1,102 @@
+// Tenant look-ups and the writes an operator (or the demo seed) makes.
+import type { ProjectCredentials, Tenant, TenantStore } from "../domain/tenants.js";
+import { query, type Db } from "./db.js";
+
+interface TenantRow {
+  id: string;
+  kind: "project" | "business";
+  external_id: string;
+  name: string;
+  live: boolean;
+  mail_from_name: string | null;
+  mail_from_address: string | null;
+  default_locale: string;
+  secret_hash: string | null;
+}
+
+const COLUMNS = "id, kind, external_id, name, live, mail_from_name, mail_from_address, default_locale, secret_hash";
+
+function toTenant(row: TenantRow): Tenant {
+  return {
+    id: String(row.id),
+    kind: row.kind,
+    externalId: row.external_id,
+    name: row.name,
+    live: row.live,
+    mailFromName: row.mail_from_name,
+    mailFromAddress: row.mail_from_address,
+    defaultLocale: row.default_locale,
+  };
+}
+
+export class PgTenantStore implements TenantStore {
+  constructor(private readonly db: Db) {}
+
+  async projectCredentials(projectId: string): Promise<ProjectCredentials | undefined> {
+    const { rows } = await query<TenantRow>(this.db, {
+      name: "tenant_project",
+      text: `SELECT ${COLUMNS} FROM tenants WHERE kind = 'project' AND external_id = $1`,
+      values: [projectId],
+    });
+    const row = rows[0];
+    return row ? { tenant: toTenant(row), secretHash: row.secret_hash! } : undefined;
+  }
+
+  async business(businessId: string): Promise<Tenant | undefined> {
+    const { rows } = await query<TenantRow>(this.db, {
+      name: "tenant_business",
+      text: `SELECT ${COLUMNS} FROM tenants WHERE kind = 'business' AND external_id = $1`,
+      values: [businessId],
+    });
+    return rows[0] ? toTenant(rows[0]) : undefined;
+  }
+
+  async tenantById(id: string): Promise<Tenant | undefined> {
+    const { rows } = await query<TenantRow>(this.db, {
+      name: "tenant_by_id",
+      text: `SELECT ${COLUMNS} FROM tenants WHERE id = $1`,
+      values: [id],
+    });
+    return rows[0] ? toTenant(rows[0]) : undefined;
+  }
+
+  async createProject(p: { projectId: string; name: string; secretHash: string; live: boolean }): Promise<Tenant> {
+    const { rows } = await query<TenantRow>(this.db, {
+      text: `INSERT INTO tenants (kind, external_id, name, live, secret_hash)
+             VALUES ('project', $1, $2, $3, $4) RETURNING ${COLUMNS}`,
+      values: [p.projectId, p.name, p.live, p.secretHash],
+    });
+    return toTenant(rows[0]!);
+  }
+
+  async upsertBusiness(b: {
+    businessId: string;
+    name: string;
+    mailFromName?: string;
+    mailFromAddress?: string;
+  }): Promise<Tenant> {
+    const { rows } = await query<TenantRow>(this.db, {
+      text: `INSERT INTO tenants (kind, external_id, name, mail_from_name, mail_from_address)
+             VALUES ('business', $1, $2, $3, $4)
+             ON CONFLICT (kind, external_id) DO UPDATE
+               SET name = excluded.name, mail_from_name = excluded.mail_from_name,
+                   mail_from_address = excluded.mail_from_address
+             RETURNING ${COLUMNS}`,
+      values: [b.businessId, b.name, b.mailFromName ?? null, b.mailFromAddress ?? null],
+    });
+    return toTenant(rows[0]!);
+  }
+
+  /** Adds a user with one verified address (a customer, for a business). */
+  async addUser(tenantId: string, u: { userId: string; emailId: string; address: string }): Promise<void> {
+    await query(this.db, {
+      text: `WITH e AS (
+               INSERT INTO emails (id, tenant_id, user_id, address, verified)
+               VALUES ($2, $1, $3, $4, true)
+               ON CONFLICT (tenant_id, address) DO NOTHING
+               RETURNING user_id)
+             INSERT INTO users (id, tenant_id, status) SELECT user_id, $1, 'active' FROM e`,
+      values: [tenantId, u.emailId, u.userId, u.address],
+    });
+  }
+}

@@ -1,0 +1,41 @@
+// What the transport learns about a call before any handler runs, carried in
+// Connect's context values for every protocol, REST included.
+import { randomUUID } from "node:crypto";
+import type { IncomingHttpHeaders } from "node:http";
+import { createContextKey, type HandlerContext } from "@connectrpc/connect";
+import type { Tenant } from "../domain/tenants.js";
+
+export interface CallInfo {
+  /** Random part of the request id; see requestId(). */
+  readonly id: string;
+  /** The client's address: the socket peer, or X-Forwarded-For behind a trusted proxy. */
+  readonly clientIp: string | undefined;
+  readonly userAgent: string | undefined;
+}
+
+export const callInfoKey = createContextKey<CallInfo>({ id: "", clientIp: undefined, userAgent: undefined });
+
+/** The authenticated project, set by the auth interceptor on Stytch methods. */
+export const tenantKey = createContextKey<Tenant | undefined>(undefined);
+
+export function newCallInfo(
+  headers: IncomingHttpHeaders,
+  socketAddress: string | undefined,
+  trustProxy: boolean,
+): CallInfo {
+  let clientIp = socketAddress;
+  if (trustProxy) {
+    const forwarded = headers["x-forwarded-for"];
+    const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(",")[0]?.trim();
+    if (first) clientIp = first;
+  }
+  if (clientIp?.startsWith("::ffff:")) clientIp = clientIp.slice(7);
+  const ua = headers["user-agent"];
+  return { id: randomUUID(), clientIp, userAgent: typeof ua === "string" ? ua.slice(0, 512) : undefined };
+}
+
+/** Stytch-style request id; `live` once a live project is known. */
+export function requestIdOf(values: HandlerContext["values"]): string {
+  const tenant = values.get(tenantKey);
+  return `request-id-${tenant?.live ? "live" : "test"}-${values.get(callInfoKey).id}`;
+}

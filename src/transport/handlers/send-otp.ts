@@ -1,0 +1,28 @@
+// SendOtp (legacy portal): the same answer whether or not the address is a
+// customer of the business; the domain runs the same statement either way and
+// simply queues no mail for a stranger.
+import type { MethodImpl } from "@connectrpc/connect";
+import type { OtpService } from "../../../gen/otp/v1/otp_service_pb.js";
+import { DomainError } from "../../domain/errors.js";
+import { browserClient } from "./client.js";
+import type { HandlerDeps } from "./deps.js";
+
+export function sendOtp(deps: HandlerDeps): MethodImpl<typeof OtpService.method.sendOtp> {
+  return async (req, ctx) => {
+    const business = await deps.businesses.find(req.businessId.toString());
+    if (!business) {
+      throw new DomainError("invalid_argument", "business_id names no known business", {
+        violations: [{ field: "business_id", jsonField: "businessId", description: "names no known business" }],
+      });
+    }
+    await deps.sender.send({
+      tenant: business,
+      email: req.email,
+      ttlMinutes: deps.legacyCodeTtlMinutes,
+      locale: business.defaultLocale,
+      client: browserClient(ctx),
+      ifUnknown: "ignore",
+    });
+    return { wasSuccessful: true, status: 200 };
+  };
+}

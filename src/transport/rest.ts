@@ -1,0 +1,271 @@
+// REST transcoding, derived at start-up from the google.api.http annotation
+// of every RPC: path and verb, path variables and query parameters onto
+// fields by their proto JSON names, `body: "*"` onto the whole request. A
+// matched route runs the RPC's own implementation through the same
+// interceptors as gRPC and Connect, then answers in its contract's shape.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import { fromJson, ScalarType, type DescField, type DescMessage, type DescMethodUnary, type DescService, type JsonObject } from "@bufbuild/protobuf";
+import {
+  createHandlerContext,
+  createMethodImplSpec,
+  type ContextValues,
+  type Interceptor,
+  type MethodImplSpec,
+} from "@connectrpc/connect";
+import { invokeUnaryImplementation } from "@connectrpc/connect/protocol";
+import type { Logger } from "pino";
+import { DomainError, invalidFields, type FieldViolation } from "../domain/errors.js";
+import { requestIdOf } from "./context.js";
+import { ApiContract, contractOf, httpBindingOf } from "./contract.js";
+import { shapeFor, type RestShape } from "./contracts/shapes.js";
+import { toFailure } from "./error-mapping.js";
+import { violationsOf } from "./interceptors/validate.js";
+
+export type NodeRequest = IncomingMessage | Http2ServerRequest;
+export type NodeResponse = ServerResponse | Http2ServerResponse;
+
+interface Route {
+  readonly verb: string;
+  readonly template: string;
+  readonly pattern: RegExp;
+  readonly variables: readonly string[];
+  readonly hasBody: boolean;
+  readonly method: DescMethodUnary;
+  readonly spec: MethodImplSpec;
+  readonly shape: RestShape;
+}
+
+export interface RestOptions {
+  readonly interceptors: readonly Interceptor[];
+  readonly maxBodyBytes: number;
+  readonly logger: Logger;
+  /** The same per-call values the Connect adapter gives the other protocols. */
+  readonly contextValues: (req: NodeRequest) => ContextValues;
+}
+
+export class RestRouter {
+  private readonly routes: Route[] = [];
+
+  constructor(
+    services: readonly { service: DescService; impl: Record<string, unknown> }[],
+    private readonly options: RestOptions,
+  ) {
+    for (const { service, impl } of services) {
+      for (const method of service.methods) {
+        const binding = httpBindingOf(method);
+        if (!binding) continue;
+        if (method.methodKind !== "unary") throw new Error(`${method.name}: only unary RPCs can have REST routes`);
+        const fn = impl[method.localName];
+        if (typeof fn !== "function") throw new Error(`${method.name}: no implementation`);
+        const { pattern, variables } = compileTemplate(binding.path);
+        this.routes.push({
+          verb: binding.verb,
+          template: binding.path,
+          pattern,
+          variables,
+          hasBody: binding.body === "*",
+          method: method as DescMethodUnary,
+          spec: createMethodImplSpec(method, fn as never) as MethodImplSpec,
+          shape: shapeFor(contractOf(method)),
+        });
+      }
+    }
+  }
+
+  /** The routes, for logs and docs: "POST /v1/otps/email/send → SendEmailOtp". */
+  describe(): string[] {
+    return this.routes.map((r) => `${r.verb} ${r.template} → ${r.method.parent.name}.${r.method.name}`);
+  }
+
+  /** The shape of the route family a path belongs to, for errors on unknown paths. */
+  shapeForPath(pathname: string): RestShape {
+    const first = pathname.split("/")[1];
+    const sibling = this.routes.find((r) => r.template.split("/")[1] === first);
+    return sibling ? sibling.shape : shapeFor(ApiContract.UNSPECIFIED);
+  }
+
+  /** Handles the request if a route's path matches; returns false otherwise. */
+  async handle(req: NodeRequest, res: NodeResponse, url: URL): Promise<boolean> {
+    let pathMatch: { route: Route; match: RegExpExecArray } | undefined;
+    for (const route of this.routes) {
+      const match = route.pattern.exec(url.pathname);
+      if (!match) continue;
+      if (route.verb === req.method || (route.verb === "GET" && req.method === "HEAD")) {
+        await this.serve(route, match, req, res, url);
+        return true;
+      }
+      pathMatch ??= { route, match };
+    }
+    if (!pathMatch) return false;
+    const allowed = this.routes.filter((r) => r.pattern.test(url.pathname)).map((r) => r.verb);
+    res.setHeader("allow", allowed.join(", "));
+    await this.fail(pathMatch.route.shape, req, res, new DomainError("method_not_allowed", `Use ${allowed.join(" or ")} on ${url.pathname}.`));
+    return true;
+  }
+
+  async fail(shape: RestShape, req: NodeRequest, res: NodeResponse, err: unknown, values?: ContextValues): Promise<void> {
+    const failure = toFailure(err, this.options.logger);
+    const { status, body } = shape.failure(failure, requestIdOf(values ?? this.options.contextValues(req)));
+    if (failure.retryAfterSeconds !== undefined) res.setHeader("retry-after", String(failure.retryAfterSeconds));
+    writeJson(res, status, body);
+  }
+
+  private async serve(route: Route, match: RegExpExecArray, req: NodeRequest, res: NodeResponse, url: URL): Promise<void> {
+    const values = this.options.contextValues(req);
+    try {
+      const input = await this.decode(route, match, req, url);
+      const abort = new AbortController();
+      req.once("close", () => abort.abort());
+      const ctx = createHandlerContext({
+        service: route.method.parent,
+        method: route.method,
+        protocolName: "rest",
+        requestMethod: req.method ?? "GET",
+        url: url.toString(),
+        requestHeader: toHeaders(req),
+        requestSignal: abort.signal,
+        contextValues: values,
+      });
+      const output = await invokeUnaryImplementation(route.spec as never, ctx, input, [...this.options.interceptors]);
+      ctx.responseHeader.forEach((v, k) => res.setHeader(k, v));
+      writeJson(res, 200, route.shape.success(route.method.output, output as never));
+    } catch (err) {
+      // Errors from the interceptors are already mapped (and logged).
+      await this.fail(route.shape, req, res, err, values);
+    }
+  }
+
+  private async decode(route: Route, match: RegExpExecArray, req: NodeRequest, url: URL) {
+    const schema = route.method.input;
+    let json: JsonObject = {};
+    if (route.hasBody) json = await readJsonBody(req, this.options.maxBodyBytes);
+    for (const [key, value] of url.searchParams) {
+      if (!route.hasBody) assignQuery(schema, json, key, value);
+    }
+    route.variables.forEach((name, i) => assignQuery(schema, json, name, decodeURIComponent(match[i + 1]!)));
+    return decodeMessage(schema, json);
+  }
+}
+
+function compileTemplate(template: string): { pattern: RegExp; variables: string[] } {
+  const variables: string[] = [];
+  const source = template
+    .split("/")
+    .map((segment) => {
+      const v = /^\{([a-z_][a-z0-9_.]*)\}$/i.exec(segment);
+      if (v) {
+        variables.push(v[1]!);
+        return "([^/]+)";
+      }
+      return segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    })
+    .join("/");
+  return { pattern: new RegExp(`^${source}/?$`), variables };
+}
+
+function findField(schema: DescMessage, name: string): DescField | undefined {
+  return schema.fields.find((f) => f.jsonName === name || f.name === name);
+}
+
+/** Puts one query parameter (or path variable) into the JSON to decode, by JSON or proto name, dotted for nested fields. */
+function assignQuery(schema: DescMessage, json: JsonObject, key: string, value: string): void {
+  const path = key.split(".");
+  let target = json;
+  let current: DescMessage = schema;
+  for (let i = 0; i < path.length; i++) {
+    const field = findField(current, path[i]!);
+    if (!field) return; // Unknown parameters are ignored, as in JSON bodies.
+    if (i < path.length - 1) {
+      if (field.fieldKind !== "message") return;
+      target = (target[field.jsonName] ??= {}) as JsonObject;
+      current = field.message;
+      continue;
+    }
+    const scalar = field.fieldKind === "scalar" ? field.scalar : undefined;
+    const typed = scalar === ScalarType.BOOL ? (value === "true" ? true : value === "false" ? false : value) : value;
+    if (field.fieldKind === "list") ((target[field.jsonName] ??= []) as unknown[]).push(typed);
+    else target[field.jsonName] = typed;
+  }
+}
+
+/**
+ * Decodes JSON into a message. A value of the wrong type names its field,
+ * and the fields that did decode are shape-checked too, so one answer lists
+ * everything wrong with the request.
+ */
+function decodeMessage(schema: DescMessage, json: JsonObject) {
+  try {
+    return fromJson(schema, json, { ignoreUnknownFields: true });
+  } catch {
+    const violations: FieldViolation[] = [];
+    const decodable: JsonObject = {};
+    for (const [key, value] of Object.entries(json)) {
+      try {
+        fromJson(schema, { [key]: value }, { ignoreUnknownFields: true });
+        decodable[key] = value;
+      } catch {
+        const field = findField(schema, key);
+        violations.push({
+          field: field?.name ?? key,
+          jsonField: field?.jsonName ?? key,
+          description: "has a value of the wrong type or out of range",
+        });
+      }
+    }
+    const rest = violationsOf(schema, fromJson(schema, decodable, { ignoreUnknownFields: true }));
+    throw invalidFields([...rest.filter((v) => !violations.some((w) => w.field === v.field)), ...violations]);
+  }
+}
+
+async function readJsonBody(req: NodeRequest, limit: number): Promise<JsonObject> {
+  const declared = Number(req.headers["content-length"] ?? 0);
+  if (declared > limit) throw tooLarge(limit);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw tooLarge(limit);
+    chunks.push(chunk);
+  }
+  if (size === 0) return {};
+  const type = String(req.headers["content-type"] ?? "");
+  if (!/^application\/json\s*(;|$)/i.test(type)) {
+    throw new DomainError("unsupported_media_type", "Send the request body as JSON with Content-Type: application/json.");
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+  } catch {
+    throw new DomainError("invalid_argument", "The request body is not valid JSON.");
+  }
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+    throw new DomainError("invalid_argument", "The request body must be a JSON object.");
+  }
+  return parsed as JsonObject;
+}
+
+function tooLarge(limit: number): DomainError {
+  return new DomainError("payload_too_large", `The request body is larger than ${limit} bytes.`);
+}
+
+function toHeaders(req: NodeRequest): Headers {
+  const headers = new Headers();
+  for (const [key, value] of Object.entries(req.headers)) {
+    if (key.startsWith(":") || value === undefined) continue;
+    if (Array.isArray(value)) value.forEach((v) => headers.append(key, v));
+    else headers.set(key, value);
+  }
+  return headers;
+}
+
+export function writeJson(res: NodeResponse, status: number, body: unknown): void {
+  const payload = JSON.stringify(body);
+  if (res.headersSent) return;
+  (res as ServerResponse).writeHead(status, {
+    "content-type": "application/json; charset=utf-8",
+    "content-length": Buffer.byteLength(payload),
+    "cache-control": "no-store",
+  });
+  res.end(payload);
+}

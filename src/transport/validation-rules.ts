@@ -1,0 +1,66 @@
+// Shape rules, declared once and keyed by proto field name: every request
+// field with that name, in any message, obeys them. Rules that need state
+// (does this user exist, is this code right) belong to the domain instead.
+import { isIP } from "node:net";
+import { LOCALES } from "../mail/templates.js";
+
+export interface FieldRule {
+  /** The zero value (empty string, 0) is a violation. */
+  readonly required?: boolean;
+  readonly maxLength?: number;
+  readonly min?: number;
+  readonly max?: number;
+  readonly oneOf?: readonly string[];
+  readonly format?: "email" | "ip" | "digits";
+  /** The reason to report when the format fails, if more specific than invalid_argument. */
+  readonly formatReason?: "invalid_email";
+}
+
+// RFC 5321 limits: 64 octets before the @, 254 in all. Printable ASCII and
+// UTF-8 letters; no whitespace, control characters, quotes or angle brackets
+// (so nothing can break out of a mail header or a log line).
+const EMAIL = /^[^\s@<>()[\]\\,;:"\x00-\x1f\x7f]{1,64}@(?=.{1,253}$)([a-z0-9\u00a1-\uffff](?:[a-z0-9\u00a1-\uffff-]{0,61}[a-z0-9\u00a1-\uffff])?\.)+[a-z\u00a1-\uffff]{2,63}$/iu;
+
+export const FIELD_RULES: Readonly<Record<string, FieldRule>> = {
+  email: { required: true, maxLength: 254, format: "email", formatReason: "invalid_email" },
+  expiration_minutes: { min: 1, max: 10 },
+  locale: { oneOf: LOCALES },
+  business_id: { required: true, min: 1, max: Number.MAX_SAFE_INTEGER },
+  ip_address: { maxLength: 45, format: "ip" },
+  user_agent: { maxLength: 1024 },
+  user_id: { maxLength: 128 },
+  session_token: { maxLength: 256 },
+  session_jwt: { maxLength: 8192 },
+  login_template_id: { maxLength: 128 },
+  signup_template_id: { maxLength: 128 },
+};
+
+/** Returns what is wrong with a value, phrased to follow the field name, or undefined. */
+export function checkValue(rule: FieldRule, value: unknown, present: boolean): string | undefined {
+  if (typeof value === "string") {
+    if (value === "") return rule.required ? "is required" : undefined;
+    if (rule.maxLength !== undefined && [...value].length > rule.maxLength) {
+      return `must be at most ${rule.maxLength} characters`;
+    }
+    if (rule.oneOf && !rule.oneOf.includes(value)) return `must be one of: ${rule.oneOf.join(", ")}`;
+    if (rule.format === "email" && !EMAIL.test(value)) return "is not a valid email address";
+    if (rule.format === "ip" && isIP(value) === 0) return "is not a valid IP address";
+    if (rule.format === "digits" && !/^\d+$/.test(value)) return "must contain only digits";
+    return undefined;
+  }
+  if (typeof value === "number" || typeof value === "bigint") {
+    if (!present || value === 0 || value === 0n) {
+      if (rule.required) return "is required";
+      if (!present) return undefined;
+    }
+    if ((rule.min !== undefined && value < rule.min) || (rule.max !== undefined && value > rule.max)) {
+      return `must be between ${rule.min ?? "-∞"} and ${rule.max ?? "∞"}`;
+    }
+  }
+  return undefined;
+}
+
+/** Whether a rule's format failure carries a more specific reason. */
+export function formatFailed(description: string): boolean {
+  return description.startsWith("is not a valid");
+}
