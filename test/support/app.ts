@@ -1,0 +1,91 @@
+// Starts the real service with build() on port 0, against a fresh database
+// and the in-process SMTP server, with a project and a business to call as.
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { pino } from "pino";
+import { loadConfig } from "../../src/config.js";
+import { newId } from "../../src/domain/ids.js";
+import { hashSecret } from "../../src/domain/password-hash.js";
+import { build, type App } from "../../src/server.js";
+import { PgTenantStore } from "../../src/storage/tenant-store.js";
+import { createTestDatabase, type TestDatabase } from "./database.js";
+import { startSmtp, type TestSmtp } from "./smtp.js";
+
+export const PEPPER = "test-pepper-0123456789abcdef0123456789abcdef";
+
+export interface TestProject {
+  readonly projectId: string;
+  readonly secret: string;
+  /** "Basic …" for the Authorization header. */
+  readonly authorization: string;
+}
+
+export interface TestEnv {
+  readonly app: App;
+  readonly url: string;
+  readonly smtp: TestSmtp;
+  readonly database: TestDatabase;
+  readonly tenants: PgTenantStore;
+  readonly project: TestProject;
+  readonly businessId: number;
+  readonly customer: string;
+  /** Another service instance on the same database. */
+  startInstance(env?: Record<string, string>): Promise<{ app: App; url: string }>;
+  createProject(name?: string): Promise<TestProject>;
+  close(): Promise<void>;
+}
+
+export async function startTestEnv(env: Record<string, string> = {}): Promise<TestEnv> {
+  const database = await createTestDatabase();
+  const smtp = await startSmtp();
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), "otp-test-data-"));
+  const instances: App[] = [];
+  const startInstance = async (extra: Record<string, string> = {}) => {
+    const config = loadConfig({
+      DATABASE_URL: database.url,
+      OTP_PEPPER: PEPPER,
+      SMTP_URL: smtp.url,
+      PORT: "0",
+      DATA_DIR: dataDir,
+      DB_POOL_SIZE: "10",
+      OUTBOX_POLL_MS: "200",
+      ...env,
+      ...extra,
+    });
+    const app = await build(config, { logger: pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }) });
+    instances.push(app);
+    return { app, url: await app.listen() };
+  };
+  const first = await startInstance();
+  const tenants = new PgTenantStore(first.app.db);
+  const createProject = async (name = "Acme") => {
+    const projectId = newId("project", false);
+    const secret = `secret-test-${newId("request-id", false)}`;
+    await tenants.createProject({ projectId, name, secretHash: await hashSecret(secret), live: false });
+    return { projectId, secret, authorization: `Basic ${Buffer.from(`${projectId}:${secret}`).toString("base64")}` };
+  };
+  const project = await createProject();
+  const businessId = 7000 + Math.floor(Math.random() * 1000);
+  const business = await tenants.upsertBusiness({ businessId: String(businessId), name: "Harbour Yoga" });
+  const customer = "jane.doe@example.com";
+  await tenants.addUser(business.id, { userId: newId("user", false), emailId: newId("email", false), address: customer });
+  return {
+    app: first.app,
+    url: first.url,
+    smtp,
+    database,
+    tenants,
+    project,
+    businessId,
+    customer,
+    startInstance,
+    createProject,
+    async close() {
+      for (const app of instances) await app.close();
+      await smtp.close();
+      await database.drop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,91 @@
+// A real SMTP server (smtp-server) in this process: mail the service sends
+// arrives here over TCP and is parsed (mailparser) for assertions.
+import { once } from "node:events";
+import type { AddressInfo } from "node:net";
+import { simpleParser, type ParsedMail } from "mailparser";
+import { SMTPServer } from "smtp-server";
+
+export interface ReceivedMail {
+  readonly to: string;
+  readonly from: string;
+  readonly subject: string;
+  readonly text: string;
+  readonly html: string;
+  readonly messageId: string;
+  readonly raw: string;
+}
+
+export interface TestSmtp {
+  readonly url: string;
+  readonly mails: ReceivedMail[];
+  /** Resolves once `count` mails have arrived (or rejects after timeoutMs). */
+  waitFor(count: number, timeoutMs?: number): Promise<ReceivedMail[]>;
+  /** Set to answer the next DATA with this SMTP reply code instead of accepting. */
+  reject: ((mail: { to: string }) => number | undefined) | undefined;
+  close(): Promise<void>;
+}
+
+export async function startSmtp(): Promise<TestSmtp> {
+  const mails: ReceivedMail[] = [];
+  const waiters: (() => void)[] = [];
+  const state: TestSmtp = {
+    url: "",
+    mails,
+    reject: undefined,
+    async waitFor(count, timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (mails.length < count) {
+        if (Date.now() > deadline) throw new Error(`expected ${count} mails, got ${mails.length}`);
+        await new Promise<void>((resolve) => {
+          waiters.push(resolve);
+          setTimeout(resolve, 50);
+        });
+      }
+      return mails.slice(0, count);
+    },
+    async close() {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ["STARTTLS", "AUTH"],
+    logger: false,
+    onData(stream, session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on("data", (c: Buffer) => chunks.push(c));
+      stream.on("end", async () => {
+        const to = session.envelope.rcptTo.map((r) => r.address).join(",");
+        const code = state.reject?.({ to });
+        if (code !== undefined) {
+          const err = Object.assign(new Error(`rejected with ${code}`), { responseCode: code });
+          return callback(err);
+        }
+        const raw = Buffer.concat(chunks).toString("utf8");
+        const parsed: ParsedMail = await simpleParser(raw);
+        mails.push({
+          to,
+          from: parsed.from?.text ?? "",
+          subject: parsed.subject ?? "",
+          text: parsed.text ?? "",
+          html: typeof parsed.html === "string" ? parsed.html : "",
+          messageId: parsed.messageId ?? "",
+          raw,
+        });
+        waiters.splice(0).forEach((w) => w());
+        callback();
+      });
+    },
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server.server, "listening");
+  const { port } = server.server.address() as AddressInfo;
+  return Object.assign(state, { url: `smtp://127.0.0.1:${port}` });
+}
+
+/** The 6-digit code in a mail's text part. */
+export function codeIn(mail: ReceivedMail): string {
+  const m = /\b(\d{6})\b/.exec(mail.text);
+  if (!m) throw new Error(`no code in mail: ${mail.text}`);
+  return m[1]!;
+}
