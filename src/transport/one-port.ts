@@ -53,8 +53,14 @@ export function createOnePortServer(handler: Handler, options: OnePortOptions): 
       socket.off("data", onData);
       socket.pause();
       socket.unshift(seen);
-      (isHttp2 ? h2 : h1).emit("connection", socket);
-      socket.resume();
+      if (isHttp2) {
+        // The HTTP/2 session drains the unshifted bytes itself and then
+        // reads the socket natively: resuming it here would steal data.
+        h2.emit("connection", socket);
+      } else {
+        h1.emit("connection", socket);
+        socket.resume();
+      }
     };
     socket.on("data", onData);
   });
