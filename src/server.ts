@@ -68,7 +68,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     const pepper = config.pepper ?? { id: 1, secret: await loadOrCreatePepper(config.dataDir) };
     const db = createPool(databaseUrl, config.dbPoolSize);
     cleanups.unshift(() => db.end());
-    const applied = await migrate(db);
+    const { applied, total: migrationCount } = await migrate(db);
     if (applied.length > 0) logger.info({ applied }, "migrations applied");
 
     const tenants = new PgTenantStore(db);
@@ -123,7 +123,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
 
     const health = async (res: NodeResponse) => {
       const ok = await Promise.race([
-        isMigrated(db).catch(() => false),
+        isMigrated(db, migrationCount).catch(() => false),
         new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 1_000).unref()),
       ]);
       writeJson(res, ok ? 200 : 503, { status: ok ? "ok" : "unavailable" });

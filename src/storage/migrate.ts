@@ -26,8 +26,8 @@ export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]>
   return migrations;
 }
 
-/** Applies what is pending; returns the names applied by this call. */
-export async function migrate(db: Db): Promise<string[]> {
+/** Applies what is pending; returns the names applied by this call and how many exist. */
+export async function migrate(db: Db): Promise<{ applied: string[]; total: number }> {
   const migrations = await loadMigrations();
   const client = await db.connect();
   try {
@@ -50,7 +50,7 @@ export async function migrate(db: Db): Promise<string[]> {
       applied.push(m.name);
     }
     await client.query("COMMIT");
-    return applied;
+    return { applied, total: migrations.length };
   } catch (err) {
     await client.query("ROLLBACK").catch(() => {});
     throw err;
@@ -59,11 +59,8 @@ export async function migrate(db: Db): Promise<string[]> {
   }
 }
 
-/** True when every migration in migrations/ is recorded as applied. */
-export async function isMigrated(db: Db): Promise<boolean> {
-  const expected = (await loadMigrations()).length;
-  const { rows } = await db.query<{ n: string }>(
-    "SELECT count(*) AS n FROM schema_migrations",
-  );
+/** True when the database has recorded at least `expected` migrations. */
+export async function isMigrated(db: Db, expected: number): Promise<boolean> {
+  const { rows } = await db.query<{ n: string }>("SELECT count(*) AS n FROM schema_migrations");
   return Number(rows[0]?.n) >= expected;
 }
