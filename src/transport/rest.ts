@@ -91,7 +91,8 @@ export class RestRouter {
     for (const route of this.routes) {
       const match = route.pattern.exec(url.pathname);
       if (!match) continue;
-      if (route.verb === req.method || (route.verb === "GET" && req.method === "HEAD")) {
+      // Exact verbs only: a HEAD must not run a send.
+      if (route.verb === req.method) {
         await this.serve(route, match, req, res, url);
         return true;
       }
