@@ -17,6 +17,7 @@ export interface ProjectAuthOptions {
 export class ProjectAuthenticator {
   private readonly cacheKey = randomBytes(32);
   private readonly verified = new Map<string, { tenant: Tenant; expiresAt: number }>();
+  private readonly verifying = new Map<string, Promise<Tenant>>();
 
   constructor(
     private readonly store: TenantStore,
@@ -30,6 +31,16 @@ export class ProjectAuthenticator {
     if (hit && hit.expiresAt > this.clock.now()) return hit.tenant;
     if (hit) this.verified.delete(fingerprint);
 
+    // Concurrent first calls with the same pair share one slow verification.
+    let pending = this.verifying.get(fingerprint);
+    if (!pending) {
+      pending = this.verify(projectId, secret, fingerprint).finally(() => this.verifying.delete(fingerprint));
+      this.verifying.set(fingerprint, pending);
+    }
+    return pending;
+  }
+
+  private async verify(projectId: string, secret: string, fingerprint: string): Promise<Tenant> {
     const credentials = isProjectId(projectId) ? await this.store.projectCredentials(projectId) : undefined;
     const ok = await verifySecret(secret, credentials?.secretHash ?? DECOY_HASH);
     if (!credentials || !ok) {

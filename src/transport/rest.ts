@@ -165,6 +165,11 @@ function compileTemplate(template: string): { pattern: RegExp; variables: string
   return { pattern: new RegExp(`^${source}/?$`), variables };
 }
 
+const INTEGER_TYPES = new Set([
+  ScalarType.INT32, ScalarType.INT64, ScalarType.UINT32, ScalarType.UINT64, ScalarType.SINT32,
+  ScalarType.SINT64, ScalarType.FIXED32, ScalarType.FIXED64, ScalarType.SFIXED32, ScalarType.SFIXED64,
+]);
+
 function findField(schema: DescMessage, name: string): DescField | undefined {
   return schema.fields.find((f) => f.jsonName === name || f.name === name);
 }
@@ -184,6 +189,11 @@ function assignQuery(schema: DescMessage, json: JsonObject, key: string, value: 
       continue;
     }
     const scalar = field.fieldKind === "scalar" ? field.scalar : undefined;
+    if (scalar !== undefined && INTEGER_TYPES.has(scalar) && !/^-?\d+$/.test(value)) {
+      // Decimal digits only: JSON decoding would also take "0x1f" or " 7".
+      target[field.jsonName] = { notAnInteger: value };
+      return;
+    }
     const typed = scalar === ScalarType.BOOL ? (value === "true" ? true : value === "false" ? false : value) : value;
     if (field.fieldKind === "list") ((target[field.jsonName] ??= []) as unknown[]).push(typed);
     else target[field.jsonName] = typed;

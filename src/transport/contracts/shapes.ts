@@ -1,6 +1,7 @@
 // How each public contract shapes a REST answer: the success body built from
 // the response message, and the error body built from a Failure. The HTTP
 // status and wording come from the one error mapping.
+import { Code } from "@connectrpc/connect";
 import { toJson, type DescMessage, type JsonObject, type Message } from "@bufbuild/protobuf";
 import { ApiContract } from "../contract.js";
 import { describeViolations, ERROR_MAP, type Failure } from "../error-mapping.js";
@@ -53,12 +54,13 @@ const legacy: RestShape = {
   },
 };
 
-/** Routes with no contract (and unknown paths): a Connect-style error object. */
+/** Routes with no contract (and unknown paths): a Connect error object, with Connect's code names. */
 const plain: RestShape = {
   success: (schema, message) => toJson(schema, message),
   failure(failure) {
     const mapping = ERROR_MAP[failure.reason];
-    return { status: mapping.http, body: { code: failure.reason, message: failure.message } };
+    const code = Code[mapping.code].replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase();
+    return { status: mapping.http, body: { code, message: failure.message } };
   },
 };
 
