@@ -28,6 +28,8 @@ export interface Config {
   readonly mailFrom: string;
   /** Unset only in embedded mode, where one is generated and kept. */
   readonly pepper: Pepper | undefined;
+  /** Id of the current pepper (also of a generated one). */
+  readonly pepperId: number;
   /** Older peppers, still accepted for codes issued before a rotation. */
   readonly previousPeppers: readonly Pepper[];
   readonly trustProxy: boolean;
@@ -128,6 +130,7 @@ export function loadConfig(env: Env = process.env): Config {
     smtpUrl,
     mailFrom,
     pepper: pepperSecret === undefined ? undefined : { id: pepperId, secret: pepperSecret },
+    pepperId,
     previousPeppers,
     trustProxy: bool("TRUST_PROXY", false),
     seedDemo: bool("SEED_DEMO", databaseUrl === undefined),
@@ -150,11 +153,15 @@ export function loadConfig(env: Env = process.env): Config {
 
 function parsePreviousPeppers(raw: string | undefined, currentId: number): Pepper[] {
   if (raw === undefined) return [];
+  const seen = new Set<number>();
   return raw.split(",").map((entry) => {
     const m = /^(\d+):(.{32,})$/.exec(entry.trim());
     if (!m) throw new ConfigError("OTP_PREVIOUS_PEPPERS must be a comma-separated list of <id>:<secret of 32+ characters>");
     const id = Number(m[1]);
+    if (id < 1 || id > 32_767) throw new ConfigError(`OTP_PREVIOUS_PEPPERS: id ${id} is not between 1 and 32767`);
     if (id === currentId) throw new ConfigError(`OTP_PREVIOUS_PEPPERS reuses the current OTP_PEPPER_ID ${id}`);
+    if (seen.has(id)) throw new ConfigError(`OTP_PREVIOUS_PEPPERS: id ${id} is used twice`);
+    seen.add(id);
     return { id, secret: m[2]! };
   });
 }

@@ -24,14 +24,9 @@ import { PgOutboxStore } from "./storage/outbox-store.js";
 import { seedDemo } from "./storage/seed.js";
 import { PgTenantStore } from "./storage/tenant-store.js";
 import { callInfoKey, newCallInfo } from "./transport/context.js";
-import { loginOrCreateEmailOtp } from "./transport/handlers/login-or-create-email-otp.js";
-import { sendEmailOtp } from "./transport/handlers/send-email-otp.js";
-import { sendOtp } from "./transport/handlers/send-otp.js";
 import type { HandlerDeps } from "./transport/handlers/deps.js";
-import { authInterceptor } from "./transport/interceptors/auth.js";
-import { errorInterceptor } from "./transport/interceptors/errors.js";
-import { validationInterceptor } from "./transport/interceptors/validate.js";
 import { createOnePortServer } from "./transport/one-port.js";
+import { otpInterceptors, otpServiceImpl } from "./transport/otp-service.js";
 import { RestRouter, writeJson, type NodeRequest, type NodeResponse } from "./transport/rest.js";
 
 export interface App {
@@ -65,7 +60,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       cleanups.push(() => embedded!.stop());
       databaseUrl = embedded.url;
     }
-    const pepper = config.pepper ?? { id: 1, secret: await loadOrCreatePepper(config.dataDir) };
+    const pepper = config.pepper ?? { id: config.pepperId, secret: await loadOrCreatePepper(config.dataDir) };
     const db = createPool(databaseUrl, config.dbPoolSize);
     cleanups.unshift(() => db.end());
     const { applied, total: migrationCount } = await migrate(db);
@@ -90,16 +85,8 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       businesses: new BusinessDirectory(tenants, systemClock),
       legacyCodeTtlMinutes: config.legacyCodeTtlMinutes,
     };
-    const otpService = {
-      sendEmailOtp: sendEmailOtp(deps),
-      loginOrCreateEmailOtp: loginOrCreateEmailOtp(deps),
-      sendOtp: sendOtp(deps),
-    };
-    const interceptors = [
-      errorInterceptor(logger),
-      authInterceptor(new ProjectAuthenticator(tenants, systemClock)),
-      validationInterceptor(),
-    ];
+    const otpService = otpServiceImpl(deps);
+    const interceptors = otpInterceptors(logger, new ProjectAuthenticator(tenants, systemClock));
     const contextValues = (req: NodeRequest) =>
       createContextValues().set(callInfoKey, newCallInfo(req.headers, req.socket?.remoteAddress, config.trustProxy));
 

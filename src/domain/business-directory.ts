@@ -19,6 +19,7 @@ export class BusinessDirectory {
     const now = this.clock.now();
     const hit = this.cache.get(businessId);
     if (hit && hit.expiresAt > now) return hit.tenant;
+    if (hit) this.cache.delete(businessId);
     const tenant = await this.store.business(businessId);
     if (this.cache.size >= this.capacity) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(businessId, { tenant, expiresAt: now + (tenant ? this.ttlMs : this.missTtlMs) });

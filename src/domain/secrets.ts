@@ -31,7 +31,10 @@ export class Secrets {
   constructor(current: Pepper, previous: readonly Pepper[] = []) {
     this.current = derive(current);
     this.byId.set(current.id, this.current);
-    for (const p of previous) this.byId.set(p.id, derive(p));
+    for (const p of previous) {
+      if (this.byId.has(p.id)) throw new Error(`pepper id ${p.id} is configured twice`);
+      this.byId.set(p.id, derive(p));
+    }
   }
 
   get keyId(): number {

@@ -43,7 +43,9 @@ export function checkValue(rule: FieldRule, value: unknown, present: boolean): s
       return `must be at most ${rule.maxLength} characters`;
     }
     if (rule.oneOf && !rule.oneOf.includes(value)) return `must be one of: ${rule.oneOf.join(", ")}`;
-    if (rule.format === "email" && !EMAIL.test(value)) return "is not a valid email address";
+    // No separator, control, format or private-use character anywhere
+    // (invisible spaces, direction overrides, zero-width joiners).
+    if (rule.format === "email" && (/[\p{Z}\p{C}]/u.test(value) || !EMAIL.test(value))) return "is not a valid email address";
     if (rule.format === "ip" && isIP(value) === 0) return "is not a valid IP address";
     if (rule.format === "digits" && !/^\d+$/.test(value)) return "must contain only digits";
     return undefined;

@@ -1,0 +1,182 @@
+// ProjectAuthenticator against an in-memory TenantStore and a fake clock.
+import { beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { Clock } from "../../src/domain/clock.js";
+import { DomainError } from "../../src/domain/errors.js";
+import { newId } from "../../src/domain/ids.js";
+import { hashSecret } from "../../src/domain/password-hash.js";
+import { ProjectAuthenticator } from "../../src/domain/project-auth.js";
+import type { ProjectCredentials, Tenant, TenantStore } from "../../src/domain/tenants.js";
+
+class FakeClock implements Clock {
+  constructor(private t = 1_700_000_000_000) {}
+  now(): number {
+    return this.t;
+  }
+  advance(ms: number): void {
+    this.t += ms;
+  }
+}
+
+/** TenantStore port kept in a Map; counts projectCredentials calls. */
+class MemoryTenantStore implements TenantStore {
+  readonly projects = new Map<string, ProjectCredentials>();
+  projectCalls: string[] = [];
+  async projectCredentials(projectId: string): Promise<ProjectCredentials | undefined> {
+    this.projectCalls.push(projectId);
+    return this.projects.get(projectId);
+  }
+  async business(): Promise<Tenant | undefined> {
+    throw new Error("not used");
+  }
+}
+
+interface Project {
+  readonly projectId: string;
+  readonly secret: string;
+  readonly tenant: Tenant;
+}
+
+function tenantFor(projectId: string, n: number): Tenant {
+  return {
+    id: String(n),
+    kind: "project",
+    externalId: projectId,
+    name: `Project ${n}`,
+    live: false,
+    mailFromName: null,
+    mailFromAddress: null,
+    defaultLocale: "en",
+  };
+}
+
+const TTL = 60_000;
+// Hashing is slow (scrypt): make the projects once and reuse them.
+const projects: Project[] = [];
+const hashes = new Map<string, string>();
+
+beforeAll(async () => {
+  for (let n = 1; n <= 3; n++) {
+    const projectId = newId("project", false);
+    const secret = `secret-${n}-${newId("request-id", false)}`;
+    hashes.set(projectId, await hashSecret(secret));
+    projects.push({ projectId, secret, tenant: tenantFor(projectId, n) });
+  }
+});
+
+let store: MemoryTenantStore;
+let clock: FakeClock;
+let auth: ProjectAuthenticator;
+
+beforeEach(() => {
+  store = new MemoryTenantStore();
+  for (const p of projects) store.projects.set(p.projectId, { tenant: p.tenant, secretHash: hashes.get(p.projectId)! });
+  clock = new FakeClock();
+  auth = new ProjectAuthenticator(store, clock, { cacheSize: 2, cacheTtlMs: TTL });
+});
+
+async function reasonOf(promise: Promise<unknown>): Promise<string> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err, "expected authenticate to fail").toBeInstanceOf(DomainError);
+  return (err as DomainError).reason;
+}
+
+describe("ProjectAuthenticator.authenticate", () => {
+  it("returns the project's tenant for the right secret", async () => {
+    const [p] = projects;
+    await expect(auth.authenticate(p!.projectId, p!.secret)).resolves.toEqual(p!.tenant);
+    expect(store.projectCalls).toEqual([p!.projectId]);
+  });
+
+  it("rejects a wrong secret as unauthenticated", async () => {
+    const [p, q] = projects;
+    expect(await reasonOf(auth.authenticate(p!.projectId, `${p!.secret}x`))).toBe("unauthenticated");
+    expect(await reasonOf(auth.authenticate(p!.projectId, ""))).toBe("unauthenticated");
+    // Another project's secret is wrong too.
+    expect(await reasonOf(auth.authenticate(p!.projectId, q!.secret))).toBe("unauthenticated");
+  });
+
+  it("rejects an unknown project as unauthenticated", async () => {
+    const unknown = newId("project", false);
+    expect(await reasonOf(auth.authenticate(unknown, projects[0]!.secret))).toBe("unauthenticated");
+    expect(store.projectCalls).toEqual([unknown]);
+  });
+
+  it("rejects a malformed project id without asking the store", async () => {
+    const [p] = projects;
+    for (const id of ["", p!.projectId.toUpperCase(), `${p!.projectId} `]) {
+      expect(await reasonOf(auth.authenticate(id, p!.secret)), JSON.stringify(id)).toBe("unauthenticated");
+    }
+    expect(store.projectCalls).toEqual([]);
+  });
+
+  it("serves a verified pair from the cache within the TTL, then asks the store again", async () => {
+    const [p] = projects;
+    await auth.authenticate(p!.projectId, p!.secret);
+    expect(store.projectCalls).toHaveLength(1);
+
+    clock.advance(TTL - 1);
+    await expect(auth.authenticate(p!.projectId, p!.secret)).resolves.toEqual(p!.tenant);
+    expect(store.projectCalls).toHaveLength(1);
+
+    clock.advance(2);
+    await expect(auth.authenticate(p!.projectId, p!.secret)).resolves.toEqual(p!.tenant);
+    expect(store.projectCalls).toHaveLength(2);
+
+    // Re-verified: cached again from now on.
+    clock.advance(TTL - 1);
+    await auth.authenticate(p!.projectId, p!.secret);
+    expect(store.projectCalls).toHaveLength(2);
+  });
+
+  it("after the TTL, notices a project that no longer exists", async () => {
+    const [p] = projects;
+    await auth.authenticate(p!.projectId, p!.secret);
+    store.projects.delete(p!.projectId);
+    await auth.authenticate(p!.projectId, p!.secret); // still cached
+    clock.advance(TTL + 1);
+    expect(await reasonOf(auth.authenticate(p!.projectId, p!.secret))).toBe("unauthenticated");
+  });
+
+  it("never caches a wrong secret, and a cached right one does not admit a wrong one", async () => {
+    const [p] = projects;
+    const wrong = `${p!.secret}-wrong`;
+    expect(await reasonOf(auth.authenticate(p!.projectId, wrong))).toBe("unauthenticated");
+    expect(await reasonOf(auth.authenticate(p!.projectId, wrong))).toBe("unauthenticated");
+    expect(store.projectCalls).toHaveLength(2);
+
+    await auth.authenticate(p!.projectId, p!.secret);
+    expect(store.projectCalls).toHaveLength(3);
+    expect(await reasonOf(auth.authenticate(p!.projectId, wrong))).toBe("unauthenticated");
+    expect(store.projectCalls).toHaveLength(4);
+  });
+
+  it("does not serve one project's cached pair to another project id", async () => {
+    const [p, q] = projects;
+    await auth.authenticate(p!.projectId, p!.secret);
+    expect(await reasonOf(auth.authenticate(q!.projectId, p!.secret))).toBe("unauthenticated");
+  });
+
+  it("keeps the cache bounded at cacheSize, dropping the oldest pair", async () => {
+    // cacheSize is 2: verify three projects; only the last two stay cached.
+    const [p1, p2, p3] = projects;
+    for (const p of projects) await auth.authenticate(p.projectId, p.secret);
+    expect(store.projectCalls).toHaveLength(3);
+
+    store.projectCalls = [];
+    await expect(auth.authenticate(p2!.projectId, p2!.secret)).resolves.toEqual(p2!.tenant);
+    await expect(auth.authenticate(p3!.projectId, p3!.secret)).resolves.toEqual(p3!.tenant);
+    expect(store.projectCalls).toEqual([]);
+
+    // The oldest (p1) was dropped: verifying it again drops p2 in turn.
+    await expect(auth.authenticate(p1!.projectId, p1!.secret)).resolves.toEqual(p1!.tenant);
+    expect(store.projectCalls).toEqual([p1!.projectId]);
+    await auth.authenticate(p3!.projectId, p3!.secret);
+    expect(store.projectCalls).toEqual([p1!.projectId]);
+
+    const size = (auth as unknown as { verified: Map<string, unknown> }).verified.size;
+    expect(size).toBe(2);
+  });
+});
