@@ -1,18 +1,8 @@
 // BusinessDirectory: hits remembered for ttl, misses for missTtl, by a fake clock.
 import { beforeEach, describe, expect, it } from "vitest";
+import { FakeClock } from "../support/fake-clock.js";
 import { BusinessDirectory } from "../../src/domain/business-directory.js";
-import type { Clock } from "../../src/domain/clock.js";
 import type { ProjectCredentials, Tenant, TenantStore } from "../../src/domain/tenants.js";
-
-class FakeClock implements Clock {
-  private t = 1_700_000_000_000;
-  now(): number {
-    return this.t;
-  }
-  advance(ms: number): void {
-    this.t += ms;
-  }
-}
 
 class MemoryTenantStore implements TenantStore {
   readonly businesses = new Map<string, Tenant>();

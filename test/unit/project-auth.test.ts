@@ -1,21 +1,11 @@
 // ProjectAuthenticator against an in-memory TenantStore and a fake clock.
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { Clock } from "../../src/domain/clock.js";
+import { FakeClock } from "../support/fake-clock.js";
 import { DomainError } from "../../src/domain/errors.js";
 import { newId } from "../../src/domain/ids.js";
 import { hashSecret } from "../../src/domain/password-hash.js";
 import { ProjectAuthenticator } from "../../src/domain/project-auth.js";
 import type { ProjectCredentials, Tenant, TenantStore } from "../../src/domain/tenants.js";
-
-class FakeClock implements Clock {
-  constructor(private t = 1_700_000_000_000) {}
-  now(): number {
-    return this.t;
-  }
-  advance(ms: number): void {
-    this.t += ms;
-  }
-}
 
 /** TenantStore port kept in a Map; counts projectCredentials calls. */
 class MemoryTenantStore implements TenantStore {

@@ -7,6 +7,20 @@ import type { Client } from "../../domain/otp-sender.js";
 import type { Tenant } from "../../domain/tenants.js";
 import { callInfoKey, tenantKey } from "../context.js";
 
+/** What both Stytch send RPCs hand the domain, from their shared request fields. */
+export function stytchSend(
+  req: { email: string; expirationMinutes?: number; locale: string; attributes?: { ipAddress: string; userAgent: string } },
+  ctx: HandlerContext,
+) {
+  return {
+    tenant: projectOf(ctx),
+    email: req.email,
+    ttlMinutes: req.expirationMinutes ?? 2,
+    locale: req.locale || "en",
+    client: stytchClient(req.attributes),
+  };
+}
+
 export function stytchClient(attributes: { ipAddress: string; userAgent: string } | undefined): Client {
   return { ipAddress: attributes?.ipAddress || undefined, userAgent: attributes?.userAgent || undefined };
 }

@@ -4,18 +4,14 @@ import type { MethodImpl } from "@connectrpc/connect";
 import type { OtpService } from "../../../gen/otp/v1/otp_service_pb.js";
 import { DomainError } from "../../domain/errors.js";
 import { requestIdOf } from "../context.js";
-import { projectOf, rejectUnknownTemplates, stytchClient } from "./client.js";
+import { rejectUnknownTemplates, stytchSend } from "./client.js";
 import type { HandlerDeps } from "./deps.js";
 
 export function loginOrCreateEmailOtp(deps: HandlerDeps): MethodImpl<typeof OtpService.method.loginOrCreateEmailOtp> {
   return async (req, ctx) => {
     rejectUnknownTemplates(req);
     const result = await deps.sender.send({
-      tenant: projectOf(ctx),
-      email: req.email,
-      ttlMinutes: req.expirationMinutes ?? 2,
-      locale: req.locale || "en",
-      client: stytchClient(req.attributes),
+      ...stytchSend(req, ctx),
       ifUnknown: req.createUserAsPending ? "create-pending" : "create-active",
     });
     if (!result.sent) throw new DomainError("internal", "a send that may not skip reported nothing sent");

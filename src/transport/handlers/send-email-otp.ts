@@ -4,7 +4,7 @@ import type { MethodImpl } from "@connectrpc/connect";
 import type { OtpService } from "../../../gen/otp/v1/otp_service_pb.js";
 import { DomainError } from "../../domain/errors.js";
 import { requestIdOf } from "../context.js";
-import { projectOf, rejectUnknownTemplates, stytchClient } from "./client.js";
+import { rejectUnknownTemplates, stytchSend } from "./client.js";
 import type { HandlerDeps } from "./deps.js";
 
 export function sendEmailOtp(deps: HandlerDeps): MethodImpl<typeof OtpService.method.sendEmailOtp> {
@@ -14,11 +14,7 @@ export function sendEmailOtp(deps: HandlerDeps): MethodImpl<typeof OtpService.me
       throw new DomainError("session_not_found", "The session_token or session_jwt matches no active session.");
     }
     const result = await deps.sender.send({
-      tenant: projectOf(ctx),
-      email: req.email,
-      ttlMinutes: req.expirationMinutes ?? 2,
-      locale: req.locale || "en",
-      client: stytchClient(req.attributes),
+      ...stytchSend(req, ctx),
       ifUnknown: "fail",
       forUserId: req.userId || undefined,
     });
