@@ -54,3 +54,9 @@ export class PgOtpStore implements OtpStore {
     }
   }
 }
+
+/** Drops rate-limit rows whose bucket is full again: such a row equals no row. */
+export async function pruneRateLimits(db: Db): Promise<number> {
+  const { rowCount } = await query(db, { text: "DELETE FROM rate_limits WHERE tat < now() - interval '1 minute'" });
+  return rowCount ?? 0;
+}

@@ -107,12 +107,6 @@ export class PgOutboxStore {
     });
   }
 
-  /** Drops rate-limit rows whose bucket is full again: they equal no row. */
-  async pruneRateLimits(): Promise<number> {
-    const { rowCount } = await query(this.db, { text: "DELETE FROM rate_limits WHERE tat < now() - interval '1 minute'" });
-    return rowCount ?? 0;
-  }
-
   private async finish(id: string, status: "sent" | "failed" | "expired", error: string | null): Promise<void> {
     await query(this.db, {
       name: "outbox_finish",

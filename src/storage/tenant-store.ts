@@ -51,15 +51,6 @@ export class PgTenantStore implements TenantStore {
     return rows[0] ? toTenant(rows[0]) : undefined;
   }
 
-  async tenantById(id: string): Promise<Tenant | undefined> {
-    const { rows } = await query<TenantRow>(this.db, {
-      name: "tenant_by_id",
-      text: `SELECT ${COLUMNS} FROM tenants WHERE id = $1`,
-      values: [id],
-    });
-    return rows[0] ? toTenant(rows[0]) : undefined;
-  }
-
   async createProject(p: { projectId: string; name: string; secretHash: string; live: boolean }): Promise<Tenant> {
     const { rows } = await query<TenantRow>(this.db, {
       text: `INSERT INTO tenants (kind, external_id, name, live, secret_hash)

@@ -16,7 +16,7 @@ import { ProjectAuthenticator } from "../../src/domain/project-auth.js";
 import { Secrets } from "../../src/domain/secrets.js";
 import { createPool, type Db } from "../../src/storage/db.js";
 import { migrate } from "../../src/storage/migrate.js";
-import { PgOtpStore } from "../../src/storage/otp-store.js";
+import { PgOtpStore, pruneRateLimits } from "../../src/storage/otp-store.js";
 import { PgTenantStore } from "../../src/storage/tenant-store.js";
 import type { HandlerDeps } from "../../src/transport/handlers/deps.js";
 import { otpInterceptors, otpServiceImpl } from "../../src/transport/otp-service.js";
@@ -216,5 +216,16 @@ describe("rate limits", () => {
     await expect(
       client.loginOrCreateEmailOtp({ email: `other-${email}` }, { headers: { authorization } }),
     ).resolves.toMatchObject({ userCreated: true });
+  });
+});
+
+describe("rate-limit row pruning", () => {
+  it("drops only rows whose bucket has been full again for a minute", async () => {
+    await db.query(
+      "INSERT INTO rate_limits (key, tat) VALUES ('prune:old', now() - interval '2 minutes'), ('prune:live', now() + interval '10 seconds')",
+    );
+    expect(await pruneRateLimits(db)).toBeGreaterThanOrEqual(1);
+    const { rows } = await db.query("SELECT key FROM rate_limits WHERE key LIKE 'prune:%' ORDER BY key");
+    expect(rows.map((r) => r.key)).toEqual(["prune:live"]);
   });
 });
