@@ -19,8 +19,6 @@ export interface OnePortOptions {
 
 export interface OnePortServer {
   readonly server: net.Server;
-  readonly http1: http.Server;
-  readonly http2: http2.Http2Server;
   /** Stops accepting, lets in-flight requests finish, then closes idle connections. */
   close(): Promise<void>;
 }
@@ -67,8 +65,6 @@ export function createOnePortServer(handler: Handler, options: OnePortOptions): 
 
   return {
     server,
-    http1: h1,
-    http2: h2,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -141,11 +141,14 @@ export class RestRouter {
     const schema = route.method.input;
     let json: JsonObject = {};
     if (route.hasBody) json = await readJsonBody(req, this.options.maxBodyBytes);
-    for (const [key, value] of url.searchParams) {
-      if (!route.hasBody) assignQuery(schema, json, key, value);
-    }
-    route.variables.forEach((name, i) => assignQuery(schema, json, name, decodeURIComponent(match[i + 1]!)));
-    return decodeMessage(schema, json);
+    const malformed: FieldViolation[] = [];
+    const assign = (key: string, value: string) => {
+      const violation = assignQuery(schema, json, key, value);
+      if (violation) malformed.push(violation);
+    };
+    if (!route.hasBody) for (const [key, value] of url.searchParams) assign(key, value);
+    route.variables.forEach((name, i) => assign(name, decodeURIComponent(match[i + 1]!)));
+    return decodeMessage(schema, json, malformed);
   }
 }
 
@@ -174,16 +177,20 @@ function findField(schema: DescMessage, name: string): DescField | undefined {
   return schema.fields.find((f) => f.jsonName === name || f.name === name);
 }
 
-/** Puts one query parameter (or path variable) into the JSON to decode, by JSON or proto name, dotted for nested fields. */
-function assignQuery(schema: DescMessage, json: JsonObject, key: string, value: string): void {
+/**
+ * Puts one query parameter (or path variable) into the JSON to decode, by
+ * JSON or proto name, dotted for nested fields. Returns a violation for a
+ * value that is not of the field's kind instead of assigning it.
+ */
+function assignQuery(schema: DescMessage, json: JsonObject, key: string, value: string): FieldViolation | undefined {
   const path = key.split(".");
   let target = json;
   let current: DescMessage = schema;
   for (let i = 0; i < path.length; i++) {
     const field = findField(current, path[i]!);
-    if (!field) return; // Unknown parameters are ignored, as in JSON bodies.
+    if (!field) return undefined; // Unknown parameters are ignored, as in JSON bodies.
     if (i < path.length - 1) {
-      if (field.fieldKind !== "message") return;
+      if (field.fieldKind !== "message") return undefined;
       target = (target[field.jsonName] ??= {}) as JsonObject;
       current = field.message;
       continue;
@@ -191,42 +198,43 @@ function assignQuery(schema: DescMessage, json: JsonObject, key: string, value: 
     const scalar = field.fieldKind === "scalar" ? field.scalar : undefined;
     if (scalar !== undefined && INTEGER_TYPES.has(scalar) && !/^-?\d+$/.test(value)) {
       // Decimal digits only: JSON decoding would also take "0x1f" or " 7".
-      target[field.jsonName] = { notAnInteger: value };
-      return;
+      return { field: field.name, jsonField: field.jsonName, description: WRONG_TYPE };
     }
     const typed = scalar === ScalarType.BOOL ? (value === "true" ? true : value === "false" ? false : value) : value;
     if (field.fieldKind === "list") ((target[field.jsonName] ??= []) as unknown[]).push(typed);
     else target[field.jsonName] = typed;
   }
+  return undefined;
 }
+
+const WRONG_TYPE = "has a value of the wrong type or out of range";
 
 /**
  * Decodes JSON into a message. A value of the wrong type names its field,
  * and the fields that did decode are shape-checked too, so one answer lists
  * everything wrong with the request.
  */
-function decodeMessage(schema: DescMessage, json: JsonObject) {
-  try {
-    return fromJson(schema, json, { ignoreUnknownFields: true });
-  } catch {
-    const violations: FieldViolation[] = [];
-    const decodable: JsonObject = {};
-    for (const [key, value] of Object.entries(json)) {
-      try {
-        fromJson(schema, { [key]: value }, { ignoreUnknownFields: true });
-        decodable[key] = value;
-      } catch {
-        const field = findField(schema, key);
-        violations.push({
-          field: field?.name ?? key,
-          jsonField: field?.jsonName ?? key,
-          description: "has a value of the wrong type or out of range",
-        });
-      }
+function decodeMessage(schema: DescMessage, json: JsonObject, malformed: readonly FieldViolation[]) {
+  if (malformed.length === 0) {
+    try {
+      return fromJson(schema, json, { ignoreUnknownFields: true });
+    } catch {
+      // Found field by field below.
     }
-    const rest = violationsOf(schema, fromJson(schema, decodable, { ignoreUnknownFields: true }));
-    throw invalidFields([...rest.filter((v) => !violations.some((w) => w.field === v.field)), ...violations]);
   }
+  const violations: FieldViolation[] = [...malformed];
+  const decodable: JsonObject = {};
+  for (const [key, value] of Object.entries(json)) {
+    try {
+      fromJson(schema, { [key]: value }, { ignoreUnknownFields: true });
+      decodable[key] = value;
+    } catch {
+      const field = findField(schema, key);
+      violations.push({ field: field?.name ?? key, jsonField: field?.jsonName ?? key, description: WRONG_TYPE });
+    }
+  }
+  const rest = violationsOf(schema, fromJson(schema, decodable, { ignoreUnknownFields: true }));
+  throw invalidFields([...rest.filter((v) => !violations.some((w) => w.field === v.field)), ...violations]);
 }
 
 async function readJsonBody(req: NodeRequest, limit: number): Promise<JsonObject> {
