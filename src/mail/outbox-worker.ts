@@ -101,7 +101,15 @@ export class OutboxWorker {
         await this.store.markExpired(row.id, "the code expired before it could be delivered");
         return;
       }
-      const code = this.secrets.decrypt(row.payload, row.keyId, row.messageId);
+      let code: string;
+      try {
+        code = this.secrets.decrypt(row.payload, row.keyId, row.messageId);
+      } catch (err) {
+        // A missing or rotated-out pepper will not come back by retrying.
+        this.logger.error({ err, outboxId: row.id, keyId: row.keyId }, "outbox row cannot be decrypted");
+        await this.store.markFailed(row.id, `cannot decrypt with pepper ${row.keyId}`);
+        return;
+      }
       const minutes = Math.max(1, Math.round((row.expiresAt.getTime() - row.createdAt.getTime()) / 60_000));
       const content = renderOtpMail(row.locale, row.template, { code, minutes, tenantName: row.tenantName });
       try {
