@@ -41,6 +41,15 @@ export interface Config {
   };
   /** Minutes a legacy portal passcode stays valid. */
   readonly legacyCodeTtlMinutes: number;
+  /** Minutes a legacy bearer token (ExchangeOtp) stays valid. */
+  readonly legacyTokenTtlMinutes: number;
+  readonly attempts: {
+    /** Wrong tries a code survives; then it is dead. */
+    readonly perCode: number;
+    /** Consecutive failures on one email, across codes, before it is locked. */
+    readonly lockThreshold: number;
+    readonly lockMinutes: number;
+  };
   readonly maxBodyBytes: number;
   /** How long a new connection may take to show whether it speaks HTTP/2. */
   readonly sniffTimeoutMs: number;
@@ -140,6 +149,12 @@ export function loadConfig(env: Env = process.env): Config {
       tenant: limit("RATE_LIMIT_TENANT", 1000, 10),
     },
     legacyCodeTtlMinutes: int("LEGACY_CODE_TTL_MINUTES", 10, 1, 60),
+    legacyTokenTtlMinutes: int("LEGACY_TOKEN_TTL_MINUTES", 60, 1, 43_200),
+    attempts: {
+      perCode: int("OTP_MAX_ATTEMPTS_PER_CODE", 5, 1, 100),
+      lockThreshold: int("OTP_LOCK_THRESHOLD", 100, 1, 100_000),
+      lockMinutes: int("OTP_LOCK_MINUTES", 60, 1, 43_200),
+    },
     maxBodyBytes: int("MAX_BODY_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024),
     sniffTimeoutMs: int("SNIFF_TIMEOUT_MS", 10_000, 100, 600_000),
     outbox: {

@@ -5,7 +5,7 @@ import { pathToFileURL } from "node:url";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createContextValues } from "@connectrpc/connect";
 import { pino, type Logger } from "pino";
-import { OtpService } from "../gen/otp/v1/otp_service_pb.js";
+import { OtpService, SessionService } from "../gen/otp/v1/otp_service_pb.js";
 import { ConfigError, loadConfig, type Config } from "./config.js";
 import { BusinessDirectory } from "./domain/business-directory.js";
 import { systemClock } from "./domain/clock.js";
@@ -13,6 +13,8 @@ import { DomainError } from "./domain/errors.js";
 import { OtpSender } from "./domain/otp-sender.js";
 import { ProjectAuthenticator } from "./domain/project-auth.js";
 import { Secrets } from "./domain/secrets.js";
+import { SignIn } from "./domain/sign-in.js";
+import { KeyRing } from "./domain/signing-keys.js";
 import { createSmtpMailer, DevMailbox, type Mailer } from "./mail/mailer.js";
 import { OutboxWorker } from "./mail/outbox-worker.js";
 import { createPool, type Db } from "./storage/db.js";
@@ -22,11 +24,13 @@ import { isMigrated, migrate } from "./storage/migrate.js";
 import { PgOtpStore, pruneRateLimits } from "./storage/otp-store.js";
 import { PgOutboxStore } from "./storage/outbox-store.js";
 import { seedDemo } from "./storage/seed.js";
+import { PgKeyStore } from "./storage/key-store.js";
+import { PgSignInStore } from "./storage/sign-in-store.js";
 import { PgTenantStore } from "./storage/tenant-store.js";
 import { callInfoKey, newCallInfo } from "./transport/context.js";
 import type { HandlerDeps } from "./transport/handlers/deps.js";
 import { createOnePortServer } from "./transport/one-port.js";
-import { otpInterceptors, otpServiceImpl } from "./transport/otp-service.js";
+import { otpInterceptors, otpServiceImpl, sessionServiceImpl } from "./transport/otp-service.js";
 import { RestRouter, writeJson, type NodeRequest, type NodeResponse } from "./transport/rest.js";
 
 export interface App {
@@ -83,14 +87,27 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     const deps: HandlerDeps = {
       sender: new OtpSender(new PgOtpStore(db), secrets, config.limits, config.mailFrom.split("@")[1]!),
       businesses: new BusinessDirectory(tenants, systemClock),
+      signIn: new SignIn(
+        new PgSignInStore(db),
+        secrets,
+        await KeyRing.open(new PgKeyStore(db), secrets),
+        systemClock,
+        config.attempts,
+        config.legacyTokenTtlMinutes,
+      ),
       legacyCodeTtlMinutes: config.legacyCodeTtlMinutes,
     };
     const otpService = otpServiceImpl(deps);
+    const sessionService = sessionServiceImpl(deps);
     const interceptors = otpInterceptors(logger, new ProjectAuthenticator(tenants, systemClock));
     const contextValues = (req: NodeRequest) =>
       createContextValues().set(callInfoKey, newCallInfo(req.headers, req.socket?.remoteAddress, config.trustProxy));
 
-    const rest = new RestRouter([{ service: OtpService, impl: otpService }], {
+    const services = [
+      { service: OtpService, impl: otpService },
+      { service: SessionService, impl: sessionService },
+    ];
+    const rest = new RestRouter(services, {
       interceptors,
       maxBodyBytes: config.maxBodyBytes,
       logger,
@@ -101,7 +118,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       void rest.fail(rest.shapeForPath(url.pathname), req, res, new DomainError("route_not_found", `No route for ${req.method} ${url.pathname}.`));
     };
     const connect = connectNodeAdapter({
-      routes: (router) => router.service(OtpService, otpService),
+      routes: (router) => router.service(OtpService, otpService).service(SessionService, sessionService),
       interceptors,
       readMaxBytes: config.maxBodyBytes,
       contextValues,

@@ -1,7 +1,7 @@
 // Identifiers shaped like Stytch's: `<kind>-<test|live>-<uuid>`.
 import { randomUUID } from "node:crypto";
 
-export type IdKind = "project" | "user" | "email" | "request-id";
+export type IdKind = "project" | "user" | "email" | "session" | "request-id";
 
 export function newId(kind: IdKind, live: boolean): string {
   return `${kind}-${live ? "live" : "test"}-${randomUUID()}`;

@@ -11,7 +11,7 @@ export interface FieldRule {
   readonly min?: number;
   readonly max?: number;
   readonly oneOf?: readonly string[];
-  readonly format?: "email" | "ip" | "digits";
+  readonly format?: "email" | "ip" | "passcode";
   /** The reason to report when the format fails, if more specific than invalid_argument. */
   readonly formatReason?: "invalid_email";
 }
@@ -31,6 +31,12 @@ export const FIELD_RULES: Readonly<Record<string, FieldRule>> = {
   user_id: { maxLength: 128 },
   session_token: { maxLength: 256 },
   session_jwt: { maxLength: 8192 },
+  method_id: { required: true, maxLength: 128 },
+  code: { required: true, format: "passcode" },
+  otp: { required: true, format: "passcode" },
+  session_duration_minutes: { min: 5, max: 527_040 },
+  session_id: { maxLength: 128 },
+  project_id: { required: true, maxLength: 128 },
   login_template_id: { maxLength: 128 },
   signup_template_id: { maxLength: 128 },
 };
@@ -47,7 +53,7 @@ export function checkValue(rule: FieldRule, value: unknown, present: boolean): s
     // (invisible spaces, direction overrides, zero-width joiners).
     if (rule.format === "email" && (/[\p{Z}\p{C}]/u.test(value) || !EMAIL.test(value))) return "is not a valid email address";
     if (rule.format === "ip" && isIP(value) === 0) return "is not a valid IP address";
-    if (rule.format === "digits" && !/^\d+$/.test(value)) return "must contain only digits";
+    if (rule.format === "passcode" && !/^\d{6}$/.test(value)) return "must be 6 digits";
     return undefined;
   }
   if (typeof value === "number" || typeof value === "bigint") {

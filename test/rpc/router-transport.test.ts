@@ -14,9 +14,13 @@ import { OtpSender } from "../../src/domain/otp-sender.js";
 import { hashSecret } from "../../src/domain/password-hash.js";
 import { ProjectAuthenticator } from "../../src/domain/project-auth.js";
 import { Secrets } from "../../src/domain/secrets.js";
+import { SignIn } from "../../src/domain/sign-in.js";
+import { KeyRing } from "../../src/domain/signing-keys.js";
 import { createPool, type Db } from "../../src/storage/db.js";
 import { migrate } from "../../src/storage/migrate.js";
 import { PgOtpStore, pruneRateLimits } from "../../src/storage/otp-store.js";
+import { PgKeyStore } from "../../src/storage/key-store.js";
+import { PgSignInStore } from "../../src/storage/sign-in-store.js";
 import { PgTenantStore } from "../../src/storage/tenant-store.js";
 import type { HandlerDeps } from "../../src/transport/handlers/deps.js";
 import { otpInterceptors, otpServiceImpl } from "../../src/transport/otp-service.js";
@@ -43,6 +47,14 @@ beforeAll(async () => {
   const deps: HandlerDeps = {
     sender: new OtpSender(new PgOtpStore(db), secrets, config.limits, config.mailFrom.split("@")[1]!),
     businesses: new BusinessDirectory(tenants, systemClock),
+    signIn: new SignIn(
+      new PgSignInStore(db),
+      secrets,
+      await KeyRing.open(new PgKeyStore(db), secrets),
+      systemClock,
+      config.attempts,
+      config.legacyTokenTtlMinutes,
+    ),
     legacyCodeTtlMinutes: config.legacyCodeTtlMinutes,
   };
   const otpService = otpServiceImpl(deps);

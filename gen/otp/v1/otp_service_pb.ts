@@ -5,16 +5,16 @@
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_google_api_annotations } from "../../google/api/annotations_pb.js";
-import type { Value } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_struct } from "@bufbuild/protobuf/wkt";
+import type { Timestamp, Value } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_struct, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import { file_otp_v1_options } from "./options_pb.js";
-import type { Message } from "@bufbuild/protobuf";
+import type { JsonObject, Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file otp/v1/otp_service.proto.
  */
 export const file_otp_v1_otp_service: GenFile = /*@__PURE__*/
-  fileDesc("ChhvdHAvdjEvb3RwX3NlcnZpY2UucHJvdG8SBm90cC52MSI0CgpBdHRyaWJ1dGVzEhIKCmlwX2FkZHJlc3MYASABKAkSEgoKdXNlcl9hZ2VudBgCIAEoCSKIAgoTU2VuZEVtYWlsT3RwUmVxdWVzdBINCgVlbWFpbBgBIAEoCRIfChJleHBpcmF0aW9uX21pbnV0ZXMYAiABKAVIAIgBARImCgphdHRyaWJ1dGVzGAMgASgLMhIub3RwLnYxLkF0dHJpYnV0ZXMSDgoGbG9jYWxlGAQgASgJEg8KB3VzZXJfaWQYBSABKAkSFQoNc2Vzc2lvbl90b2tlbhgGIAEoCRITCgtzZXNzaW9uX2p3dBgHIAEoCRIZChFsb2dpbl90ZW1wbGF0ZV9pZBgIIAEoCRIaChJzaWdudXBfdGVtcGxhdGVfaWQYCSABKAlCFQoTX2V4cGlyYXRpb25fbWludXRlcyJiChRTZW5kRW1haWxPdHBSZXNwb25zZRISCgpyZXF1ZXN0X2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSEAoIZW1haWxfaWQYAyABKAkSEwoLc3RhdHVzX2NvZGUYBCABKAUi9AEKHExvZ2luT3JDcmVhdGVFbWFpbE90cFJlcXVlc3QSDQoFZW1haWwYASABKAkSHwoSZXhwaXJhdGlvbl9taW51dGVzGAIgASgFSACIAQESJgoKYXR0cmlidXRlcxgDIAEoCzISLm90cC52MS5BdHRyaWJ1dGVzEg4KBmxvY2FsZRgEIAEoCRIZChFsb2dpbl90ZW1wbGF0ZV9pZBgFIAEoCRIaChJzaWdudXBfdGVtcGxhdGVfaWQYBiABKAkSHgoWY3JlYXRlX3VzZXJfYXNfcGVuZGluZxgHIAEoCEIVChNfZXhwaXJhdGlvbl9taW51dGVzIoEBCh1Mb2dpbk9yQ3JlYXRlRW1haWxPdHBSZXNwb25zZRISCgpyZXF1ZXN0X2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSEAoIZW1haWxfaWQYAyABKAkSFAoMdXNlcl9jcmVhdGVkGAQgASgIEhMKC3N0YXR1c19jb2RlGAUgASgFIjQKDlNlbmRPdHBSZXF1ZXN0Eg0KBWVtYWlsGAEgASgJEhMKC2J1c2luZXNzX2lkGAIgASgDItABCg9TZW5kT3RwUmVzcG9uc2USJQoOd2FzX3N1Y2Nlc3NmdWwYASABKAhSDVdhc1N1Y2Nlc3NmdWwSGQoFdmFsdWUYAiABKAlIAFIFVmFsdWWIAQESFgoGc3RhdHVzGAMgASgFUgZTdGF0dXMSHQoHbWVzc2FnZRgEIAEoCUgBUgdNZXNzYWdliAEBEi4KBmVycm9ycxgFIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZVIGRXJyb3JzQggKBl92YWx1ZUIKCghfbWVzc2FnZTLxAgoKT3RwU2VydmljZRJtCgxTZW5kRW1haWxPdHASGy5vdHAudjEuU2VuZEVtYWlsT3RwUmVxdWVzdBocLm90cC52MS5TZW5kRW1haWxPdHBSZXNwb25zZSIiyPMYAYLT5JMCGDoBKiITL3YxL290cHMvZW1haWwvc2VuZBKTAQoVTG9naW5PckNyZWF0ZUVtYWlsT3RwEiQub3RwLnYxLkxvZ2luT3JDcmVhdGVFbWFpbE90cFJlcXVlc3QaJS5vdHAudjEuTG9naW5PckNyZWF0ZUVtYWlsT3RwUmVzcG9uc2UiLcjzGAGC0+STAiM6ASoiHi92MS9vdHBzL2VtYWlsL2xvZ2luX29yX2NyZWF0ZRJeCgdTZW5kT3RwEhYub3RwLnYxLlNlbmRPdHBSZXF1ZXN0Ghcub3RwLnYxLlNlbmRPdHBSZXNwb25zZSIiyPMYAoLT5JMCGBIWL2FwaS9zeXMvdXNlcnMvc2VuZE90cGIGcHJvdG8z", [file_google_api_annotations, file_google_protobuf_struct, file_otp_v1_options]);
+  fileDesc("ChhvdHAvdjEvb3RwX3NlcnZpY2UucHJvdG8SBm90cC52MSI0CgpBdHRyaWJ1dGVzEhIKCmlwX2FkZHJlc3MYASABKAkSEgoKdXNlcl9hZ2VudBgCIAEoCSKIAgoTU2VuZEVtYWlsT3RwUmVxdWVzdBINCgVlbWFpbBgBIAEoCRIfChJleHBpcmF0aW9uX21pbnV0ZXMYAiABKAVIAIgBARImCgphdHRyaWJ1dGVzGAMgASgLMhIub3RwLnYxLkF0dHJpYnV0ZXMSDgoGbG9jYWxlGAQgASgJEg8KB3VzZXJfaWQYBSABKAkSFQoNc2Vzc2lvbl90b2tlbhgGIAEoCRITCgtzZXNzaW9uX2p3dBgHIAEoCRIZChFsb2dpbl90ZW1wbGF0ZV9pZBgIIAEoCRIaChJzaWdudXBfdGVtcGxhdGVfaWQYCSABKAlCFQoTX2V4cGlyYXRpb25fbWludXRlcyJiChRTZW5kRW1haWxPdHBSZXNwb25zZRISCgpyZXF1ZXN0X2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSEAoIZW1haWxfaWQYAyABKAkSEwoLc3RhdHVzX2NvZGUYBCABKAUi9AEKHExvZ2luT3JDcmVhdGVFbWFpbE90cFJlcXVlc3QSDQoFZW1haWwYASABKAkSHwoSZXhwaXJhdGlvbl9taW51dGVzGAIgASgFSACIAQESJgoKYXR0cmlidXRlcxgDIAEoCzISLm90cC52MS5BdHRyaWJ1dGVzEg4KBmxvY2FsZRgEIAEoCRIZChFsb2dpbl90ZW1wbGF0ZV9pZBgFIAEoCRIaChJzaWdudXBfdGVtcGxhdGVfaWQYBiABKAkSHgoWY3JlYXRlX3VzZXJfYXNfcGVuZGluZxgHIAEoCEIVChNfZXhwaXJhdGlvbl9taW51dGVzIoEBCh1Mb2dpbk9yQ3JlYXRlRW1haWxPdHBSZXNwb25zZRISCgpyZXF1ZXN0X2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSEAoIZW1haWxfaWQYAyABKAkSFAoMdXNlcl9jcmVhdGVkGAQgASgIEhMKC3N0YXR1c19jb2RlGAUgASgFIjQKDlNlbmRPdHBSZXF1ZXN0Eg0KBWVtYWlsGAEgASgJEhMKC2J1c2luZXNzX2lkGAIgASgDItABCg9TZW5kT3RwUmVzcG9uc2USJQoOd2FzX3N1Y2Nlc3NmdWwYASABKAhSDVdhc1N1Y2Nlc3NmdWwSGQoFdmFsdWUYAiABKAlIAFIFVmFsdWWIAQESFgoGc3RhdHVzGAMgASgFUgZTdGF0dXMSHQoHbWVzc2FnZRgEIAEoCUgBUgdNZXNzYWdliAEBEi4KBmVycm9ycxgFIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZVIGRXJyb3JzQggKBl92YWx1ZUIKCghfbWVzc2FnZSJWChZBdXRoZW50aWNhdGVPdHBPcHRpb25zEhkKEWlwX21hdGNoX3JlcXVpcmVkGAEgASgIEiEKGXVzZXJfYWdlbnRfbWF0Y2hfcmVxdWlyZWQYAiABKAgiugIKFkF1dGhlbnRpY2F0ZU90cFJlcXVlc3QSEQoJbWV0aG9kX2lkGAEgASgJEgwKBGNvZGUYAiABKAkSJQoYc2Vzc2lvbl9kdXJhdGlvbl9taW51dGVzGAMgASgFSACIAQESFQoNc2Vzc2lvbl90b2tlbhgEIAEoCRITCgtzZXNzaW9uX2p3dBgFIAEoCRI2ChVzZXNzaW9uX2N1c3RvbV9jbGFpbXMYBiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EiYKCmF0dHJpYnV0ZXMYByABKAsyEi5vdHAudjEuQXR0cmlidXRlcxIvCgdvcHRpb25zGAggASgLMh4ub3RwLnYxLkF1dGhlbnRpY2F0ZU90cE9wdGlvbnNCGwoZX3Nlc3Npb25fZHVyYXRpb25fbWludXRlcyI6CgVFbWFpbBIQCghlbWFpbF9pZBgBIAEoCRINCgVlbWFpbBgCIAEoCRIQCgh2ZXJpZmllZBgDIAEoCCJ2CgRVc2VyEg8KB3VzZXJfaWQYASABKAkSDgoGc3RhdHVzGAIgASgJEh0KBmVtYWlscxgDIAMoCzINLm90cC52MS5FbWFpbBIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI2CgtFbWFpbEZhY3RvchIQCghlbWFpbF9pZBgBIAEoCRIVCg1lbWFpbF9hZGRyZXNzGAIgASgJIqMBChRBdXRoZW50aWNhdGlvbkZhY3RvchIMCgR0eXBlGAEgASgJEhcKD2RlbGl2ZXJ5X21ldGhvZBgCIAEoCRI5ChVsYXN0X2F1dGhlbnRpY2F0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKDGVtYWlsX2ZhY3RvchgEIAEoCzITLm90cC52MS5FbWFpbEZhY3RvciLaAgoHU2Vzc2lvbhISCgpzZXNzaW9uX2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSLgoKc3RhcnRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNAoQbGFzdF9hY2Nlc3NlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKZXhwaXJlc19hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoKYXR0cmlidXRlcxgGIAEoCzISLm90cC52MS5BdHRyaWJ1dGVzEjwKFmF1dGhlbnRpY2F0aW9uX2ZhY3RvcnMYByADKAsyHC5vdHAudjEuQXV0aGVudGljYXRpb25GYWN0b3ISLgoNY3VzdG9tX2NsYWltcxgIIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3Qi0AEKF0F1dGhlbnRpY2F0ZU90cFJlc3BvbnNlEhIKCnJlcXVlc3RfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIRCgltZXRob2RfaWQYAyABKAkSGgoEdXNlchgEIAEoCzIMLm90cC52MS5Vc2VyEhUKDXNlc3Npb25fdG9rZW4YBSABKAkSEwoLc2Vzc2lvbl9qd3QYBiABKAkSIAoHc2Vzc2lvbhgHIAEoCzIPLm90cC52MS5TZXNzaW9uEhMKC3N0YXR1c19jb2RlGAggASgFIkUKEkV4Y2hhbmdlT3RwUmVxdWVzdBINCgVlbWFpbBgBIAEoCRITCgtidXNpbmVzc19pZBgCIAEoAxILCgNvdHAYAyABKAki1AEKE0V4Y2hhbmdlT3RwUmVzcG9uc2USJQoOd2FzX3N1Y2Nlc3NmdWwYASABKAhSDVdhc1N1Y2Nlc3NmdWwSGQoFdmFsdWUYAiABKAlIAFIFVmFsdWWIAQESFgoGc3RhdHVzGAMgASgFUgZTdGF0dXMSHQoHbWVzc2FnZRgEIAEoCUgBUgdNZXNzYWdliAEBEi4KBmVycm9ycxgFIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZVIGRXJyb3JzQggKBl92YWx1ZUIKCghfbWVzc2FnZSLEAQoaQXV0aGVudGljYXRlU2Vzc2lvblJlcXVlc3QSFQoNc2Vzc2lvbl90b2tlbhgBIAEoCRITCgtzZXNzaW9uX2p3dBgCIAEoCRIlChhzZXNzaW9uX2R1cmF0aW9uX21pbnV0ZXMYAyABKAVIAIgBARI2ChVzZXNzaW9uX2N1c3RvbV9jbGFpbXMYBCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0QhsKGV9zZXNzaW9uX2R1cmF0aW9uX21pbnV0ZXMisAEKG0F1dGhlbnRpY2F0ZVNlc3Npb25SZXNwb25zZRISCgpyZXF1ZXN0X2lkGAEgASgJEiAKB3Nlc3Npb24YAiABKAsyDy5vdHAudjEuU2Vzc2lvbhIVCg1zZXNzaW9uX3Rva2VuGAMgASgJEhMKC3Nlc3Npb25fand0GAQgASgJEhoKBHVzZXIYBSABKAsyDC5vdHAudjEuVXNlchITCgtzdGF0dXNfY29kZRgGIAEoBSJWChRSZXZva2VTZXNzaW9uUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEhUKDXNlc3Npb25fdG9rZW4YAiABKAkSEwoLc2Vzc2lvbl9qd3QYAyABKAkiQAoVUmV2b2tlU2Vzc2lvblJlc3BvbnNlEhIKCnJlcXVlc3RfaWQYASABKAkSEwoLc3RhdHVzX2NvZGUYAiABKAUiJAoOR2V0Sndrc1JlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCSJjCgpKc29uV2ViS2V5EgsKA2t0eRgBIAEoCRILCgNjcnYYAiABKAkSCQoBeBgDIAEoCRIJCgF5GAQgASgJEgsKA2tpZBgFIAEoCRILCgNhbGcYBiABKAkSCwoDdXNlGAcgASgJIlwKD0dldEp3a3NSZXNwb25zZRIgCgRrZXlzGAEgAygLMhIub3RwLnYxLkpzb25XZWJLZXkSEgoKcmVxdWVzdF9pZBgCIAEoCRITCgtzdGF0dXNfY29kZRgDIAEoBTLbBAoKT3RwU2VydmljZRJtCgxTZW5kRW1haWxPdHASGy5vdHAudjEuU2VuZEVtYWlsT3RwUmVxdWVzdBocLm90cC52MS5TZW5kRW1haWxPdHBSZXNwb25zZSIiyPMYAYLT5JMCGDoBKiITL3YxL290cHMvZW1haWwvc2VuZBKTAQoVTG9naW5PckNyZWF0ZUVtYWlsT3RwEiQub3RwLnYxLkxvZ2luT3JDcmVhdGVFbWFpbE90cFJlcXVlc3QaJS5vdHAudjEuTG9naW5PckNyZWF0ZUVtYWlsT3RwUmVzcG9uc2UiLcjzGAGC0+STAiM6ASoiHi92MS9vdHBzL2VtYWlsL2xvZ2luX29yX2NyZWF0ZRJeCgdTZW5kT3RwEhYub3RwLnYxLlNlbmRPdHBSZXF1ZXN0Ghcub3RwLnYxLlNlbmRPdHBSZXNwb25zZSIiyPMYAoLT5JMCGBIWL2FwaS9zeXMvdXNlcnMvc2VuZE90cBJ4Cg9BdXRoZW50aWNhdGVPdHASHi5vdHAudjEuQXV0aGVudGljYXRlT3RwUmVxdWVzdBofLm90cC52MS5BdXRoZW50aWNhdGVPdHBSZXNwb25zZSIkyPMYAYLT5JMCGjoBKiIVL3YxL290cHMvYXV0aGVudGljYXRlEm4KC0V4Y2hhbmdlT3RwEhoub3RwLnYxLkV4Y2hhbmdlT3RwUmVxdWVzdBobLm90cC52MS5FeGNoYW5nZU90cFJlc3BvbnNlIibI8xgCgtPkkwIcOgEqIhcvYXBpL3N5cy91c2Vycy9leGNoYW5nZTL1AgoOU2Vzc2lvblNlcnZpY2USiAEKE0F1dGhlbnRpY2F0ZVNlc3Npb24SIi5vdHAudjEuQXV0aGVudGljYXRlU2Vzc2lvblJlcXVlc3QaIy5vdHAudjEuQXV0aGVudGljYXRlU2Vzc2lvblJlc3BvbnNlIijI8xgBgtPkkwIeOgEqIhkvdjEvc2Vzc2lvbnMvYXV0aGVudGljYXRlEnAKDVJldm9rZVNlc3Npb24SHC5vdHAudjEuUmV2b2tlU2Vzc2lvblJlcXVlc3QaHS5vdHAudjEuUmV2b2tlU2Vzc2lvblJlc3BvbnNlIiLI8xgBgtPkkwIYOgEqIhMvdjEvc2Vzc2lvbnMvcmV2b2tlEmYKB0dldEp3a3MSFi5vdHAudjEuR2V0Sndrc1JlcXVlc3QaFy5vdHAudjEuR2V0Sndrc1Jlc3BvbnNlIirI8xgDgtPkkwIgEh4vdjEvc2Vzc2lvbnMvandrcy97cHJvamVjdF9pZH1iBnByb3RvMw", [file_google_api_annotations, file_google_protobuf_struct, file_google_protobuf_timestamp, file_otp_v1_options]);
 
 /**
  * Attributes describe the end user's client, as seen by the calling
@@ -358,6 +358,758 @@ export const SendOtpResponseSchema: GenMessage<SendOtpResponse> = /*@__PURE__*/
   messageDesc(file_otp_v1_otp_service, 6);
 
 /**
+ * AuthenticateOtpOptions asks that the end user's client match the one that
+ * requested the code.
+ *
+ * @generated from message otp.v1.AuthenticateOtpOptions
+ */
+export type AuthenticateOtpOptions = Message<"otp.v1.AuthenticateOtpOptions"> & {
+  /**
+   * Fail unless attributes.ip_address equals the address recorded at send.
+   *
+   * @generated from field: bool ip_match_required = 1;
+   */
+  ipMatchRequired: boolean;
+
+  /**
+   * Fail unless attributes.user_agent equals the agent recorded at send.
+   *
+   * @generated from field: bool user_agent_match_required = 2;
+   */
+  userAgentMatchRequired: boolean;
+};
+
+/**
+ * Describes the message otp.v1.AuthenticateOtpOptions.
+ * Use `create(AuthenticateOtpOptionsSchema)` to create a new message.
+ */
+export const AuthenticateOtpOptionsSchema: GenMessage<AuthenticateOtpOptions> = /*@__PURE__*/
+  messageDesc(file_otp_v1_otp_service, 7);
+
+/**
+ * AuthenticateOtpRequest presents a passcode.
+ *
+ * @generated from message otp.v1.AuthenticateOtpRequest
+ */
+export type AuthenticateOtpRequest = Message<"otp.v1.AuthenticateOtpRequest"> & {
+  /**
+   * The email_id the send returned.
+   *
+   * @generated from field: string method_id = 1;
+   */
+  methodId: string;
+
+  /**
+   * The 6-digit passcode from the email.
+   *
+   * @generated from field: string code = 2;
+   */
+  code: string;
+
+  /**
+   * Minutes the new session lasts: 5 to 527040; absent, no session starts.
+   *
+   * @generated from field: optional int32 session_duration_minutes = 3;
+   */
+  sessionDurationMinutes?: number | undefined;
+
+  /**
+   * An existing session to extend instead of starting one.
+   *
+   * @generated from field: string session_token = 4;
+   */
+  sessionToken: string;
+
+  /**
+   * An existing session, as a JWT, to extend instead of starting one.
+   *
+   * @generated from field: string session_jwt = 5;
+   */
+  sessionJwt: string;
+
+  /**
+   * Claims added to the session JWT: a JSON object of at most 4 KB.
+   *
+   * @generated from field: google.protobuf.Struct session_custom_claims = 6;
+   */
+  sessionCustomClaims?: JsonObject | undefined;
+
+  /**
+   * The end user's client, when the caller knows it.
+   *
+   * @generated from field: otp.v1.Attributes attributes = 7;
+   */
+  attributes?: Attributes | undefined;
+
+  /**
+   * Client match requirements.
+   *
+   * @generated from field: otp.v1.AuthenticateOtpOptions options = 8;
+   */
+  options?: AuthenticateOtpOptions | undefined;
+};
+
+/**
+ * Describes the message otp.v1.AuthenticateOtpRequest.
+ * Use `create(AuthenticateOtpRequestSchema)` to create a new message.
+ */
+export const AuthenticateOtpRequestSchema: GenMessage<AuthenticateOtpRequest> = /*@__PURE__*/
+  messageDesc(file_otp_v1_otp_service, 8);
+
+/**
+ * Email is one of a user's email addresses.
+ *
+ * @generated from message otp.v1.Email
+ */
+export type Email = Message<"otp.v1.Email"> & {
+  /**
+   * The address's id.
+   *
+   * @generated from field: string email_id = 1;
+   */
+  emailId: string;
+
+  /**
+   * The address.
+   *
+   * @generated from field: string email = 2;
+   */
+  email: string;
+
+  /**
+   * Whether a passcode sent to it was authenticated.
+   *
+   * @generated from field: bool verified = 3;
+   */
+  verified: boolean;
+};
+
+/**
+ * Describes the message otp.v1.Email.
+ * Use `create(EmailSchema)` to create a new message.
+ */
+export const EmailSchema: GenMessage<Email> = /*@__PURE__*/
+  messageDesc(file_otp_v1_otp_service, 9);
+
+/**
+ * User is an end user of a project.
+ *
+ * @generated from message otp.v1.User
+ */
+export type User = Message<"otp.v1.User"> & {
+  /**
+   * The user's id.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * "active", or "pending" until an email is verified.
+   *
+   * @generated from field: string status = 2;
+   */
+  status: string;
+
+  /**
+   * The user's email addresses.
+   *
+   * @generated from field: repeated otp.v1.Email emails = 3;
+   */
+  emails: Email[];
+
+  /**
+   * When the user was created.
+   *
+   * @generated from field: google.protobuf.Timestamp created_at = 4;
+   */
+  createdAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message otp.v1.User.
+ * Use `create(UserSchema)` to create a new message.
+ */
+export const UserSchema: GenMessage<User> = /*@__PURE__*/
+  messageDesc(file_otp_v1_otp_service, 10);
+
+/**
+ * EmailFactor names the address a passcode factor was delivered to.
+ *
+ * @generated from message otp.v1.EmailFactor
+ */
+export type EmailFactor = Message<"otp.v1.EmailFactor"> & {
+  /**
+   * The address's id.
+   *
+   * @generated from field: string email_id = 1;
+   */
+  emailId: string;
+
+  /**
+   * The address.
+   *
+   * @generated from field: string email_address = 2;
+   */
+  emailAddress: string;
+};
+
+/**
+ * Describes the message otp.v1.EmailFactor.
+ * Use `create(EmailFactorSchema)` to create a new message.
+ */
+export const EmailFactorSchema: GenMessage<EmailFactor> = /*@__PURE__*/
+  messageDesc(file_otp_v1_otp_service, 11);
+
+/**
+ * AuthenticationFactor is one way the user proved who they are.
+ *
+ * @generated from message otp.v1.AuthenticationFactor
+ */
+export type AuthenticationFactor = Message<"otp.v1.AuthenticationFactor"> & {
+  /**
+   * "otp".
+   *
+   * @generated from field: string type = 1;
+   */
+  type: string;
+
+  /**
+   * "email".
+   *
+   * @generated from field: string delivery_method = 2;
+   */
+  deliveryMethod: string;
+
+  /**
+   * When this factor was last authenticated.
+   *
+   * @generated from field: google.protobuf.Timestamp last_authenticated_at = 3;
+   */
+  lastAuthenticatedAt?: Timestamp | undefined;
+
+  /**
+   * The address the passcode went to.
+   *
+   * @generated from field: otp.v1.EmailFactor email_factor = 4;
+   */
+  emailFactor?: EmailFactor | undefined;
+};
+
+/**
+ * Describes the message otp.v1.AuthenticationFactor.
+ * Use `create(AuthenticationFactorSchema)` to create a new message.
+ */
+export const AuthenticationFactorSchema: GenMessage<AuthenticationFactor> = /*@__PURE__*/
+  messageDesc(file_otp_v1_otp_service, 12);
+
+/**
+ * Session is a signed-in period of a user.
+ *
+ * @generated from message otp.v1.Session
+ */
+export type Session = Message<"otp.v1.Session"> & {
+  /**
+   * The session's id.
+   *
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * The user signed in.
+   *
+   * @generated from field: string user_id = 2;
+   */
+  userId: string;
+
+  /**
+   * When the session started.
+   *
+   * @generated from field: google.protobuf.Timestamp started_at = 3;
+   */
+  startedAt?: Timestamp | undefined;
+
+  /**
+   * When the session was last authenticated.
+   *
+   * @generated from field: google.protobuf.Timestamp last_accessed_at = 4;
+   */
+  lastAccessedAt?: Timestamp | undefined;
+
+  /**
+   * When the session ends unless extended.
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 5;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * The client the session started from.
+   *
+   * @generated from field: otp.v1.Attributes attributes = 6;
+   */
+  attributes?: Attributes | undefined;
+
+  /**
+   * How the user authenticated.
+   *
+   * @generated from field: repeated otp.v1.AuthenticationFactor authentication_factors = 7;
+   */
+  authenticationFactors: AuthenticationFactor[];
+
+  /**
+   * The custom claims carried in the session JWT.
+   *
+   * @generated from field: google.protobuf.Struct custom_claims = 8;
+   */
+  customClaims?: JsonObject | undefined;
+};
+
+/**
+ * Describes the message otp.v1.Session.
+ * Use `create(SessionSchema)` to create a new message.
+ */
+export const SessionSchema: GenMessage<Session> = /*@__PURE__*/
+  messageDesc(file_otp_v1_otp_service, 13);
+
+/**
+ * AuthenticateOtpResponse is a successful authentication.
+ *
+ * @generated from message otp.v1.AuthenticateOtpResponse
+ */
+export type AuthenticateOtpResponse = Message<"otp.v1.AuthenticateOtpResponse"> & {
+  /**
+   * Unique id of this call, for support and logs.
+   *
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+
+  /**
+   * The user who authenticated.
+   *
+   * @generated from field: string user_id = 2;
+   */
+  userId: string;
+
+  /**
+   * The email_id the code was sent to.
+   *
+   * @generated from field: string method_id = 3;
+   */
+  methodId: string;
+
+  /**
+   * The user, with the email now verified.
+   *
+   * @generated from field: otp.v1.User user = 4;
+   */
+  user?: User | undefined;
+
+  /**
+   * The opaque session token; empty when no session was asked for.
+   *
+   * @generated from field: string session_token = 5;
+   */
+  sessionToken: string;
+
+  /**
+   * The session JWT (valid 5 minutes); empty when no session was asked for.
+   *
+   * @generated from field: string session_jwt = 6;
+   */
+  sessionJwt: string;
+
+  /**
+   * The session; absent when none was asked for.
+   *
+   * @generated from field: otp.v1.Session session = 7;
+   */
+  session?: Session | undefined;
+
+  /**
+   * The HTTP status of the answer, mirrored in the body: 200.
+   *
+   * @generated from field: int32 status_code = 8;
+   */
+  statusCode: number;
+};
+
+/**
+ * Describes the message otp.v1.AuthenticateOtpResponse.
+ * Use `create(AuthenticateOtpResponseSchema)` to create a new message.
+ */
+export const AuthenticateOtpResponseSchema: GenMessage<AuthenticateOtpResponse> = /*@__PURE__*/
+  messageDesc(file_otp_v1_otp_service, 14);
+
+/**
+ * ExchangeOtpRequest is the legacy portal's code exchange.
+ *
+ * @generated from message otp.v1.ExchangeOtpRequest
+ */
+export type ExchangeOtpRequest = Message<"otp.v1.ExchangeOtpRequest"> & {
+  /**
+   * The customer's email address.
+   *
+   * @generated from field: string email = 1;
+   */
+  email: string;
+
+  /**
+   * The numeric id of the business.
+   *
+   * @generated from field: int64 business_id = 2;
+   */
+  businessId: bigint;
+
+  /**
+   * The 6-digit passcode from the email.
+   *
+   * @generated from field: string otp = 3;
+   */
+  otp: string;
+};
+
+/**
+ * Describes the message otp.v1.ExchangeOtpRequest.
+ * Use `create(ExchangeOtpRequestSchema)` to create a new message.
+ */
+export const ExchangeOtpRequestSchema: GenMessage<ExchangeOtpRequest> = /*@__PURE__*/
+  messageDesc(file_otp_v1_otp_service, 15);
+
+/**
+ * ExchangeOtpResponse is the legacy ActionConfirmation envelope; Value holds
+ * the bearer token on success. On its REST route every field is always
+ * written, absent ones as null.
+ *
+ * @generated from message otp.v1.ExchangeOtpResponse
+ */
+export type ExchangeOtpResponse = Message<"otp.v1.ExchangeOtpResponse"> & {
+  /**
+   * True when the code was right.
+   *
+   * @generated from field: bool was_successful = 1 [json_name = "WasSuccessful"];
+   */
+  wasSuccessful: boolean;
+
+  /**
+   * The bearer token (a JWT for the customer and business).
+   *
+   * @generated from field: optional string value = 2 [json_name = "Value"];
+   */
+  value?: string | undefined;
+
+  /**
+   * HTTP-style status mirrored in the body: 200 on success.
+   *
+   * @generated from field: int32 status = 3 [json_name = "Status"];
+   */
+  status: number;
+
+  /**
+   * Human-readable message; null on success.
+   *
+   * @generated from field: optional string message = 4 [json_name = "Message"];
+   */
+  message?: string | undefined;
+
+  /**
+   * Validation errors by field; null on success.
+   *
+   * @generated from field: google.protobuf.Value errors = 5 [json_name = "Errors"];
+   */
+  errors?: Value | undefined;
+};
+
+/**
+ * Describes the message otp.v1.ExchangeOtpResponse.
+ * Use `create(ExchangeOtpResponseSchema)` to create a new message.
+ */
+export const ExchangeOtpResponseSchema: GenMessage<ExchangeOtpResponse> = /*@__PURE__*/
+  messageDesc(file_otp_v1_otp_service, 16);
+
+/**
+ * AuthenticateSessionRequest names a session to check.
+ *
+ * @generated from message otp.v1.AuthenticateSessionRequest
+ */
+export type AuthenticateSessionRequest = Message<"otp.v1.AuthenticateSessionRequest"> & {
+  /**
+   * The opaque session token.
+   *
+   * @generated from field: string session_token = 1;
+   */
+  sessionToken: string;
+
+  /**
+   * Or the session JWT.
+   *
+   * @generated from field: string session_jwt = 2;
+   */
+  sessionJwt: string;
+
+  /**
+   * When set, the session is extended to last this many minutes from now.
+   *
+   * @generated from field: optional int32 session_duration_minutes = 3;
+   */
+  sessionDurationMinutes?: number | undefined;
+
+  /**
+   * Claims to add to the session JWT: a JSON object of at most 4 KB.
+   *
+   * @generated from field: google.protobuf.Struct session_custom_claims = 4;
+   */
+  sessionCustomClaims?: JsonObject | undefined;
+};
+
+/**
+ * Describes the message otp.v1.AuthenticateSessionRequest.
+ * Use `create(AuthenticateSessionRequestSchema)` to create a new message.
+ */
+export const AuthenticateSessionRequestSchema: GenMessage<AuthenticateSessionRequest> = /*@__PURE__*/
+  messageDesc(file_otp_v1_otp_service, 17);
+
+/**
+ * AuthenticateSessionResponse is a live session.
+ *
+ * @generated from message otp.v1.AuthenticateSessionResponse
+ */
+export type AuthenticateSessionResponse = Message<"otp.v1.AuthenticateSessionResponse"> & {
+  /**
+   * Unique id of this call, for support and logs.
+   *
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+
+  /**
+   * The session.
+   *
+   * @generated from field: otp.v1.Session session = 2;
+   */
+  session?: Session | undefined;
+
+  /**
+   * The opaque session token.
+   *
+   * @generated from field: string session_token = 3;
+   */
+  sessionToken: string;
+
+  /**
+   * A fresh session JWT (valid 5 minutes).
+   *
+   * @generated from field: string session_jwt = 4;
+   */
+  sessionJwt: string;
+
+  /**
+   * The session's user.
+   *
+   * @generated from field: otp.v1.User user = 5;
+   */
+  user?: User | undefined;
+
+  /**
+   * The HTTP status of the answer, mirrored in the body: 200.
+   *
+   * @generated from field: int32 status_code = 6;
+   */
+  statusCode: number;
+};
+
+/**
+ * Describes the message otp.v1.AuthenticateSessionResponse.
+ * Use `create(AuthenticateSessionResponseSchema)` to create a new message.
+ */
+export const AuthenticateSessionResponseSchema: GenMessage<AuthenticateSessionResponse> = /*@__PURE__*/
+  messageDesc(file_otp_v1_otp_service, 18);
+
+/**
+ * RevokeSessionRequest names the session to end, by one of its handles.
+ *
+ * @generated from message otp.v1.RevokeSessionRequest
+ */
+export type RevokeSessionRequest = Message<"otp.v1.RevokeSessionRequest"> & {
+  /**
+   * The session's id.
+   *
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * Or its opaque token.
+   *
+   * @generated from field: string session_token = 2;
+   */
+  sessionToken: string;
+
+  /**
+   * Or its JWT.
+   *
+   * @generated from field: string session_jwt = 3;
+   */
+  sessionJwt: string;
+};
+
+/**
+ * Describes the message otp.v1.RevokeSessionRequest.
+ * Use `create(RevokeSessionRequestSchema)` to create a new message.
+ */
+export const RevokeSessionRequestSchema: GenMessage<RevokeSessionRequest> = /*@__PURE__*/
+  messageDesc(file_otp_v1_otp_service, 19);
+
+/**
+ * RevokeSessionResponse confirms the session ended.
+ *
+ * @generated from message otp.v1.RevokeSessionResponse
+ */
+export type RevokeSessionResponse = Message<"otp.v1.RevokeSessionResponse"> & {
+  /**
+   * Unique id of this call, for support and logs.
+   *
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+
+  /**
+   * The HTTP status of the answer, mirrored in the body: 200.
+   *
+   * @generated from field: int32 status_code = 2;
+   */
+  statusCode: number;
+};
+
+/**
+ * Describes the message otp.v1.RevokeSessionResponse.
+ * Use `create(RevokeSessionResponseSchema)` to create a new message.
+ */
+export const RevokeSessionResponseSchema: GenMessage<RevokeSessionResponse> = /*@__PURE__*/
+  messageDesc(file_otp_v1_otp_service, 20);
+
+/**
+ * GetJwksRequest names the project whose keys are wanted.
+ *
+ * @generated from message otp.v1.GetJwksRequest
+ */
+export type GetJwksRequest = Message<"otp.v1.GetJwksRequest"> & {
+  /**
+   * The project id.
+   *
+   * @generated from field: string project_id = 1;
+   */
+  projectId: string;
+};
+
+/**
+ * Describes the message otp.v1.GetJwksRequest.
+ * Use `create(GetJwksRequestSchema)` to create a new message.
+ */
+export const GetJwksRequestSchema: GenMessage<GetJwksRequest> = /*@__PURE__*/
+  messageDesc(file_otp_v1_otp_service, 21);
+
+/**
+ * JsonWebKey is a public key in JWK form (RFC 7517).
+ *
+ * @generated from message otp.v1.JsonWebKey
+ */
+export type JsonWebKey = Message<"otp.v1.JsonWebKey"> & {
+  /**
+   * Key type: "EC".
+   *
+   * @generated from field: string kty = 1;
+   */
+  kty: string;
+
+  /**
+   * Curve: "P-256".
+   *
+   * @generated from field: string crv = 2;
+   */
+  crv: string;
+
+  /**
+   * Public x coordinate, base64url.
+   *
+   * @generated from field: string x = 3;
+   */
+  x: string;
+
+  /**
+   * Public y coordinate, base64url.
+   *
+   * @generated from field: string y = 4;
+   */
+  y: string;
+
+  /**
+   * Key id, as in the JWT header.
+   *
+   * @generated from field: string kid = 5;
+   */
+  kid: string;
+
+  /**
+   * Algorithm: "ES256".
+   *
+   * @generated from field: string alg = 6;
+   */
+  alg: string;
+
+  /**
+   * Use: "sig".
+   *
+   * @generated from field: string use = 7;
+   */
+  use: string;
+};
+
+/**
+ * Describes the message otp.v1.JsonWebKey.
+ * Use `create(JsonWebKeySchema)` to create a new message.
+ */
+export const JsonWebKeySchema: GenMessage<JsonWebKey> = /*@__PURE__*/
+  messageDesc(file_otp_v1_otp_service, 22);
+
+/**
+ * GetJwksResponse is a JSON Web Key Set.
+ *
+ * @generated from message otp.v1.GetJwksResponse
+ */
+export type GetJwksResponse = Message<"otp.v1.GetJwksResponse"> & {
+  /**
+   * The keys, current first.
+   *
+   * @generated from field: repeated otp.v1.JsonWebKey keys = 1;
+   */
+  keys: JsonWebKey[];
+
+  /**
+   * Unique id of this call, for support and logs.
+   *
+   * @generated from field: string request_id = 2;
+   */
+  requestId: string;
+
+  /**
+   * The HTTP status of the answer, mirrored in the body: 200.
+   *
+   * @generated from field: int32 status_code = 3;
+   */
+  statusCode: number;
+};
+
+/**
+ * Describes the message otp.v1.GetJwksResponse.
+ * Use `create(GetJwksResponseSchema)` to create a new message.
+ */
+export const GetJwksResponseSchema: GenMessage<GetJwksResponse> = /*@__PURE__*/
+  messageDesc(file_otp_v1_otp_service, 23);
+
+/**
  * OtpService sends one-time passcodes by email for passwordless sign-in.
  *
  * Every RPC is served on one port over gRPC, gRPC-Web and the Connect
@@ -402,6 +1154,70 @@ export const OtpService: GenService<{
     input: typeof SendOtpRequestSchema;
     output: typeof SendOtpResponseSchema;
   },
+  /**
+   * AuthenticateOtp checks a passcode sent to an email (method_id is the
+   * email_id the send returned) and, when asked, starts or extends a
+   * session. Stytch-compatible.
+   *
+   * @generated from rpc otp.v1.OtpService.AuthenticateOtp
+   */
+  authenticateOtp: {
+    methodKind: "unary";
+    input: typeof AuthenticateOtpRequestSchema;
+    output: typeof AuthenticateOtpResponseSchema;
+  },
+  /**
+   * ExchangeOtp is the legacy portal's sign-in: a customer's passcode is
+   * exchanged for a bearer token for that customer and business.
+   *
+   * @generated from rpc otp.v1.OtpService.ExchangeOtp
+   */
+  exchangeOtp: {
+    methodKind: "unary";
+    input: typeof ExchangeOtpRequestSchema;
+    output: typeof ExchangeOtpResponseSchema;
+  },
 }> = /*@__PURE__*/
   serviceDesc(file_otp_v1_otp_service, 0);
+
+/**
+ * SessionService checks and ends the sessions AuthenticateOtp starts.
+ *
+ * @generated from service otp.v1.SessionService
+ */
+export const SessionService: GenService<{
+  /**
+   * AuthenticateSession checks a session by its token or JWT and, when asked,
+   * extends it. Stytch-compatible.
+   *
+   * @generated from rpc otp.v1.SessionService.AuthenticateSession
+   */
+  authenticateSession: {
+    methodKind: "unary";
+    input: typeof AuthenticateSessionRequestSchema;
+    output: typeof AuthenticateSessionResponseSchema;
+  },
+  /**
+   * RevokeSession ends a session at once. Stytch-compatible.
+   *
+   * @generated from rpc otp.v1.SessionService.RevokeSession
+   */
+  revokeSession: {
+    methodKind: "unary";
+    input: typeof RevokeSessionRequestSchema;
+    output: typeof RevokeSessionResponseSchema;
+  },
+  /**
+   * GetJwks returns the public keys that verify session JWTs, for standard
+   * JOSE libraries. Public, as Stytch serves it.
+   *
+   * @generated from rpc otp.v1.SessionService.GetJwks
+   */
+  getJwks: {
+    methodKind: "unary";
+    input: typeof GetJwksRequestSchema;
+    output: typeof GetJwksResponseSchema;
+  },
+}> = /*@__PURE__*/
+  serviceDesc(file_otp_v1_otp_service, 1);
 

@@ -11,9 +11,16 @@ export interface RestShape {
   failure(failure: Failure, requestId: string): { status: number; body: unknown };
 }
 
-/** Stytch: snake_case bodies with every field; the documented error object. */
+/**
+ * Stytch: snake_case bodies with every field (an absent message as null);
+ * the documented error object.
+ */
 const stytch: RestShape = {
-  success: (schema, message) => toJson(schema, message, { useProtoFieldName: true, alwaysEmitImplicit: true }),
+  success(schema, message) {
+    const json = toJson(schema, message, { useProtoFieldName: true, alwaysEmitImplicit: true }) as JsonObject;
+    for (const field of schema.fields) json[field.name] ??= null;
+    return json;
+  },
   failure(failure, requestId) {
     const mapping = ERROR_MAP[failure.reason];
     return {
@@ -67,6 +74,7 @@ const plain: RestShape = {
 export function shapeFor(contract: ApiContract): RestShape {
   switch (contract) {
     case ApiContract.STYTCH:
+    case ApiContract.STYTCH_PUBLIC:
       return stytch;
     case ApiContract.LEGACY:
       return legacy;

@@ -5,16 +5,12 @@ import type { MethodImpl } from "@connectrpc/connect";
 import type { OtpService } from "../../../gen/otp/v1/otp_service_pb.js";
 import { DomainError } from "../../domain/errors.js";
 import { browserClient } from "./client.js";
+import type { Tenant } from "../../domain/tenants.js";
 import type { HandlerDeps } from "./deps.js";
 
 export function sendOtp(deps: HandlerDeps): MethodImpl<typeof OtpService.method.sendOtp> {
   return async (req, ctx) => {
-    const business = await deps.businesses.find(req.businessId.toString());
-    if (!business) {
-      throw new DomainError("invalid_argument", "business_id names no known business", {
-        violations: [{ field: "business_id", jsonField: "businessId", description: "names no known business" }],
-      });
-    }
+    const business = await knownBusiness(deps, req.businessId);
     await deps.sender.send({
       tenant: business,
       email: req.email,
@@ -25,4 +21,15 @@ export function sendOtp(deps: HandlerDeps): MethodImpl<typeof OtpService.method.
     });
     return { wasSuccessful: true, status: 200 };
   };
+}
+
+/** The business a legacy call names; an unknown one is a bad businessId. */
+export async function knownBusiness(deps: HandlerDeps, businessId: bigint): Promise<Tenant> {
+  const business = await deps.businesses.find(businessId.toString());
+  if (!business) {
+    throw new DomainError("invalid_argument", "business_id names no known business", {
+      violations: [{ field: "business_id", jsonField: "businessId", description: "names no known business" }],
+    });
+  }
+  return business;
 }

@@ -1,0 +1,204 @@
+-- Sign-in: attempt limits on emails and codes, sessions, JWT signing keys
+-- and an append-only audit log; otp_send() learns to skip delivery (the
+-- sandbox) and to write the audit log in the same statement.
+
+ALTER TABLE emails
+  ADD COLUMN consecutive_failures integer NOT NULL DEFAULT 0,
+  ADD COLUMN locked_until timestamptz;
+
+-- A code that used up its tries is dead, like a used one.
+ALTER TABLE otp_codes ADD COLUMN exhausted_at timestamptz;
+
+-- Opaque session tokens are kept only as SHA-256 hashes (they are 256-bit
+-- random values, so a fast hash suffices).
+CREATE TABLE sessions (
+  id               text PRIMARY KEY,
+  tenant_id        bigint NOT NULL REFERENCES tenants (id),
+  user_id          text NOT NULL REFERENCES users (id),
+  token_hash       bytea NOT NULL UNIQUE,
+  started_at       timestamptz NOT NULL,
+  last_accessed_at timestamptz NOT NULL,
+  expires_at       timestamptz NOT NULL,
+  revoked_at       timestamptz,
+  ip_address       text,
+  user_agent       text,
+  factors          jsonb NOT NULL DEFAULT '[]',
+  custom_claims    jsonb NOT NULL DEFAULT '{}'
+);
+CREATE INDEX sessions_user ON sessions (user_id);
+
+-- JWT signing keys: the private JWK only AES-GCM-sealed under the pepper
+-- named by pepper_id, bound to the kid.
+CREATE TABLE signing_keys (
+  kid            text PRIMARY KEY,
+  public_jwk     jsonb NOT NULL,
+  private_sealed bytea NOT NULL,
+  pepper_id      smallint NOT NULL,
+  created_at     timestamptz NOT NULL DEFAULT now(),
+  retired_at     timestamptz
+);
+
+-- Every send, authenticate and exchange; never a code. Rows are only ever
+-- added: a trigger refuses updates, deletes and truncation.
+CREATE TABLE audit_events (
+  id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  tenant_id   bigint NOT NULL REFERENCES tenants (id),
+  occurred_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+  action      text NOT NULL CHECK (action IN ('send', 'authenticate', 'exchange')),
+  user_id     text,
+  email_id    text,
+  ip_address  text,
+  user_agent  text,
+  outcome     text NOT NULL,
+  reason      text
+);
+CREATE INDEX audit_events_tenant_time ON audit_events (tenant_id, occurred_at);
+
+CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'audit_events is append-only';
+END;
+$$;
+CREATE TRIGGER audit_events_no_update BEFORE UPDATE OR DELETE ON audit_events
+  FOR EACH ROW EXECUTE FUNCTION audit_events_append_only();
+CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
+  FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only();
+
+DROP FUNCTION otp_send(bigint, text, text[], double precision[], integer[], text, text, text, text, bytea,
+                       smallint, integer, bytea, text, text, text, text);
+
+CREATE FUNCTION otp_send(
+  p_tenant_id      bigint,
+  p_address        text,
+  p_limit_keys     text[],
+  p_limit_periods  double precision[],  -- milliseconds between requests
+  p_limit_bursts   integer[],
+  p_create_status  text,                -- NULL: never create; else status of a new user
+  p_new_user_id    text,
+  p_new_email_id   text,
+  p_for_user_id    text,                -- attach a new address to this user instead
+  p_code_hash      bytea,
+  p_key_id         smallint,
+  p_ttl_seconds    integer,
+  p_payload        bytea,
+  p_message_id     text,
+  p_locale         text,
+  p_ip_address     text,
+  p_user_agent     text,
+  p_deliver        boolean               -- false: store the code, queue no mail (sandbox)
+) RETURNS TABLE (
+  outcome        text,     -- sent | rate_limited | email_not_found | user_not_found
+  retry_after_ms bigint,
+  limited_key    text,
+  user_id        text,
+  email_id       text,
+  user_created   boolean,
+  outbox_id      bigint
+)
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_now      timestamptz := clock_timestamp();
+  v_worst_ms double precision := 0;
+  v_worst    text;
+  v_email    emails%ROWTYPE;
+  v_created  boolean := false;
+  v_template text;
+  v_outbox   bigint;
+  r          record;
+BEGIN
+  -- 1. Rate limits. Missing rows are created in key order, then all rows are
+  -- locked in key order, so concurrent sends never deadlock.
+  INSERT INTO rate_limits AS rl (key, tat)
+  SELECT k, '-infinity' FROM unnest(p_limit_keys) AS k ORDER BY k
+  ON CONFLICT (key) DO NOTHING;
+
+  FOR r IN
+    SELECT rl.key, greatest(rl.tat, v_now) AS tat, l.period, l.burst
+    FROM rate_limits rl
+    JOIN unnest(p_limit_keys, p_limit_periods, p_limit_bursts) AS l(key, period, burst) ON l.key = rl.key
+    ORDER BY rl.key
+    FOR UPDATE OF rl
+  LOOP
+    -- Allowed while tat - now <= (burst - 1) * period.
+    IF extract(epoch FROM r.tat - v_now) * 1000 - (r.burst - 1) * r.period > v_worst_ms THEN
+      v_worst_ms := extract(epoch FROM r.tat - v_now) * 1000 - (r.burst - 1) * r.period;
+      v_worst := r.key;
+    END IF;
+  END LOOP;
+
+  IF v_worst IS NOT NULL THEN
+    INSERT INTO audit_events (tenant_id, action, ip_address, user_agent, outcome, reason)
+    VALUES (p_tenant_id, 'send', p_ip_address, p_user_agent, 'rate_limited', split_part(v_worst, ':', 1));
+    RETURN QUERY SELECT 'rate_limited'::text, ceil(v_worst_ms)::bigint, v_worst, NULL::text, NULL::text, false, NULL::bigint;
+    RETURN;
+  END IF;
+
+  UPDATE rate_limits rl
+  SET tat = greatest(rl.tat, v_now) + make_interval(secs => l.period / 1000)
+  FROM unnest(p_limit_keys, p_limit_periods) AS l(key, period)
+  WHERE rl.key = l.key;
+
+  -- 2. The address.
+  SELECT * INTO v_email FROM emails e WHERE e.tenant_id = p_tenant_id AND e.address = p_address;
+
+  IF NOT FOUND AND p_for_user_id IS NOT NULL THEN
+    PERFORM 1 FROM users u WHERE u.id = p_for_user_id AND u.tenant_id = p_tenant_id;
+    IF NOT FOUND THEN
+      INSERT INTO audit_events (tenant_id, action, user_id, ip_address, user_agent, outcome)
+      VALUES (p_tenant_id, 'send', p_for_user_id, p_ip_address, p_user_agent, 'user_not_found');
+      RETURN QUERY SELECT 'user_not_found'::text, NULL::bigint, NULL::text, NULL::text, NULL::text, false, NULL::bigint;
+      RETURN;
+    END IF;
+    INSERT INTO emails AS e (id, tenant_id, user_id, address)
+    VALUES (p_new_email_id, p_tenant_id, p_for_user_id, p_address)
+    RETURNING * INTO v_email;
+  ELSIF NOT FOUND AND p_create_status IS NOT NULL THEN
+    INSERT INTO emails AS e (id, tenant_id, user_id, address)
+    VALUES (p_new_email_id, p_tenant_id, p_new_user_id, p_address)
+    ON CONFLICT (tenant_id, address) DO NOTHING
+    RETURNING * INTO v_email;
+    IF FOUND THEN
+      INSERT INTO users (id, tenant_id, status) VALUES (p_new_user_id, p_tenant_id, p_create_status);
+      v_created := true;
+    ELSE
+      -- A concurrent send created it first; use theirs.
+      SELECT * INTO v_email FROM emails e WHERE e.tenant_id = p_tenant_id AND e.address = p_address;
+    END IF;
+  ELSIF NOT FOUND THEN
+    INSERT INTO audit_events (tenant_id, action, ip_address, user_agent, outcome)
+    VALUES (p_tenant_id, 'send', p_ip_address, p_user_agent, 'email_not_found');
+    RETURN QUERY SELECT 'email_not_found'::text, NULL::bigint, NULL::text, NULL::text, NULL::text, false, NULL::bigint;
+    RETURN;
+  ELSIF p_for_user_id IS NOT NULL AND v_email.user_id <> p_for_user_id THEN
+    -- The address belongs to someone else in this tenant.
+    INSERT INTO audit_events (tenant_id, action, user_id, ip_address, user_agent, outcome)
+    VALUES (p_tenant_id, 'send', p_for_user_id, p_ip_address, p_user_agent, 'email_not_found');
+    RETURN QUERY SELECT 'email_not_found'::text, NULL::bigint, NULL::text, NULL::text, NULL::text, false, NULL::bigint;
+    RETURN;
+  END IF;
+
+  -- 3. The code and the mail.
+  UPDATE otp_codes c SET superseded_at = v_now
+  WHERE c.email_id = v_email.id AND c.superseded_at IS NULL AND c.used_at IS NULL;
+
+  INSERT INTO otp_codes (tenant_id, email_id, code_hash, key_id, created_at, expires_at, ip_address, user_agent)
+  VALUES (p_tenant_id, v_email.id, p_code_hash, p_key_id, v_now, v_now + make_interval(secs => p_ttl_seconds),
+          p_ip_address, p_user_agent);
+
+  v_template := CASE WHEN v_email.verified THEN 'login' ELSE 'signup' END;
+
+  IF p_deliver THEN
+    INSERT INTO outbox (tenant_id, email_id, recipient, locale, template, payload, key_id, expires_at, message_id)
+    VALUES (p_tenant_id, v_email.id, p_address, p_locale, v_template, p_payload, p_key_id,
+            v_now + make_interval(secs => p_ttl_seconds), p_message_id)
+    RETURNING id INTO v_outbox;
+    PERFORM pg_notify('otp_outbox', '');
+  END IF;
+
+  INSERT INTO audit_events (tenant_id, action, user_id, email_id, ip_address, user_agent, outcome, reason)
+  VALUES (p_tenant_id, 'send', v_email.user_id, v_email.id, p_ip_address, p_user_agent, 'ok',
+          CASE WHEN NOT p_deliver THEN 'sandbox' WHEN v_created THEN 'user_created' END);
+
+  RETURN QUERY SELECT 'sent'::text, NULL::bigint, NULL::text, v_email.user_id, v_email.id, v_created, v_outbox;
+END;
+$$;
