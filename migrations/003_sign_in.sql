@@ -2,9 +2,12 @@
 -- and an append-only audit log; otp_send() learns to skip delivery (the
 -- sandbox) and to write the audit log in the same statement.
 
+-- pending_until: an address added to an existing user stays only if it is
+-- verified before then; unverified ones past it are pruned.
 ALTER TABLE emails
   ADD COLUMN consecutive_failures integer NOT NULL DEFAULT 0,
-  ADD COLUMN locked_until timestamptz;
+  ADD COLUMN locked_until timestamptz,
+  ADD COLUMN pending_until timestamptz;
 
 -- A code that used up its tries is dead, like a used one.
 ALTER TABLE otp_codes ADD COLUMN exhausted_at timestamptz;
@@ -149,8 +152,8 @@ BEGIN
       RETURN QUERY SELECT 'user_not_found'::text, NULL::bigint, NULL::text, NULL::text, NULL::text, false, NULL::bigint;
       RETURN;
     END IF;
-    INSERT INTO emails AS e (id, tenant_id, user_id, address)
-    VALUES (p_new_email_id, p_tenant_id, p_for_user_id, p_address)
+    INSERT INTO emails AS e (id, tenant_id, user_id, address, pending_until)
+    VALUES (p_new_email_id, p_tenant_id, p_for_user_id, p_address, v_now + interval '5 minutes')
     RETURNING * INTO v_email;
   ELSIF NOT FOUND AND p_create_status IS NOT NULL THEN
     INSERT INTO emails AS e (id, tenant_id, user_id, address)

@@ -21,7 +21,7 @@ import { createPool, type Db } from "./storage/db.js";
 import { loadOrCreatePepper, type DemoCredentials } from "./storage/dev-state.js";
 import { startEmbeddedPostgres, type EmbeddedDatabase } from "./storage/embedded.js";
 import { isMigrated, migrate } from "./storage/migrate.js";
-import { PgOtpStore, pruneRateLimits } from "./storage/otp-store.js";
+import { PgOtpStore, pruneRateLimits, pruneUnverifiedAddresses } from "./storage/otp-store.js";
 import { PgOutboxStore } from "./storage/outbox-store.js";
 import { seedDemo } from "./storage/seed.js";
 import { PgKeyStore } from "./storage/key-store.js";
@@ -158,8 +158,12 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     const onePort = createOnePortServer(handler, { sniffTimeoutMs: config.sniffTimeoutMs, requestTimeoutMs: 30_000 });
     await worker.start();
     cleanups.unshift(() => worker.stop());
-    // Keeps rate_limits from growing with every address ever seen.
-    const prune = setInterval(() => void pruneRateLimits(db).catch(() => {}), 60_000);
+    // Keeps rate_limits from growing with every address ever seen, and
+    // drops addresses added to a user but never verified.
+    const prune = setInterval(() => {
+      void pruneRateLimits(db).catch(() => {});
+      void pruneUnverifiedAddresses(db).catch(() => {});
+    }, 60_000);
     prune.unref();
     cleanups.unshift(async () => clearInterval(prune));
     cleanups.unshift(async () => mailer.close());

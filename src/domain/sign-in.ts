@@ -141,6 +141,11 @@ export class SignIn {
     await this.store.revokeSession(session.id);
   }
 
+  /** The user of a live session, for adding an address to them. */
+  async sessionUserId(tenant: Tenant, handle: SessionHandle): Promise<string> {
+    return (await this.findLiveSession(tenant, handle)).session.userId;
+  }
+
   jwks() {
     return this.keys.jwks();
   }

@@ -61,3 +61,15 @@ export async function pruneRateLimits(db: Db): Promise<number> {
   const { rowCount } = await query(db, { text: "DELETE FROM rate_limits WHERE tat < now() - interval '1 minute'" });
   return rowCount ?? 0;
 }
+
+/** Drops addresses added to a user that were not verified in time, with their codes and mail. */
+export async function pruneUnverifiedAddresses(db: Db): Promise<number> {
+  const { rows } = await query<{ n: string }>(db, {
+    text: `WITH gone AS (SELECT id FROM emails WHERE pending_until < now() AND NOT verified),
+                codes AS (DELETE FROM otp_codes WHERE email_id IN (SELECT id FROM gone)),
+                mail AS (DELETE FROM outbox WHERE email_id IN (SELECT id FROM gone)),
+                emails_gone AS (DELETE FROM emails WHERE id IN (SELECT id FROM gone) RETURNING 1)
+           SELECT count(*) AS n FROM emails_gone`,
+  });
+  return Number(rows[0]?.n ?? 0);
+}

@@ -102,7 +102,9 @@ class PgAttemptTx implements AttemptTx {
       consecutive_failures: number;
     }>(
       `SELECT id, user_id, address, locked_until, consecutive_failures FROM emails
-       WHERE tenant_id = $1 AND ${byId ? "id" : "address"} = $2 FOR UPDATE`,
+       WHERE tenant_id = $1 AND ${byId ? "id" : "address"} = $2
+         AND (pending_until IS NULL OR pending_until > now())
+       FOR UPDATE`,
       [tenantId, byId ? lookup.emailId : lookup.address],
     );
     const email = rows[0];
@@ -169,7 +171,8 @@ class PgAttemptTx implements AttemptTx {
   async recordSuccess(emailId: string, codeId: string): Promise<UserRecord> {
     await this.client.query("UPDATE otp_codes SET used_at = clock_timestamp() WHERE id = $1", [codeId]);
     const { rows } = await this.client.query<{ user_id: string }>(
-      "UPDATE emails SET verified = true, consecutive_failures = 0, locked_until = NULL WHERE id = $1 RETURNING user_id",
+      `UPDATE emails SET verified = true, consecutive_failures = 0, locked_until = NULL, pending_until = NULL
+       WHERE id = $1 RETURNING user_id`,
       [emailId],
     );
     await this.client.query("UPDATE users SET status = 'active' WHERE id = $1 AND status = 'pending'", [rows[0]!.user_id]);

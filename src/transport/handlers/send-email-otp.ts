@@ -4,19 +4,21 @@ import type { MethodImpl } from "@connectrpc/connect";
 import type { OtpService } from "../../../gen/otp/v1/otp_service_pb.js";
 import { DomainError } from "../../domain/errors.js";
 import { requestIdOf } from "../context.js";
-import { rejectUnknownTemplates, stytchSend } from "./client.js";
+import { projectOf, rejectUnknownTemplates, stytchSend } from "./client.js";
 import type { HandlerDeps } from "./deps.js";
 
 export function sendEmailOtp(deps: HandlerDeps): MethodImpl<typeof OtpService.method.sendEmailOtp> {
   return async (req, ctx) => {
     rejectUnknownTemplates(req);
-    if (req.sessionToken || req.sessionJwt) {
-      throw new DomainError("session_not_found", "The session_token or session_jwt matches no active session.");
-    }
+    // A session names the user to add the address to, like user_id does.
+    const sessionUser =
+      req.sessionToken || req.sessionJwt
+        ? await deps.signIn.sessionUserId(projectOf(ctx), { token: req.sessionToken || undefined, jwt: req.sessionJwt || undefined })
+        : undefined;
     const result = await deps.sender.send({
       ...stytchSend(req, ctx),
       ifUnknown: "fail",
-      forUserId: req.userId || undefined,
+      forUserId: sessionUser ?? (req.userId || undefined),
     });
     if (!result.sent) throw new DomainError("internal", "a send that may not skip reported nothing sent");
     return { requestId: requestIdOf(ctx.values), userId: result.userId, emailId: result.emailId, statusCode: 200 };
