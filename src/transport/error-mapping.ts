@@ -59,12 +59,15 @@ export interface Failure {
   readonly retryAfterSeconds: number | undefined;
 }
 
-/** Reduces anything thrown to a Failure; logs what callers must not see. */
-export function toFailure(err: unknown, logger: Logger): Failure {
+/**
+ * Reduces anything thrown to a Failure; logs what callers must not see
+ * (pass no logger for an error that was mapped, and logged, before).
+ */
+export function toFailure(err: unknown, logger?: Logger): Failure {
   const domain = findDomainError(err);
   if (domain) {
     if (domain.reason === "internal" || domain.reason === "unavailable") {
-      logger.error({ err: domain.cause ?? domain, reason: domain.reason }, "call failed");
+      logger?.error({ err: domain.cause ?? domain, reason: domain.reason }, "call failed");
     }
     return {
       reason: domain.reason,
@@ -79,7 +82,7 @@ export function toFailure(err: unknown, logger: Logger): Failure {
     const reason = REASON_BY_CODE[err.code]!;
     return { reason, message: err.rawMessage, violations: [], retryAfterSeconds: undefined };
   }
-  logger.error({ err }, "unexpected failure");
+  logger?.error({ err }, "unexpected failure");
   return { reason: "internal", message: ERROR_MAP.internal.legacy, violations: [], retryAfterSeconds: undefined };
 }
 

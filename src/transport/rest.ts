@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { fromJson, ScalarType, type DescField, type DescMessage, type DescMethodUnary, type DescService, type JsonObject } from "@bufbuild/protobuf";
 import {
+  ConnectError,
   createHandlerContext,
   createMethodImplSpec,
   type ContextValues,
@@ -106,7 +107,8 @@ export class RestRouter {
   }
 
   async fail(shape: RestShape, req: NodeRequest, res: NodeResponse, err: unknown, values?: ContextValues): Promise<void> {
-    const failure = toFailure(err, this.options.logger);
+    // A ConnectError came through the interceptors, which mapped and logged it.
+    const failure = toFailure(err, err instanceof ConnectError ? undefined : this.options.logger);
     const { status, body } = shape.failure(failure, requestIdOf(values ?? this.options.contextValues(req)));
     if (failure.retryAfterSeconds !== undefined) res.setHeader("retry-after", String(failure.retryAfterSeconds));
     writeJson(res, status, body);
