@@ -3,7 +3,7 @@
 // POST /v1/sessions/authenticate and /v1/sessions/revoke, custom claims, and
 // SessionService over Connect. Real Postgres, real SMTP.
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
@@ -457,14 +457,22 @@ describe("POST /v1/otps/authenticate with an existing session", () => {
 // SessionService over Connect
 // ---------------------------------------------------------------------------
 
-describe("SessionService over Connect JSON", () => {
+describe.each([
+  ["Connect JSON", () => createConnectTransport({ baseUrl: env.url, httpVersion: "1.1", useBinaryFormat: false })],
+  ["gRPC", () => createGrpcTransport({ baseUrl: env.url })],
+])("SessionService over %s", (_, transport) => {
+  it("GetJwks lists the same keys as the REST route", async () => {
+    const client = createClient(SessionService, transport());
+    const res = await client.getJwks({ projectId: env.project.projectId });
+    const rest = await jwks(env.project.projectId);
+    expect(res.keys.map((k) => k.kid)).toEqual(rest.body.keys.map((k: { kid: string }) => k.kid));
+    expect(res.statusCode).toBe(200);
+  });
+
   it("AuthenticateSession and RevokeSession; afterwards NotFound with session_not_found", async () => {
-    const client = createClient(
-      SessionService,
-      createConnectTransport({ baseUrl: env.url, httpVersion: "1.1", useBinaryFormat: false }),
-    );
+    const client = createClient(SessionService, transport());
     const auth = { headers: { authorization: env.project.authorization } };
-    const signed = await signIn("connect-session");
+    const signed = await signIn(`session-${_}`.replace(/\W+/g, "-").toLowerCase());
 
     const res = await client.authenticateSession({ sessionToken: signed.token }, auth);
     expect(res.statusCode).toBe(200);

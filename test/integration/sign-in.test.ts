@@ -530,13 +530,13 @@ describe("AuthenticateOtp and ExchangeOtp over gRPC and Connect", () => {
     expect(res.sessionJwt).toBe("");
   });
 
-  it("ExchangeOtp over Connect JSON (public) exchanges a customer's code for a JWT", async () => {
-    const customer = await addCustomer("connect-exchange");
+  it.each([
+    ["Connect JSON", () => createConnectTransport({ baseUrl: env.url, httpVersion: "1.1", useBinaryFormat: false })],
+    ["gRPC", () => createGrpcTransport({ baseUrl: env.url })],
+  ])("ExchangeOtp over %s (public) exchanges a customer's code for a JWT", async (name, transport) => {
+    const customer = await addCustomer(`exchange-${name.replace(/\W+/g, "-").toLowerCase()}`);
     const code = await legacySend(customer);
-    const client = createClient(
-      OtpService,
-      createConnectTransport({ baseUrl: env.url, httpVersion: "1.1", useBinaryFormat: false }),
-    );
+    const client = createClient(OtpService, transport());
     const res = await client.exchangeOtp({ email: customer, businessId: BigInt(env.businessId), otp: code });
     expect(res.wasSuccessful).toBe(true);
     expect(res.status).toBe(200);
