@@ -9,6 +9,9 @@ ALTER TABLE emails
   ADD COLUMN locked_until timestamptz,
   ADD COLUMN pending_until timestamptz;
 
+-- The tenant's own template chosen for a mail, if any (see migration 004).
+ALTER TABLE outbox ADD COLUMN custom_template_id text;
+
 -- A code that used up its tries is dead, like a used one.
 ALTER TABLE otp_codes ADD COLUMN exhausted_at timestamptz;
 
@@ -88,7 +91,9 @@ CREATE FUNCTION otp_send(
   p_locale         text,
   p_ip_address     text,
   p_user_agent     text,
-  p_deliver        boolean               -- false: store the code, queue no mail (sandbox)
+  p_deliver        boolean,              -- false: store the code, queue no mail (sandbox)
+  p_login_template  text,                -- a tenant's custom template for login mail, or NULL
+  p_signup_template text                 -- likewise for sign-up mail
 ) RETURNS TABLE (
   outcome        text,     -- sent | rate_limited | email_not_found | user_not_found
   retry_after_ms bigint,
@@ -191,8 +196,10 @@ BEGIN
   v_template := CASE WHEN v_email.verified THEN 'login' ELSE 'signup' END;
 
   IF p_deliver THEN
-    INSERT INTO outbox (tenant_id, email_id, recipient, locale, template, payload, key_id, expires_at, message_id)
-    VALUES (p_tenant_id, v_email.id, p_address, p_locale, v_template, p_payload, p_key_id,
+    INSERT INTO outbox (tenant_id, email_id, recipient, locale, template, custom_template_id, payload, key_id,
+                        expires_at, message_id)
+    VALUES (p_tenant_id, v_email.id, p_address, p_locale, v_template,
+            CASE WHEN v_template = 'login' THEN p_login_template ELSE p_signup_template END, p_payload, p_key_id,
             v_now + make_interval(secs => p_ttl_seconds), p_message_id)
     RETURNING id INTO v_outbox;
     PERFORM pg_notify('otp_outbox', '');

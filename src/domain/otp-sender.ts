@@ -29,6 +29,9 @@ export interface SendCommand {
   readonly userAgent: string | undefined;
   /** False for the sandbox: the code is stored, no mail is queued. */
   readonly deliver: boolean;
+  /** The tenant's custom templates for login and sign-up mail, if chosen. */
+  readonly loginTemplateId: string | undefined;
+  readonly signupTemplateId: string | undefined;
 }
 
 export type SendOutcome =
@@ -57,6 +60,9 @@ export interface SendRequest {
   /** What to do when the tenant has no such address. */
   readonly ifUnknown: "fail" | "create-active" | "create-pending" | "ignore";
   readonly forUserId?: string;
+  /** Custom templates, already known to belong to the tenant. */
+  readonly loginTemplateId?: string;
+  readonly signupTemplateId?: string;
 }
 
 export type SendResult =
@@ -101,6 +107,8 @@ export class OtpSender {
       ipAddress: client.ipAddress,
       userAgent: client.userAgent,
       deliver: !sandbox,
+      loginTemplateId: request.loginTemplateId,
+      signupTemplateId: request.signupTemplateId,
     });
     switch (outcome.kind) {
       case "sent":

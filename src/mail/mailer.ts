@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 export interface OutgoingMail {
   readonly from: { readonly name: string; readonly address: string };
   readonly to: string;
+  readonly replyTo?: string;
   readonly subject: string;
   readonly text: string;
   readonly html: string;
@@ -30,6 +31,7 @@ function message(mail: OutgoingMail) {
   return {
     from: mail.from,
     to: mail.to,
+    replyTo: mail.replyTo,
     subject: mail.subject,
     text: mail.text,
     html: mail.html,
@@ -63,6 +65,7 @@ export function createSmtpMailer(url: string, maxConnections: number): Mailer {
 export interface DevMail {
   readonly id: string;
   readonly to: string;
+  readonly replyTo?: string;
   readonly subject: string;
   readonly text: string;
   readonly html: string;

@@ -8,7 +8,7 @@ import type { Logger } from "pino";
 import type { Secrets } from "../domain/secrets.js";
 import type { OutboxRow, PgOutboxStore } from "../storage/outbox-store.js";
 import { smtpResponseCode, type Mailer } from "./mailer.js";
-import { renderOtpMail } from "./templates.js";
+import { renderCustomMail, renderOtpMail } from "./templates.js";
 
 export interface OutboxWorkerOptions {
   readonly databaseUrl: string;
@@ -111,12 +111,14 @@ export class OutboxWorker {
         return;
       }
       const minutes = Math.max(1, Math.round((row.expiresAt.getTime() - row.createdAt.getTime()) / 60_000));
-      const content = renderOtpMail(row.locale, row.template, { code, minutes, tenantName: row.tenantName });
+      const facts = { code, minutes, tenantName: row.tenantName, email: row.recipient, branding: row.branding };
+      const content = row.custom ? renderCustomMail(row.custom, facts) : renderOtpMail(row.locale, row.template, facts);
       try {
         await this.mailer.send({
           ...content,
           from: { name: row.mailFromName ?? row.tenantName, address: row.mailFromAddress ?? this.options.defaultFrom },
           to: row.recipient,
+          replyTo: row.replyTo ?? undefined,
           messageId: row.messageId,
           code,
         });

@@ -1,5 +1,9 @@
 // The passcode email in each supported locale: a subject, a plain-text part
-// that reads well alone, and an HTML part with inline styles only.
+// that reads well alone, and an HTML part with inline styles only. A
+// tenant's custom template replaces the built-in copy when one is chosen.
+import { escapeHtml, renderTemplate, type TemplateParts, type TemplateValues } from "./template-language.js";
+
+export { escapeHtml };
 
 export const LOCALES = ["en", "es", "pt-br", "fr"] as const;
 export type Locale = (typeof LOCALES)[number];
@@ -10,10 +14,19 @@ export interface MailContent {
   readonly html: string;
 }
 
+export interface Branding {
+  readonly logoUrl: string | null;
+  /** #rgb or #rrggbb, checked when saved. */
+  readonly accentColor: string | null;
+  readonly supportUrl: string | null;
+}
+
 export interface MailFacts {
   readonly code: string;
   readonly minutes: number;
   readonly tenantName: string;
+  readonly email: string;
+  readonly branding: Branding;
 }
 
 interface Copy {
@@ -21,6 +34,7 @@ interface Copy {
   intro: { login(f: MailFacts): string; signup(f: MailFacts): string };
   expiry(f: MailFacts): string;
   ignore: string;
+  help: string;
 }
 
 const COPY: Record<Locale, Copy> = {
@@ -32,6 +46,7 @@ const COPY: Record<Locale, Copy> = {
     },
     expiry: (f) => `The code expires in ${f.minutes} ${f.minutes === 1 ? "minute" : "minutes"}.`,
     ignore: "If you didn't ask for this code, you can ignore this email.",
+    help: "Need help?",
   },
   es: {
     subject: (f) => `Tu código de ${f.tenantName}: ${f.code}`,
@@ -41,6 +56,7 @@ const COPY: Record<Locale, Copy> = {
     },
     expiry: (f) => `El código caduca en ${f.minutes} ${f.minutes === 1 ? "minuto" : "minutos"}.`,
     ignore: "Si no has pedido este código, puedes ignorar este correo.",
+    help: "¿Necesitas ayuda?",
   },
   "pt-br": {
     subject: (f) => `Seu código do ${f.tenantName}: ${f.code}`,
@@ -50,6 +66,7 @@ const COPY: Record<Locale, Copy> = {
     },
     expiry: (f) => `O código expira em ${f.minutes} ${f.minutes === 1 ? "minuto" : "minutos"}.`,
     ignore: "Se você não pediu este código, pode ignorar este e-mail.",
+    help: "Precisa de ajuda?",
   },
   fr: {
     subject: (f) => `Votre code ${f.tenantName} : ${f.code}`,
@@ -59,17 +76,12 @@ const COPY: Record<Locale, Copy> = {
     },
     expiry: (f) => `Le code expire dans ${f.minutes} ${f.minutes === 1 ? "minute" : "minutes"}.`,
     ignore: "Si vous n'avez pas demandé ce code, vous pouvez ignorer cet e-mail.",
+    help: "Besoin d'aide ?",
   },
 };
 
 export function isLocale(value: string): value is Locale {
   return (LOCALES as readonly string[]).includes(value);
-}
-
-const HTML_ESCAPES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
-
-export function escapeHtml(value: string): string {
-  return value.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]!);
 }
 
 /** Subjects are single-line whatever a tenant name holds. */
@@ -78,19 +90,57 @@ function oneLine(value: string): string {
 }
 
 export function renderOtpMail(locale: string, template: "login" | "signup", facts: MailFacts): MailContent {
-  const copy = COPY[isLocale(locale) ? locale : "en"];
+  const lang = isLocale(locale) ? locale : "en";
+  const copy = COPY[lang];
   const f = { ...facts, tenantName: oneLine(facts.tenantName) };
+  const { logoUrl, supportUrl } = f.branding;
+  const accent = f.branding.accentColor ?? "#1f6feb";
   const intro = copy.intro[template](f);
-  const text = [intro, "", `    ${f.code}`, "", copy.expiry(f), "", copy.ignore, "", `— ${f.tenantName}`, ""].join("\n");
+  const text = [
+    intro,
+    "",
+    `    ${f.code}`,
+    "",
+    copy.expiry(f),
+    "",
+    copy.ignore,
+    ...(supportUrl ? ["", `${copy.help} ${supportUrl}`] : []),
+    "",
+    `— ${f.tenantName}`,
+    "",
+  ].join("\n");
   const e = (fn: (x: MailFacts) => string) => fn({ ...f, tenantName: escapeHtml(f.tenantName) });
+  const logo = logoUrl
+    ? `<tr><td style="padding-bottom:24px"><img src="${escapeHtml(logoUrl)}" alt="${escapeHtml(f.tenantName)}" height="40" style="display:block;height:40px;border:0"></td></tr>\n`
+    : "";
+  const help = supportUrl
+    ? `<br><a href="${escapeHtml(supportUrl)}" style="color:${accent}">${escapeHtml(copy.help)}</a>`
+    : "";
   const html = `<!doctype html>
-<html lang="${isLocale(locale) ? locale : "en"}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${escapeHtml(copy.subject(f))}</title></head>
+<html lang="${lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${escapeHtml(copy.subject(f))}</title></head>
 <body style="margin:0;padding:24px;background:#f4f5f7;font-family:Arial,Helvetica,sans-serif;color:#1f2328">
-<table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="max-width:480px;margin:0 auto;background:#ffffff;border-radius:8px;padding:32px">
-<tr><td style="font-size:16px;line-height:24px">${e(copy.intro[template])}</td></tr>
-<tr><td style="padding:24px 0;text-align:center"><span style="display:inline-block;font-family:'Courier New',monospace;font-size:32px;letter-spacing:8px;font-weight:bold;background:#f4f5f7;border-radius:6px;padding:12px 20px;user-select:all">${f.code}</span></td></tr>
-<tr><td style="font-size:14px;line-height:20px;color:#57606a">${escapeHtml(copy.expiry(f))}<br>${escapeHtml(copy.ignore)}</td></tr>
+<table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="max-width:480px;margin:0 auto;background:#ffffff;border-radius:8px;padding:32px;border-top:4px solid ${accent}">
+${logo}<tr><td style="font-size:16px;line-height:24px">${e(copy.intro[template])}</td></tr>
+<tr><td style="padding:24px 0;text-align:center"><span style="display:inline-block;font-family:'Courier New',monospace;font-size:32px;letter-spacing:8px;font-weight:bold;background:#f4f5f7;border:2px solid ${accent};border-radius:6px;padding:12px 20px;user-select:all">${f.code}</span></td></tr>
+<tr><td style="font-size:14px;line-height:20px;color:#57606a">${escapeHtml(copy.expiry(f))}<br>${escapeHtml(copy.ignore)}${help}</td></tr>
 <tr><td style="padding-top:24px;font-size:14px;color:#57606a">— ${escapeHtml(f.tenantName)}</td></tr>
 </table></body></html>`;
   return { subject: copy.subject(f), text, html };
+}
+
+/** A tenant's own template, rendered with the same facts (already checked when saved). */
+export function renderCustomMail(template: TemplateParts, facts: MailFacts): MailContent {
+  const values: TemplateValues = {
+    code: facts.code,
+    expires_in_minutes: String(facts.minutes),
+    tenant_name: facts.tenantName,
+    email: facts.email,
+    support_url: facts.branding.supportUrl ?? "",
+    logo_url: facts.branding.logoUrl ?? "",
+  };
+  return {
+    subject: oneLine(renderTemplate(template.subject, values, "text")),
+    text: renderTemplate(template.text, values, "text"),
+    html: renderTemplate(template.html, values, "html"),
+  };
 }

@@ -5,7 +5,7 @@ import { query, type Db } from "./db.js";
 
 export const SEND_SQL =
   "SELECT outcome, retry_after_ms, limited_key, user_id, email_id, user_created FROM otp_send(" +
-  "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)";
+  "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)";
 
 interface SendRow {
   outcome: "sent" | "rate_limited" | "email_not_found" | "user_not_found";
@@ -42,6 +42,8 @@ export class PgOtpStore implements OtpStore {
         c.ipAddress ?? null,
         c.userAgent ?? null,
         c.deliver,
+        c.loginTemplateId ?? null,
+        c.signupTemplateId ?? null,
       ],
     });
     const row = rows[0]!;

@@ -1,6 +1,8 @@
 // The outbox's life after a send: claim due rows (SKIP LOCKED, with a lease,
 // so any number of workers in any number of instances share the work and a
 // crashed worker's rows come back), then record how each delivery went.
+import type { TemplateParts } from "../mail/template-language.js";
+import type { Branding } from "../mail/templates.js";
 import { query, type Db } from "./db.js";
 
 export interface OutboxRow {
@@ -17,6 +19,10 @@ export interface OutboxRow {
   readonly tenantName: string;
   readonly mailFromName: string | null;
   readonly mailFromAddress: string | null;
+  readonly replyTo: string | null;
+  readonly branding: Branding;
+  /** The tenant's own template, when the send chose one that still exists. */
+  readonly custom: TemplateParts | undefined;
 }
 
 interface Row {
@@ -33,6 +39,13 @@ interface Row {
   tenant_name: string;
   mail_from_name: string | null;
   mail_from_address: string | null;
+  reply_to: string | null;
+  logo_url: string | null;
+  accent_color: string | null;
+  support_url: string | null;
+  custom_subject: string | null;
+  custom_text: string | null;
+  custom_html: string | null;
 }
 
 export class PgOutboxStore {
@@ -42,18 +55,24 @@ export class PgOutboxStore {
   async claim(limit: number, leaseMs: number): Promise<OutboxRow[]> {
     const { rows } = await query<Row>(this.db, {
       name: "outbox_claim",
-      text: `UPDATE outbox o
-             SET status = 'sending', attempts = o.attempts + 1,
-                 next_attempt_at = now() + make_interval(secs => $2::double precision / 1000)
-             FROM (SELECT id FROM outbox
-                   WHERE status IN ('pending', 'sending') AND next_attempt_at <= now()
-                   ORDER BY next_attempt_at
-                   LIMIT $1
-                   FOR UPDATE SKIP LOCKED) due, tenants t
-             WHERE o.id = due.id AND t.id = o.tenant_id
-             RETURNING o.id, o.recipient, o.locale, o.template, o.payload, o.key_id, o.expires_at,
-                       o.message_id, o.attempts, o.created_at, t.name AS tenant_name,
-                       t.mail_from_name, t.mail_from_address`,
+      text: `WITH claimed AS (
+               UPDATE outbox o
+               SET status = 'sending', attempts = o.attempts + 1,
+                   next_attempt_at = now() + make_interval(secs => $2::double precision / 1000)
+               FROM (SELECT id FROM outbox
+                     WHERE status IN ('pending', 'sending') AND next_attempt_at <= now()
+                     ORDER BY next_attempt_at
+                     LIMIT $1
+                     FOR UPDATE SKIP LOCKED) due
+               WHERE o.id = due.id
+               RETURNING o.*)
+             SELECT c.id, c.recipient, c.locale, c.template, c.payload, c.key_id, c.expires_at, c.message_id,
+                    c.attempts, c.created_at, t.name AS tenant_name, t.mail_from_name, t.mail_from_address,
+                    t.reply_to, t.logo_url, t.accent_color, t.support_url,
+                    tp.subject AS custom_subject, tp.text_body AS custom_text, tp.html_body AS custom_html
+             FROM claimed c
+             JOIN tenants t ON t.id = c.tenant_id
+             LEFT JOIN templates tp ON tp.id = c.custom_template_id AND tp.tenant_id = c.tenant_id`,
       values: [limit, leaseMs],
     });
     return rows.map((r) => ({
@@ -70,6 +89,10 @@ export class PgOutboxStore {
       tenantName: r.tenant_name,
       mailFromName: r.mail_from_name,
       mailFromAddress: r.mail_from_address,
+      replyTo: r.reply_to,
+      branding: { logoUrl: r.logo_url, accentColor: r.accent_color, supportUrl: r.support_url },
+      custom:
+        r.custom_subject === null ? undefined : { subject: r.custom_subject, text: r.custom_text!, html: r.custom_html! },
     }));
   }
 
