@@ -32,6 +32,8 @@ export interface Config {
   readonly pepperId: number;
   /** Older peppers, still accepted for codes issued before a rotation. */
   readonly previousPeppers: readonly Pepper[];
+  /** Bearer token of the admin API; undefined (outside embedded mode): the admin API is off. */
+  readonly adminToken: string | undefined;
   readonly trustProxy: boolean;
   readonly seedDemo: boolean;
   readonly limits: {
@@ -124,6 +126,11 @@ export function loadConfig(env: Env = process.env): Config {
   const pepperId = int("OTP_PEPPER_ID", 1, 1, 32_767);
   const previousPeppers = parsePreviousPeppers(optional("OTP_PREVIOUS_PEPPERS"), pepperId);
 
+  const adminToken = optional("ADMIN_TOKEN");
+  if (adminToken !== undefined && (adminToken.length < 16 || /\s/.test(adminToken))) {
+    throw new ConfigError("ADMIN_TOKEN must be at least 16 characters with no spaces (e.g. `openssl rand -hex 24`)");
+  }
+
   const logLevel = str("LOG_LEVEL", "info");
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}`);
@@ -141,6 +148,7 @@ export function loadConfig(env: Env = process.env): Config {
     pepper: pepperSecret === undefined ? undefined : { id: pepperId, secret: pepperSecret },
     pepperId,
     previousPeppers,
+    adminToken,
     trustProxy: bool("TRUST_PROXY", false),
     seedDemo: bool("SEED_DEMO", databaseUrl === undefined),
     limits: {

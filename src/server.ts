@@ -5,8 +5,10 @@ import { pathToFileURL } from "node:url";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createContextValues } from "@connectrpc/connect";
 import { pino, type Logger } from "pino";
+import { AdminService } from "../gen/otp/v1/admin_service_pb.js";
 import { OtpService, SessionService } from "../gen/otp/v1/otp_service_pb.js";
 import { ConfigError, loadConfig, type Config } from "./config.js";
+import { Admin } from "./domain/admin.js";
 import { BusinessDirectory } from "./domain/business-directory.js";
 import { systemClock } from "./domain/clock.js";
 import { DomainError } from "./domain/errors.js";
@@ -15,10 +17,12 @@ import { ProjectAuthenticator } from "./domain/project-auth.js";
 import { Secrets } from "./domain/secrets.js";
 import { SignIn } from "./domain/sign-in.js";
 import { KeyRing } from "./domain/signing-keys.js";
+import { TemplateDirectory } from "./domain/template-directory.js";
 import { createSmtpMailer, DevMailbox, type Mailer } from "./mail/mailer.js";
 import { OutboxWorker } from "./mail/outbox-worker.js";
+import { PgAdminStore } from "./storage/admin-store.js";
 import { createPool, type Db } from "./storage/db.js";
-import { loadOrCreatePepper, type DemoCredentials } from "./storage/dev-state.js";
+import { loadOrCreateAdminToken, loadOrCreatePepper, type DemoCredentials } from "./storage/dev-state.js";
 import { startEmbeddedPostgres, type EmbeddedDatabase } from "./storage/embedded.js";
 import { isMigrated, migrate } from "./storage/migrate.js";
 import { PgOtpStore, pruneRateLimits, pruneUnverifiedAddresses } from "./storage/otp-store.js";
@@ -30,7 +34,7 @@ import { PgTenantStore } from "./storage/tenant-store.js";
 import { callInfoKey, newCallInfo } from "./transport/context.js";
 import type { HandlerDeps } from "./transport/handlers/deps.js";
 import { createOnePortServer } from "./transport/one-port.js";
-import { otpInterceptors, otpServiceImpl, sessionServiceImpl } from "./transport/otp-service.js";
+import { adminServiceImpl, otpInterceptors, otpServiceImpl, sessionServiceImpl } from "./transport/otp-service.js";
 import { RestRouter, writeJson, type NodeRequest, type NodeResponse } from "./transport/rest.js";
 
 export interface App {
@@ -71,7 +75,10 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     if (applied.length > 0) logger.info({ applied }, "migrations applied");
 
     const tenants = new PgTenantStore(db);
-    const demo = config.seedDemo ? (await seedDemo(tenants, config.dataDir)).credentials : undefined;
+    const seeded = config.seedDemo ? (await seedDemo(tenants, config.dataDir)).credentials : undefined;
+    // Embedded mode always has an admin API, its token kept beside the demo credentials.
+    const adminToken = config.adminToken ?? (embedded ? await loadOrCreateAdminToken(config.dataDir) : undefined);
+    const demo = seeded && embedded ? { ...seeded, admin_token: adminToken } : seeded;
 
     const secrets = new Secrets(pepper, config.previousPeppers);
     const devMailbox = config.smtpUrl === undefined ? new DevMailbox(logger) : undefined;
@@ -84,7 +91,10 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       defaultFrom: config.mailFrom,
     });
 
+    const adminStore = new PgAdminStore(db);
+    const templates = new TemplateDirectory(adminStore, systemClock);
     const deps: HandlerDeps = {
+      templates,
       sender: new OtpSender(new PgOtpStore(db), secrets, config.limits, config.mailFrom.split("@")[1]!),
       businesses: new BusinessDirectory(tenants, systemClock),
       signIn: new SignIn(
@@ -99,13 +109,15 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     };
     const otpService = otpServiceImpl(deps);
     const sessionService = sessionServiceImpl(deps);
-    const interceptors = otpInterceptors(logger, new ProjectAuthenticator(tenants, systemClock));
+    const adminService = adminServiceImpl({ admin: new Admin(adminStore, systemClock), templates });
+    const interceptors = otpInterceptors(logger, new ProjectAuthenticator(tenants, systemClock), adminToken);
     const contextValues = (req: NodeRequest) =>
       createContextValues().set(callInfoKey, newCallInfo(req.headers, req.socket?.remoteAddress, config.trustProxy));
 
     const services = [
       { service: OtpService, impl: otpService },
       { service: SessionService, impl: sessionService },
+      { service: AdminService, impl: adminService },
     ];
     const rest = new RestRouter(services, {
       interceptors,
@@ -118,7 +130,8 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       void rest.fail(rest.shapeForPath(url.pathname), req, res, new DomainError("route_not_found", `No route for ${req.method} ${url.pathname}.`));
     };
     const connect = connectNodeAdapter({
-      routes: (router) => router.service(OtpService, otpService).service(SessionService, sessionService),
+      routes: (router) =>
+        router.service(OtpService, otpService).service(SessionService, sessionService).service(AdminService, adminService),
       interceptors,
       readMaxBytes: config.maxBodyBytes,
       contextValues,

@@ -10,6 +10,8 @@ export type Reason =
   | "user_not_found"
   | "session_not_found"
   | "template_not_found"
+  | "not_found"
+  | "admin_disabled"
   | "otp_code_not_found"
   | "unable_to_auth_otp_code"
   | "user_lock_limit_reached"

@@ -42,7 +42,15 @@ export class ProjectAuthenticator {
 
   private async verify(projectId: string, secret: string, fingerprint: string): Promise<Tenant> {
     const credentials = isProjectId(projectId) ? await this.store.projectCredentials(projectId) : undefined;
-    const ok = await verifySecret(secret, credentials?.secretHash ?? DECOY_HASH);
+    let expiresAt = this.clock.now() + this.options.cacheTtlMs;
+    let ok = await verifySecret(secret, credentials?.secretHash ?? DECOY_HASH);
+    const previousUntil = credentials?.previousSecretExpiresAt ?? 0;
+    if (!ok && credentials?.previousSecretHash && previousUntil > this.clock.now()) {
+      // Within a rotation's grace period the previous secret still works,
+      // but is never remembered past the end of it.
+      ok = await verifySecret(secret, credentials.previousSecretHash);
+      expiresAt = Math.min(expiresAt, previousUntil);
+    }
     if (!credentials || !ok) {
       throw new DomainError("unauthenticated", "Unauthorized credentials: check the project_id and secret.");
     }
@@ -50,7 +58,7 @@ export class ProjectAuthenticator {
       // Maps iterate in insertion order: drop the oldest entry.
       this.verified.delete(this.verified.keys().next().value!);
     }
-    this.verified.set(fingerprint, { tenant: credentials.tenant, expiresAt: this.clock.now() + this.options.cacheTtlMs });
+    this.verified.set(fingerprint, { tenant: credentials.tenant, expiresAt });
     return credentials.tenant;
   }
 }

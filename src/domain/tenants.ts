@@ -18,6 +18,9 @@ export interface ProjectCredentials {
   readonly tenant: Tenant;
   /** The slow hash of the project secret. */
   readonly secretHash: string;
+  /** After a rotation: the previous secret's hash and until when it is accepted. */
+  readonly previousSecretHash: string | null;
+  readonly previousSecretExpiresAt: number | null;
 }
 
 /** Storage port for tenants. */

@@ -26,6 +26,8 @@ export interface DemoCredentials {
   readonly project_id: string;
   readonly secret: string;
   readonly business_id: number;
+  /** Embedded mode only: the generated admin API token. */
+  readonly admin_token?: string;
 }
 
 export function demoCredentialsPath(dataDir: string): string {
@@ -41,6 +43,23 @@ export async function readDemoCredentials(dataDir: string): Promise<DemoCredenti
 }
 
 export async function writeDemoCredentials(dataDir: string, credentials: DemoCredentials): Promise<void> {
+  const previous = await readDemoCredentials(dataDir);
+  const merged = previous?.admin_token ? { ...credentials, admin_token: previous.admin_token } : credentials;
   await mkdir(dataDir, { recursive: true });
-  await writeFile(demoCredentialsPath(dataDir), `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600 });
+  await writeFile(demoCredentialsPath(dataDir), `${JSON.stringify(merged, null, 2)}\n`, { mode: 0o600 });
+}
+
+/** Embedded mode: the admin token kept in dev-credentials.json, created on first need. */
+export async function loadOrCreateAdminToken(dataDir: string): Promise<string> {
+  let current: Record<string, unknown> = {};
+  try {
+    current = JSON.parse(await readFile(demoCredentialsPath(dataDir), "utf8")) as Record<string, unknown>;
+  } catch {
+    // No file yet (or an unreadable one): start a new one.
+  }
+  if (typeof current.admin_token === "string" && current.admin_token.length >= 16) return current.admin_token;
+  const token = `admin-${randomBytes(24).toString("base64url")}`;
+  await mkdir(dataDir, { recursive: true });
+  await writeFile(demoCredentialsPath(dataDir), `${JSON.stringify({ ...current, admin_token: token }, null, 2)}\n`, { mode: 0o600 });
+  return token;
 }

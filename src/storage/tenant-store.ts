@@ -12,9 +12,13 @@ interface TenantRow {
   mail_from_address: string | null;
   default_locale: string;
   secret_hash: string | null;
+  previous_secret_hash: string | null;
+  previous_secret_expires_at: Date | null;
 }
 
-const COLUMNS = "id, kind, external_id, name, live, mail_from_name, mail_from_address, default_locale, secret_hash";
+const COLUMNS =
+  "id, kind, external_id, name, live, mail_from_name, mail_from_address, default_locale, secret_hash, " +
+  "previous_secret_hash, previous_secret_expires_at";
 
 function toTenant(row: TenantRow): Tenant {
   return {
@@ -39,7 +43,14 @@ export class PgTenantStore implements TenantStore {
       values: [projectId],
     });
     const row = rows[0];
-    return row ? { tenant: toTenant(row), secretHash: row.secret_hash! } : undefined;
+    return row
+      ? {
+          tenant: toTenant(row),
+          secretHash: row.secret_hash!,
+          previousSecretHash: row.previous_secret_hash,
+          previousSecretExpiresAt: row.previous_secret_expires_at?.getTime() ?? null,
+        }
+      : undefined;
   }
 
   async business(businessId: string): Promise<Tenant | undefined> {

@@ -32,6 +32,8 @@ export const ERROR_MAP: Readonly<Record<Reason, Mapping>> = {
   otp_code_not_found: { code: Code.NotFound, http: 404, stytch: "otp_code_not_found", legacy: "The one-time password is invalid or expired." },
   unable_to_auth_otp_code: { code: Code.Unauthenticated, http: 401, stytch: "unable_to_auth_otp_code", legacy: "The one-time password is invalid or expired." },
   user_lock_limit_reached: { code: Code.ResourceExhausted, http: 429, stytch: "user_lock_limit_reached", legacy: "Too many failed attempts. Wait before trying again." },
+  not_found: { code: Code.NotFound, http: 404, stytch: "not_found", legacy: "Not found." },
+  admin_disabled: { code: Code.NotFound, http: 404, stytch: "route_not_found", legacy: "No such route." },
   rate_limited: { code: Code.ResourceExhausted, http: 429, stytch: "too_many_requests", legacy: "Too many one-time password requests. Wait before requesting another code." },
   unavailable: { code: Code.Unavailable, http: 503, stytch: "service_unavailable", legacy: "The service is temporarily unavailable. Try again shortly." },
   payload_too_large: { code: Code.ResourceExhausted, http: 413, stytch: "request_too_large", legacy: "The request is too large." },

@@ -11,7 +11,7 @@ export interface FieldRule {
   readonly min?: number;
   readonly max?: number;
   readonly oneOf?: readonly string[];
-  readonly format?: "email" | "ip" | "passcode";
+  readonly format?: "email" | "ip" | "passcode" | "https_url" | "color" | "single_line";
   /** The reason to report when the format fails, if more specific than invalid_argument. */
   readonly formatReason?: "invalid_email";
 }
@@ -25,7 +25,7 @@ export const FIELD_RULES: Readonly<Record<string, FieldRule>> = {
   email: { required: true, maxLength: 254, format: "email", formatReason: "invalid_email" },
   expiration_minutes: { min: 1, max: 10 },
   locale: { oneOf: LOCALES },
-  business_id: { required: true, min: 1, max: Number.MAX_SAFE_INTEGER },
+  business_id: { min: 1, max: Number.MAX_SAFE_INTEGER },
   ip_address: { maxLength: 45, format: "ip" },
   user_agent: { maxLength: 1024 },
   user_id: { maxLength: 128 },
@@ -36,9 +36,48 @@ export const FIELD_RULES: Readonly<Record<string, FieldRule>> = {
   otp: { required: true, format: "passcode" },
   session_duration_minutes: { min: 5, max: 527_040 },
   session_id: { maxLength: 128 },
-  project_id: { required: true, maxLength: 128 },
+  project_id: { maxLength: 128 },
+  // Admin API.
+  name: { maxLength: 200, format: "single_line" },
+  sender_name: { maxLength: 100, format: "single_line" },
+  sender_address: { maxLength: 254, format: "email" },
+  reply_to: { maxLength: 254, format: "email" },
+  logo_url: { maxLength: 2048, format: "https_url" },
+  support_url: { maxLength: 2048, format: "https_url" },
+  accent_color: { format: "color" },
+  default_locale: { oneOf: LOCALES },
+  kind: { oneOf: ["login", "signup"] },
+  template_id: { maxLength: 128 },
+  subject: { maxLength: 300 },
+  text_body: { maxLength: 100_000 },
+  html_body: { maxLength: 200_000 },
+  grace_minutes: { min: 0, max: 10_080 },
+  limit: { min: 1, max: 1000 },
   login_template_id: { maxLength: 128 },
   signup_template_id: { maxLength: 128 },
+};
+
+function isHttpsUrl(value: string): boolean {
+  try {
+    return new URL(value).protocol === "https:" && !/[\s"'<>]/.test(value);
+  } catch {
+    return false;
+  }
+}
+
+/** Per message, the fields whose zero value is a violation beyond FIELD_RULES. */
+export const REQUIRED_IN: Readonly<Record<string, readonly string[]>> = {
+  "otp.v1.SendOtpRequest": ["business_id"],
+  "otp.v1.ExchangeOtpRequest": ["business_id"],
+  "otp.v1.GetJwksRequest": ["project_id"],
+  "otp.v1.CreateProjectRequest": ["name"],
+  "otp.v1.UpdateProjectRequest": ["project_id"],
+  "otp.v1.RotateProjectSecretRequest": ["project_id"],
+  "otp.v1.UpsertBusinessRequest": ["business_id", "name"],
+  "otp.v1.SetTemplateRequest": ["kind", "name", "subject", "text_body", "html_body"],
+  "otp.v1.DeleteTemplateRequest": ["template_id"],
+  "otp.v1.RemoveUserRequest": ["user_id"],
+  "otp.v1.GetDeliveryStatusRequest": ["email_id"],
 };
 
 /** Returns what is wrong with a value, phrased to follow the field name, or undefined. */
@@ -54,6 +93,9 @@ export function checkValue(rule: FieldRule, value: unknown, present: boolean): s
     if (rule.format === "email" && (/[\p{Z}\p{C}]/u.test(value) || !EMAIL.test(value))) return "is not a valid email address";
     if (rule.format === "ip" && isIP(value) === 0) return "is not a valid IP address";
     if (rule.format === "passcode" && !/^\d{6}$/.test(value)) return "must be 6 digits";
+    if (rule.format === "https_url" && !isHttpsUrl(value)) return "must be an https:// URL";
+    if (rule.format === "color" && !/^#([0-9a-f]{3}|[0-9a-f]{6})$/i.test(value)) return "must be a colour like #1f6feb";
+    if (rule.format === "single_line" && /[\p{Cc}\u2028\u2029]/u.test(value)) return "must be a single line without control characters";
     return undefined;
   }
   if (typeof value === "number" || typeof value === "bigint") {

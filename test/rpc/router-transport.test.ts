@@ -19,6 +19,8 @@ import { KeyRing } from "../../src/domain/signing-keys.js";
 import { createPool, type Db } from "../../src/storage/db.js";
 import { migrate } from "../../src/storage/migrate.js";
 import { PgOtpStore, pruneRateLimits } from "../../src/storage/otp-store.js";
+import { TemplateDirectory } from "../../src/domain/template-directory.js";
+import { PgAdminStore } from "../../src/storage/admin-store.js";
 import { PgKeyStore } from "../../src/storage/key-store.js";
 import { PgSignInStore } from "../../src/storage/sign-in-store.js";
 import { PgTenantStore } from "../../src/storage/tenant-store.js";
@@ -47,6 +49,7 @@ beforeAll(async () => {
   const deps: HandlerDeps = {
     sender: new OtpSender(new PgOtpStore(db), secrets, config.limits, config.mailFrom.split("@")[1]!),
     businesses: new BusinessDirectory(tenants, systemClock),
+    templates: new TemplateDirectory(new PgAdminStore(db), systemClock),
     signIn: new SignIn(
       new PgSignInStore(db),
       secrets,

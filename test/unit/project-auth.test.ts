@@ -59,7 +59,14 @@ let auth: ProjectAuthenticator;
 
 beforeEach(() => {
   store = new MemoryTenantStore();
-  for (const p of projects) store.projects.set(p.projectId, { tenant: p.tenant, secretHash: hashes.get(p.projectId)! });
+  for (const p of projects) {
+    store.projects.set(p.projectId, {
+      tenant: p.tenant,
+      secretHash: hashes.get(p.projectId)!,
+      previousSecretHash: null,
+      previousSecretExpiresAt: null,
+    });
+  }
   clock = new FakeClock();
   auth = new ProjectAuthenticator(store, clock, { cacheSize: 2, cacheTtlMs: TTL });
 });
@@ -168,5 +175,23 @@ describe("ProjectAuthenticator.authenticate", () => {
 
     const size = (auth as unknown as { verified: Map<string, unknown> }).verified.size;
     expect(size).toBe(2);
+  });
+});
+
+describe("secret rotation", () => {
+  it("accepts the previous secret until its grace period ends, and not after", async () => {
+    const [p] = projects;
+    const oldSecret = p!.secret;
+    store.projects.set(p!.projectId, {
+      tenant: p!.tenant,
+      secretHash: await hashSecret("the-new-secret"),
+      previousSecretHash: hashes.get(p!.projectId)!,
+      previousSecretExpiresAt: clock.now() + 30_000,
+    });
+    await expect(auth.authenticate(p!.projectId, "the-new-secret")).resolves.toEqual(p!.tenant);
+    await expect(auth.authenticate(p!.projectId, oldSecret)).resolves.toEqual(p!.tenant);
+    clock.advance(30_001);
+    expect(await reasonOf(auth.authenticate(p!.projectId, oldSecret))).toBe("unauthenticated");
+    await expect(auth.authenticate(p!.projectId, "the-new-secret")).resolves.toEqual(p!.tenant);
   });
 });

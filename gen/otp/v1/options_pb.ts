@@ -11,7 +11,7 @@ import { file_google_protobuf_descriptor } from "@bufbuild/protobuf/wkt";
  * Describes the file otp/v1/options.proto.
  */
 export const file_otp_v1_options: GenFile = /*@__PURE__*/
-  fileDesc("ChRvdHAvdjEvb3B0aW9ucy5wcm90bxIGb3RwLnYxKn0KC0FwaUNvbnRyYWN0EhwKGEFQSV9DT05UUkFDVF9VTlNQRUNJRklFRBAAEhcKE0FQSV9DT05UUkFDVF9TVFlUQ0gQARIXChNBUElfQ09OVFJBQ1RfTEVHQUNZEAISHgoaQVBJX0NPTlRSQUNUX1NUWVRDSF9QVUJMSUMQAzpRCghjb250cmFjdBIeLmdvb2dsZS5wcm90b2J1Zi5NZXRob2RPcHRpb25zGLmOAyABKA4yEy5vdHAudjEuQXBpQ29udHJhY3RSCGNvbnRyYWN0YgZwcm90bzM", [file_google_protobuf_descriptor]);
+  fileDesc("ChRvdHAvdjEvb3B0aW9ucy5wcm90bxIGb3RwLnYxKpUBCgtBcGlDb250cmFjdBIcChhBUElfQ09OVFJBQ1RfVU5TUEVDSUZJRUQQABIXChNBUElfQ09OVFJBQ1RfU1RZVENIEAESFwoTQVBJX0NPTlRSQUNUX0xFR0FDWRACEh4KGkFQSV9DT05UUkFDVF9TVFlUQ0hfUFVCTElDEAMSFgoSQVBJX0NPTlRSQUNUX0FETUlOEAQ6UQoIY29udHJhY3QSHi5nb29nbGUucHJvdG9idWYuTWV0aG9kT3B0aW9ucxi5jgMgASgOMhMub3RwLnYxLkFwaUNvbnRyYWN0Ughjb250cmFjdGIGcHJvdG8z", [file_google_protobuf_descriptor]);
 
 /**
  * ApiContract names the public wire contract an RPC honours on its REST
@@ -52,6 +52,14 @@ export enum ApiContract {
    * @generated from enum value: API_CONTRACT_STYTCH_PUBLIC = 3;
    */
   STYTCH_PUBLIC = 3,
+
+  /**
+   * The operator's admin API: a bearer ADMIN_TOKEN; snake_case bodies and
+   * Connect-style error objects.
+   *
+   * @generated from enum value: API_CONTRACT_ADMIN = 4;
+   */
+  ADMIN = 4,
 }
 
 /**

@@ -61,6 +61,12 @@ const legacy: RestShape = {
   },
 };
 
+/** The admin API: snake_case bodies with every field; Connect-style errors. */
+const admin: RestShape = {
+  success: (schema, message) => toJson(schema, message, { useProtoFieldName: true, alwaysEmitImplicit: true }),
+  failure: (failure, requestId) => plain.failure(failure, requestId),
+};
+
 /** Routes with no contract (and unknown paths): a Connect error object, with Connect's code names. */
 const plain: RestShape = {
   success: (schema, message) => toJson(schema, message),
@@ -78,6 +84,8 @@ export function shapeFor(contract: ApiContract): RestShape {
       return stytch;
     case ApiContract.LEGACY:
       return legacy;
+    case ApiContract.ADMIN:
+      return admin;
     default:
       return plain;
   }

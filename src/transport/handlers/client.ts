@@ -5,6 +5,7 @@ import type { HandlerContext } from "@connectrpc/connect";
 import { DomainError } from "../../domain/errors.js";
 import type { Client } from "../../domain/otp-sender.js";
 import type { Tenant } from "../../domain/tenants.js";
+import type { HandlerDeps } from "./deps.js";
 import { callInfoKey, tenantKey } from "../context.js";
 
 /** What both Stytch send RPCs hand the domain, from their shared request fields. */
@@ -37,16 +38,14 @@ export function projectOf(ctx: HandlerContext): Tenant {
   return tenant;
 }
 
-/** Custom templates are per tenant; none can be named until one is stored. */
-export function rejectUnknownTemplates(req: { loginTemplateId: string; signupTemplateId: string }): void {
-  for (const [field, jsonField, id] of [
-    ["login_template_id", "loginTemplateId", req.loginTemplateId],
-    ["signup_template_id", "signupTemplateId", req.signupTemplateId],
-  ] as const) {
-    if (id) {
-      throw new DomainError("template_not_found", `${field} names no template of this project: ${JSON.stringify(id)}`, {
-        violations: [{ field, jsonField, description: "names no template of this project" }],
-      });
-    }
-  }
+/** The custom templates a send names, checked against the tenant's. */
+export async function chosenTemplates(
+  deps: HandlerDeps,
+  ctx: HandlerContext,
+  req: { loginTemplateId: string; signupTemplateId: string },
+): Promise<{ loginTemplateId?: string; signupTemplateId?: string }> {
+  const tenant = projectOf(ctx);
+  if (req.loginTemplateId) await deps.templates.check(tenant.id, req.loginTemplateId, "login");
+  if (req.signupTemplateId) await deps.templates.check(tenant.id, req.signupTemplateId, "signup");
+  return { loginTemplateId: req.loginTemplateId || undefined, signupTemplateId: req.signupTemplateId || undefined };
 }

@@ -4,14 +4,15 @@ import type { MethodImpl } from "@connectrpc/connect";
 import type { OtpService } from "../../../gen/otp/v1/otp_service_pb.js";
 import { DomainError } from "../../domain/errors.js";
 import { requestIdOf } from "../context.js";
-import { rejectUnknownTemplates, stytchSend } from "./client.js";
+import { chosenTemplates, stytchSend } from "./client.js";
 import type { HandlerDeps } from "./deps.js";
 
 export function loginOrCreateEmailOtp(deps: HandlerDeps): MethodImpl<typeof OtpService.method.loginOrCreateEmailOtp> {
   return async (req, ctx) => {
-    rejectUnknownTemplates(req);
+    const templates = await chosenTemplates(deps, ctx, req);
     const result = await deps.sender.send({
       ...stytchSend(req, ctx),
+      ...templates,
       ifUnknown: req.createUserAsPending ? "create-pending" : "create-active",
     });
     if (!result.sent) throw new DomainError("internal", "a send that may not skip reported nothing sent");

@@ -4,12 +4,12 @@ import type { MethodImpl } from "@connectrpc/connect";
 import type { OtpService } from "../../../gen/otp/v1/otp_service_pb.js";
 import { DomainError } from "../../domain/errors.js";
 import { requestIdOf } from "../context.js";
-import { projectOf, rejectUnknownTemplates, stytchSend } from "./client.js";
+import { projectOf, chosenTemplates, stytchSend } from "./client.js";
 import type { HandlerDeps } from "./deps.js";
 
 export function sendEmailOtp(deps: HandlerDeps): MethodImpl<typeof OtpService.method.sendEmailOtp> {
   return async (req, ctx) => {
-    rejectUnknownTemplates(req);
+    const templates = await chosenTemplates(deps, ctx, req);
     // A session names the user to add the address to, like user_id does.
     const sessionUser =
       req.sessionToken || req.sessionJwt
@@ -17,6 +17,7 @@ export function sendEmailOtp(deps: HandlerDeps): MethodImpl<typeof OtpService.me
         : undefined;
     const result = await deps.sender.send({
       ...stytchSend(req, ctx),
+      ...templates,
       ifUnknown: "fail",
       forUserId: sessionUser ?? (req.userId || undefined),
     });

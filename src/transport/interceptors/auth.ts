@@ -1,5 +1,7 @@
-// HTTP Basic project_id:secret on every RPC whose contract is Stytch's, on
-// every protocol (the authorization header or gRPC metadata).
+// Who may call what, on every protocol (the authorization header or gRPC
+// metadata): HTTP Basic project_id:secret on RPCs whose contract is
+// Stytch's, the bearer ADMIN_TOKEN on the admin API, nothing on public ones.
+import { createHash, timingSafeEqual } from "node:crypto";
 import type { Interceptor } from "@connectrpc/connect";
 import { DomainError } from "../../domain/errors.js";
 import type { ProjectAuthenticator } from "../../domain/project-auth.js";
@@ -15,18 +17,35 @@ export function parseBasicAuth(header: string | null): { user: string; password:
   return { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
 
-export function authInterceptor(projects: ProjectAuthenticator): Interceptor {
+export function authInterceptor(projects: ProjectAuthenticator, adminToken: string | undefined): Interceptor {
+  const expected = adminToken === undefined ? undefined : digest(adminToken);
   return (next) => async (req) => {
-    if (contractOf(req.method) === ApiContract.STYTCH) {
-      const credentials = parseBasicAuth(req.header.get("authorization"));
-      if (!credentials) {
-        throw new DomainError(
-          "unauthenticated",
-          "Missing or malformed Authorization header: use HTTP Basic auth with your project_id and secret.",
-        );
+    switch (contractOf(req.method)) {
+      case ApiContract.STYTCH: {
+        const credentials = parseBasicAuth(req.header.get("authorization"));
+        if (!credentials) {
+          throw new DomainError(
+            "unauthenticated",
+            "Missing or malformed Authorization header: use HTTP Basic auth with your project_id and secret.",
+          );
+        }
+        req.contextValues.set(tenantKey, await projects.authenticate(credentials.user, credentials.password));
+        break;
       }
-      req.contextValues.set(tenantKey, await projects.authenticate(credentials.user, credentials.password));
+      case ApiContract.ADMIN: {
+        if (expected === undefined) throw new DomainError("admin_disabled", "The admin API is off: set ADMIN_TOKEN to turn it on.");
+        const presented = /^Bearer[ ]+(\S+)$/i.exec(req.header.get("authorization") ?? "")?.[1];
+        // Compare digests so the comparison is constant-time whatever the lengths.
+        if (!presented || !timingSafeEqual(digest(presented), expected)) {
+          throw new DomainError("unauthenticated", "Missing or wrong admin token: send Authorization: Bearer <ADMIN_TOKEN>.");
+        }
+        break;
+      }
     }
     return next(req);
   };
+}
+
+function digest(value: string): Buffer {
+  return createHash("sha256").update(value).digest();
 }

@@ -3,7 +3,7 @@
 import { isFieldSet, type DescField, type DescMessage, type Message } from "@bufbuild/protobuf";
 import type { Interceptor } from "@connectrpc/connect";
 import { invalidFields, type FieldViolation } from "../../domain/errors.js";
-import { checkValue, FIELD_RULES, formatFailed, type FieldRule } from "../validation-rules.js";
+import { checkValue, FIELD_RULES, formatFailed, REQUIRED_IN, type FieldRule } from "../validation-rules.js";
 
 type Plan = readonly (
   | { readonly field: DescField; readonly rule: FieldRule }
@@ -18,7 +18,8 @@ function planFor(schema: DescMessage, seen = new Set<DescMessage>()): Plan {
   seen.add(schema);
   const plan: Plan[number][] = [];
   for (const field of schema.fields) {
-    const rule = FIELD_RULES[field.name];
+    const required = REQUIRED_IN[schema.typeName]?.includes(field.name) ?? false;
+    const rule = required ? { ...FIELD_RULES[field.name], required } : FIELD_RULES[field.name];
     if (field.fieldKind === "scalar" && rule) plan.push({ field, rule });
     if (field.fieldKind === "message" && !seen.has(field.message) && !field.message.typeName.startsWith("google.")) {
       const nested = planFor(field.message, seen);

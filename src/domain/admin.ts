@@ -1,0 +1,146 @@
+// The operator's use cases. Shapes (lengths, formats, URLs, colours) are
+// checked by the transport's field rules; what needs state or the template
+// language is checked here.
+import { randomBytes } from "node:crypto";
+import { checkTemplate } from "../mail/template-language.js";
+import type { Clock } from "./clock.js";
+import { DomainError, invalidFields } from "./errors.js";
+import { newId } from "./ids.js";
+import type {
+  AdminStore,
+  AdminUserRecord,
+  AuditRecord,
+  BrandingPatch,
+  BusinessRecord,
+  DeliveryRecord,
+  ProjectRecord,
+  TemplateRecord,
+  TenantRef,
+} from "./admin-records.js";
+import { normalizeAddress } from "./otp-sender.js";
+import { hashSecret } from "./password-hash.js";
+
+export class Admin {
+  constructor(
+    private readonly store: AdminStore,
+    private readonly clock: Clock,
+  ) {}
+
+  async createProject(name: string, live: boolean, branding: BrandingPatch): Promise<{ project: ProjectRecord; secret: string }> {
+    const secret = newSecret(live);
+    const project = await this.store.createProject({
+      projectId: newId("project", live),
+      name,
+      live,
+      secretHash: await hashSecret(secret),
+      branding,
+    });
+    return { project, secret };
+  }
+
+  listProjects(): Promise<ProjectRecord[]> {
+    return this.store.listProjects();
+  }
+
+  async updateProject(projectId: string, name: string | undefined, branding: BrandingPatch): Promise<ProjectRecord> {
+    return (await this.store.updateProject(projectId, name, branding)) ?? notFound("project_id", "projectId", "names no project");
+  }
+
+  async rotateSecret(projectId: string, graceMinutes: number): Promise<{ secret: string; previousValidUntil: number }> {
+    const live = projectId.startsWith("project-live-");
+    const secret = newSecret(live);
+    const previousValidUntil = this.clock.now() + graceMinutes * 60_000;
+    if (!(await this.store.rotateSecret(projectId, await hashSecret(secret), previousValidUntil))) {
+      notFound("project_id", "projectId", "names no project");
+    }
+    return { secret, previousValidUntil };
+  }
+
+  upsertBusiness(businessId: string, name: string, branding: BrandingPatch): Promise<{ business: BusinessRecord; created: boolean }> {
+    return this.store.upsertBusiness(businessId, name, branding);
+  }
+
+  listBusinesses(): Promise<BusinessRecord[]> {
+    return this.store.listBusinesses();
+  }
+
+  async setTemplate(ref: TenantRef | undefined, t: Omit<TemplateRecord, "id" | "updatedAt"> & { id: string | undefined }): Promise<TemplateRecord> {
+    const tenantId = await this.tenant(ref);
+    const problems = checkTemplate(t);
+    if (problems.length > 0) {
+      throw invalidFields(
+        problems.map(({ part, problem }) => {
+          const field = `${part === "subject" ? "subject" : `${part}_body`}`;
+          return { field, jsonField: field.replace(/_(\w)/, (_, c: string) => c.toUpperCase()), description: problem };
+        }),
+      );
+    }
+    const saved = await this.store.saveTemplate(tenantId, { ...t, id: t.id ?? newTemplateId() }, t.id !== undefined);
+    return saved ?? notFound("template_id", "templateId", "names no template of this tenant");
+  }
+
+  async listTemplates(ref: TenantRef | undefined): Promise<TemplateRecord[]> {
+    return this.store.listTemplates(await this.tenant(ref));
+  }
+
+  async deleteTemplate(id: string): Promise<void> {
+    if (!(await this.store.deleteTemplate(id))) notFound("template_id", "templateId", "names no template");
+  }
+
+  async addUser(ref: TenantRef | undefined, email: string): Promise<{ userId: string; emailId: string; created: boolean }> {
+    const tenantId = await this.tenant(ref);
+    const live = ref !== undefined && "projectId" in ref && ref.projectId.startsWith("project-live-");
+    return this.store.addUser(tenantId, { userId: newId("user", live), emailId: newId("email", live), address: normalizeAddress(email) });
+  }
+
+  async listUsers(ref: TenantRef | undefined, limit: number): Promise<AdminUserRecord[]> {
+    return this.store.listUsers(await this.tenant(ref), limit);
+  }
+
+  async removeUser(userId: string): Promise<void> {
+    if (!(await this.store.removeUser(userId))) notFound("user_id", "userId", "names no user");
+  }
+
+  async auditEvents(ref: TenantRef | undefined, since: number | undefined, until: number | undefined, limit: number): Promise<AuditRecord[]> {
+    return this.store.auditEvents(await this.tenant(ref), since, until, limit);
+  }
+
+  deliveries(emailId: string): Promise<DeliveryRecord[]> {
+    return this.store.deliveries(emailId);
+  }
+
+  private async tenant(ref: TenantRef | undefined): Promise<string> {
+    if (!ref) {
+      throw invalidFields([{ field: "project_id", jsonField: "projectId", description: "or business_id is required" }]);
+    }
+    const id = await this.store.tenantId(ref);
+    if (id === undefined) {
+      return "projectId" in ref
+        ? notFound("project_id", "projectId", "names no project")
+        : notFound("business_id", "businessId", "names no business");
+    }
+    return id;
+  }
+}
+
+/** A tenant reference from the two optional request fields. */
+export function tenantRef(projectId: string, businessId: bigint): TenantRef | undefined {
+  if (projectId && businessId) {
+    throw invalidFields([{ field: "project_id", jsonField: "projectId", description: "and business_id may not both be given" }]);
+  }
+  if (projectId) return { projectId };
+  if (businessId) return { businessId: businessId.toString() };
+  return undefined;
+}
+
+function newSecret(live: boolean): string {
+  return `secret-${live ? "live" : "test"}-${randomBytes(24).toString("base64url")}`;
+}
+
+function newTemplateId(): string {
+  return `template-${randomBytes(12).toString("hex")}`;
+}
+
+function notFound(field: string, jsonField: string, description: string): never {
+  throw new DomainError("not_found", `${field} ${description}`, { violations: [{ field, jsonField, description }] });
+}

@@ -1,0 +1,104 @@
+// Admin records as the proto messages callers see, and back.
+import { create } from "@bufbuild/protobuf";
+import { timestampDate, timestampFromMs, type Timestamp } from "@bufbuild/protobuf/wkt";
+import {
+  AdminUserSchema,
+  AuditEventSchema,
+  BrandingSchema,
+  BusinessSchema,
+  DeliverySchema,
+  ProjectSchema,
+  TemplateSchema,
+  type Branding,
+} from "../../../../gen/otp/v1/admin_service_pb.js";
+import type {
+  AdminUserRecord,
+  AuditRecord,
+  BrandingPatch,
+  BrandingRecord,
+  BusinessRecord,
+  DeliveryRecord,
+  ProjectRecord,
+  TemplateRecord,
+} from "../../../domain/admin-records.js";
+
+export function brandingMessage(b: BrandingRecord): Branding {
+  return create(BrandingSchema, {
+    senderName: b.senderName ?? "",
+    senderAddress: b.senderAddress ?? "",
+    replyTo: b.replyTo ?? "",
+    logoUrl: b.logoUrl ?? "",
+    accentColor: b.accentColor ?? "",
+    supportUrl: b.supportUrl ?? "",
+    defaultLocale: b.defaultLocale,
+  });
+}
+
+/** Branding from a request: absent leaves everything; within it, every field is set ("" clears). */
+export function brandingPatch(b: Branding | undefined): BrandingPatch {
+  if (!b) return {};
+  return {
+    senderName: b.senderName,
+    senderAddress: b.senderAddress,
+    replyTo: b.replyTo,
+    logoUrl: b.logoUrl,
+    accentColor: b.accentColor,
+    supportUrl: b.supportUrl,
+    defaultLocale: b.defaultLocale,
+  };
+}
+
+export const projectMessage = (p: ProjectRecord) =>
+  create(ProjectSchema, {
+    projectId: p.projectId,
+    name: p.name,
+    live: p.live,
+    branding: brandingMessage(p.branding),
+    createdAt: timestampFromMs(p.createdAt),
+  });
+
+export const businessMessage = (b: BusinessRecord) =>
+  create(BusinessSchema, {
+    businessId: BigInt(b.businessId),
+    name: b.name,
+    branding: brandingMessage(b.branding),
+    createdAt: timestampFromMs(b.createdAt),
+  });
+
+export const templateMessage = (t: TemplateRecord) =>
+  create(TemplateSchema, {
+    templateId: t.id,
+    kind: t.kind,
+    name: t.name,
+    subject: t.subject,
+    textBody: t.text,
+    htmlBody: t.html,
+    updatedAt: timestampFromMs(t.updatedAt),
+  });
+
+export const userMessage = (u: AdminUserRecord) =>
+  create(AdminUserSchema, { userId: u.userId, status: u.status, emails: [...u.emails], createdAt: timestampFromMs(u.createdAt) });
+
+export const auditMessage = (e: AuditRecord) =>
+  create(AuditEventSchema, {
+    occurredAt: timestampFromMs(e.occurredAt),
+    action: e.action,
+    userId: e.userId ?? "",
+    emailId: e.emailId ?? "",
+    ipAddress: e.ipAddress ?? "",
+    userAgent: e.userAgent ?? "",
+    outcome: e.outcome,
+    reason: e.reason ?? "",
+  });
+
+export const deliveryMessage = (d: DeliveryRecord) =>
+  create(DeliverySchema, {
+    messageId: d.messageId,
+    status: d.status,
+    attempts: d.attempts,
+    lastError: d.lastError ?? "",
+    createdAt: timestampFromMs(d.createdAt),
+    sentAt: d.sentAt === null ? undefined : timestampFromMs(d.sentAt),
+  });
+
+export const msOf = (t: Timestamp | undefined) => (t ? timestampDate(t).getTime() : undefined);

@@ -1,0 +1,21 @@
+// SetTemplate: a tenant's custom template, checked, then stored.
+import type { MethodImpl } from "@connectrpc/connect";
+import type { AdminService } from "../../../../gen/otp/v1/admin_service_pb.js";
+import { tenantRef } from "../../../domain/admin.js";
+import type { AdminDeps } from "./deps.js";
+import { templateMessage } from "./messages.js";
+
+export function setTemplate(deps: AdminDeps): MethodImpl<typeof AdminService.method.setTemplate> {
+  return async (req) => {
+    const template = await deps.admin.setTemplate(tenantRef(req.projectId, req.businessId), {
+      id: req.templateId || undefined,
+      kind: req.kind as "login" | "signup",
+      name: req.name,
+      subject: req.subject,
+      text: req.textBody,
+      html: req.htmlBody,
+    });
+    deps.templates.forget(template.id);
+    return { template: templateMessage(template) };
+  };
+}
