@@ -196,3 +196,20 @@ function deepFreeze<T>(value: T): T {
   }
   return value;
 }
+
+/** What the admin CLI needs: where the server is, and the admin token if set. */
+export interface AdminCliConfig {
+  readonly url: string;
+  readonly token: string | undefined;
+  readonly dataDir: string;
+}
+
+export function loadAdminCliConfig(env: Env = process.env): AdminCliConfig {
+  const url = env.OTP_URL || "http://127.0.0.1:8080";
+  if (!/^https?:\/\/[^\s]+$/.test(url)) throw new ConfigError(`OTP_URL must be an http:// or https:// URL, got "${url}"`);
+  return Object.freeze({
+    url: url.replace(/\/+$/, ""),
+    token: env.ADMIN_TOKEN || undefined,
+    dataDir: path.resolve(env.DATA_DIR || ".data"),
+  });
+}

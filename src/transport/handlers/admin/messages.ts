@@ -34,18 +34,14 @@ export function brandingMessage(b: BrandingRecord): Branding {
   });
 }
 
-/** Branding from a request: absent leaves everything; within it, every field is set ("" clears). */
+/** Branding from a request: an empty (or absent) field leaves the stored value as it is. */
 export function brandingPatch(b: Branding | undefined): BrandingPatch {
   if (!b) return {};
-  return {
-    senderName: b.senderName,
-    senderAddress: b.senderAddress,
-    replyTo: b.replyTo,
-    logoUrl: b.logoUrl,
-    accentColor: b.accentColor,
-    supportUrl: b.supportUrl,
-    defaultLocale: b.defaultLocale,
-  };
+  const patch: Record<string, string> = {};
+  for (const key of ["senderName", "senderAddress", "replyTo", "logoUrl", "accentColor", "supportUrl", "defaultLocale"] as const) {
+    if (b[key]) patch[key] = b[key];
+  }
+  return patch;
 }
 
 export const projectMessage = (p: ProjectRecord) =>
