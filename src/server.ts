@@ -228,7 +228,7 @@ async function main(): Promise<void> {
   if (app.demo) {
     app.logger.info(
       { project_id: app.demo.project_id, business_id: app.demo.business_id, credentials_file: "dev-credentials.json in DATA_DIR" },
-      "demo tenants ready; the project secret is in the credentials file",
+      "demo tenants ready; the project secret (and, in embedded mode, the admin token) is in the credentials file",
     );
   }
   if (app.devMailbox) app.logger.info({ mailbox: `${url}/dev/mailbox` }, "no SMTP_URL: mail goes to the dev mailbox");
