@@ -34,6 +34,10 @@ export interface Config {
   readonly previousPeppers: readonly Pepper[];
   /** Bearer token of the admin API; undefined (outside embedded mode): the admin API is off. */
   readonly adminToken: string | undefined;
+  /** Bearer token protecting /metrics; unset: /metrics is open. */
+  readonly metricsToken: string | undefined;
+  /** How long shutdown waits for in-flight requests and deliveries. */
+  readonly shutdownGraceMs: number;
   readonly trustProxy: boolean;
   readonly seedDemo: boolean;
   readonly limits: {
@@ -149,6 +153,8 @@ export function loadConfig(env: Env = process.env): Config {
     pepperId,
     previousPeppers,
     adminToken,
+    metricsToken: optional("METRICS_TOKEN"),
+    shutdownGraceMs: int("SHUTDOWN_GRACE_MS", 10_000, 0, 600_000),
     trustProxy: bool("TRUST_PROXY", false),
     seedDemo: bool("SEED_DEMO", databaseUrl === undefined),
     limits: {

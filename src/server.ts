@@ -3,7 +3,6 @@
 // only listens when this file is run directly.
 import { pathToFileURL } from "node:url";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { createContextValues } from "@connectrpc/connect";
 import { pino, type Logger } from "pino";
 import { AdminService } from "../gen/otp/v1/admin_service_pb.js";
 import { OtpService, SessionService } from "../gen/otp/v1/otp_service_pb.js";
@@ -31,11 +30,12 @@ import { seedDemo } from "./storage/seed.js";
 import { PgKeyStore } from "./storage/key-store.js";
 import { PgSignInStore } from "./storage/sign-in-store.js";
 import { PgTenantStore } from "./storage/tenant-store.js";
-import { callInfoKey, newCallInfo } from "./transport/context.js";
 import type { HandlerDeps } from "./transport/handlers/deps.js";
+import { contextValuesFor, createHttpHandler } from "./transport/http-handler.js";
+import { Metrics } from "./transport/metrics.js";
 import { createOnePortServer } from "./transport/one-port.js";
 import { adminServiceImpl, otpInterceptors, otpServiceImpl, sessionServiceImpl } from "./transport/otp-service.js";
-import { RestRouter, writeJson, type NodeRequest, type NodeResponse } from "./transport/rest.js";
+import { RestRouter, type NodeRequest, type NodeResponse } from "./transport/rest.js";
 
 export interface App {
   readonly config: Config;
@@ -83,7 +83,9 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     const secrets = new Secrets(pepper, config.previousPeppers);
     const devMailbox = config.smtpUrl === undefined ? new DevMailbox(logger) : undefined;
     const mailer: Mailer = devMailbox ?? createSmtpMailer(config.smtpUrl!, config.outbox.concurrency);
+    const metrics = new Metrics(db);
     const worker = new OutboxWorker(new PgOutboxStore(db), mailer, secrets, logger, {
+      observer: metrics,
       databaseUrl,
       concurrency: config.outbox.concurrency,
       pollMs: config.outbox.pollMs,
@@ -110,21 +112,17 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     const otpService = otpServiceImpl(deps);
     const sessionService = sessionServiceImpl(deps);
     const adminService = adminServiceImpl({ admin: new Admin(adminStore, systemClock), templates });
-    const interceptors = otpInterceptors(logger, new ProjectAuthenticator(tenants, systemClock), adminToken);
-    const contextValues = (req: NodeRequest) =>
-      createContextValues().set(callInfoKey, newCallInfo(req.headers, req.socket?.remoteAddress, config.trustProxy));
-
+    const interceptors = [
+      metrics.interceptor(),
+      ...otpInterceptors(logger, new ProjectAuthenticator(tenants, systemClock), adminToken),
+    ];
+    const contextValues = (req: NodeRequest) => contextValuesFor(req, config.trustProxy);
     const services = [
       { service: OtpService, impl: otpService },
       { service: SessionService, impl: sessionService },
       { service: AdminService, impl: adminService },
     ];
-    const rest = new RestRouter(services, {
-      interceptors,
-      maxBodyBytes: config.maxBodyBytes,
-      logger,
-      contextValues,
-    });
+    const rest = new RestRouter(services, { interceptors, maxBodyBytes: config.maxBodyBytes, logger, contextValues });
     const notFound = (req: NodeRequest, res: NodeResponse) => {
       const url = new URL(`http://localhost${req.url ?? "/"}`);
       void rest.fail(rest.shapeForPath(url.pathname), req, res, new DomainError("route_not_found", `No route for ${req.method} ${url.pathname}.`));
@@ -138,39 +136,26 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       fallback: notFound as never,
     });
 
-    const health = async (res: NodeResponse) => {
-      const ok = await Promise.race([
-        isMigrated(db, migrationCount).catch(() => false),
-        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 1_000).unref()),
-      ]);
-      writeJson(res, ok ? 200 : 503, { status: ok ? "ok" : "unavailable" });
-    };
-
-    const handler = (req: NodeRequest, res: NodeResponse) => {
-      void (async () => {
-        let url: URL;
-        try {
-          url = new URL(`http://localhost${req.url ?? "/"}`);
-        } catch {
-          writeJson(res, 400, { code: "invalid_argument", message: "The request URL is malformed." });
-          return;
-        }
-        if (url.pathname === "/healthz" && (req.method === "GET" || req.method === "HEAD")) return health(res);
-        if (url.pathname === "/dev/mailbox" && devMailbox && req.method === "GET") return writeJson(res, 200, devMailbox.list());
-        if (Number(req.headers["content-length"] ?? 0) > config.maxBodyBytes) {
-          return rest.fail(rest.shapeForPath(url.pathname), req, res, new DomainError("payload_too_large", `The request body is larger than ${config.maxBodyBytes} bytes.`));
-        }
-        if (await rest.handle(req, res, url)) return;
-        connect(req as never, res as never);
-      })().catch((err) => {
-        logger.error({ err }, "request handling failed");
-        writeJson(res, 500, { code: "internal", message: "Something went wrong on our side." });
-      });
-    };
+    let shuttingDown = false;
+    const handler = createHttpHandler({
+      rest,
+      connect: connect as never,
+      metrics,
+      metricsToken: config.metricsToken,
+      devMailbox,
+      maxBodyBytes: config.maxBodyBytes,
+      trustProxy: config.trustProxy,
+      logger,
+      ready: async () =>
+        !shuttingDown &&
+        (await Promise.race([
+          isMigrated(db, migrationCount).catch(() => false),
+          new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 1_000).unref()),
+        ])),
+    });
 
     const onePort = createOnePortServer(handler, { sniffTimeoutMs: config.sniffTimeoutMs, requestTimeoutMs: 30_000 });
     await worker.start();
-    cleanups.unshift(() => worker.stop());
     // Keeps rate_limits from growing with every address ever seen, and
     // drops addresses added to a user but never verified.
     const prune = setInterval(() => {
@@ -178,8 +163,14 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       void pruneUnverifiedAddresses(db).catch(() => {});
     }, 60_000);
     prune.unref();
-    cleanups.unshift(async () => clearInterval(prune));
-    cleanups.unshift(async () => mailer.close());
+    // Shutdown, in order: stop being ready and accepting, let in-flight
+    // requests finish, stop claiming mail and give back what was claimed but
+    // not sent, then close the transport, the pool and the database.
+    cleanups.unshift(
+      async () => clearInterval(prune),
+      () => worker.stop(),
+      async () => mailer.close(),
+    );
 
     let listening = false;
     return {
@@ -201,7 +192,8 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
           });
         }),
       async close() {
-        if (listening) await onePort.close();
+        shuttingDown = true;
+        if (listening) await onePort.close(config.shutdownGraceMs);
         for (const cleanup of cleanups) await cleanup().catch((err) => logger.warn({ err }, "cleanup failed"));
       },
     };
@@ -237,7 +229,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     app.logger.info({ signal }, "shutting down");
-    const force = setTimeout(() => process.exit(1), 15_000);
+    const force = setTimeout(() => process.exit(1), config.shutdownGraceMs + 5_000);
     force.unref();
     app.close().then(
       () => process.exit(0),

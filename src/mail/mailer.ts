@@ -94,7 +94,7 @@ export class DevMailbox implements Mailer {
     });
     this.mails.length = Math.min(this.mails.length, this.capacity);
     // Development mode only: the point of the dev mailbox is to show the code.
-    this.logger.info({ to: mail.to, subject: mail.subject, code: mail.code }, "dev mailbox: passcode mail");
+    this.logger.info({ to: maskEmail(mail.to), code: mail.code }, "dev mailbox: passcode mail");
   }
 
   list(): readonly DevMail[] {
@@ -102,4 +102,10 @@ export class DevMailbox implements Mailer {
   }
 
   close(): void {}
+}
+
+/** "jane.doe@example.com" → "ja***@example.com": enough to tell mails apart in a log. */
+export function maskEmail(address: string): string {
+  const at = address.lastIndexOf("@");
+  return at <= 0 ? "***" : `${address.slice(0, Math.min(2, at))}***${address.slice(at)}`;
 }

@@ -10,6 +10,12 @@ import type { OutboxRow, PgOutboxStore } from "../storage/outbox-store.js";
 import { smtpResponseCode, type Mailer } from "./mailer.js";
 import { renderCustomMail, renderOtpMail } from "./templates.js";
 
+/** Told about each delivery attempt (metrics). */
+export interface DeliveryObserver {
+  delivered(acceptedAt: Date): void;
+  attemptFailed(result: "retry" | "failed" | "expired"): void;
+}
+
 export interface OutboxWorkerOptions {
   readonly databaseUrl: string;
   readonly concurrency: number;
@@ -18,6 +24,7 @@ export interface OutboxWorkerOptions {
   readonly defaultFrom: string;
   /** How long a claimed row is ours before another worker may take it. */
   readonly leaseMs?: number;
+  readonly observer?: DeliveryObserver;
 }
 
 const CHANNEL = "otp_outbox";
@@ -99,6 +106,7 @@ export class OutboxWorker {
     try {
       if (row.expiresAt.getTime() <= Date.now() || row.payload === null) {
         await this.store.markExpired(row.id, "the code expired before it could be delivered");
+        this.options.observer?.attemptFailed("expired");
         return;
       }
       let code: string;
@@ -108,6 +116,7 @@ export class OutboxWorker {
         // A missing or rotated-out pepper will not come back by retrying.
         this.logger.error({ err, outboxId: row.id, keyId: row.keyId }, "outbox row cannot be decrypted");
         await this.store.markFailed(row.id, `cannot decrypt with pepper ${row.keyId}`);
+        this.options.observer?.attemptFailed("failed");
         return;
       }
       const minutes = Math.max(1, Math.round((row.expiresAt.getTime() - row.createdAt.getTime()) / 60_000));
@@ -127,6 +136,7 @@ export class OutboxWorker {
         return;
       }
       await this.store.markSent(row.id);
+      this.options.observer?.delivered(row.createdAt);
     } catch (err) {
       this.logger.error({ err, outboxId: row.id }, "outbox delivery bookkeeping failed");
     } finally {
@@ -140,15 +150,19 @@ export class OutboxWorker {
     if (status !== undefined && status >= 500) {
       this.logger.warn({ outboxId: row.id, status }, "mail rejected permanently");
       await this.store.markFailed(row.id, reason);
+      this.options.observer?.attemptFailed("failed");
       return;
     }
     // Exponential backoff with full jitter: 1 s, 2 s, 4 s … capped at 60 s.
     const delay = Math.random() * Math.min(60_000, 1_000 * 2 ** (row.attempts - 1));
     if (row.attempts >= this.options.maxAttempts) {
       await this.store.markFailed(row.id, `gave up after ${row.attempts} attempts: ${reason}`);
+      this.options.observer?.attemptFailed("failed");
     } else if (Date.now() + delay >= row.expiresAt.getTime()) {
       await this.store.markExpired(row.id, reason);
+      this.options.observer?.attemptFailed("expired");
     } else {
+      this.options.observer?.attemptFailed("retry");
       this.logger.info({ outboxId: row.id, attempt: row.attempts, status }, "mail delivery failed; will retry");
       await this.store.scheduleRetry(row.id, delay, reason);
     }

@@ -140,3 +140,13 @@ export class PgOutboxStore {
     });
   }
 }
+
+/** How far behind delivery is: undelivered rows, and the age of the oldest. */
+export async function outboxBacklog(db: Db): Promise<{ depth: number; oldestSeconds: number }> {
+  const { rows } = await query<{ depth: string; oldest: number | null }>(db, {
+    name: "outbox_backlog",
+    text: `SELECT count(*) AS depth, extract(epoch FROM now() - min(created_at))::double precision AS oldest
+           FROM outbox WHERE status IN ('pending', 'sending')`,
+  });
+  return { depth: Number(rows[0]!.depth), oldestSeconds: rows[0]!.oldest ?? 0 };
+}

@@ -11,9 +11,11 @@ export interface CallInfo {
   /** The client's address: the socket peer, or X-Forwarded-For behind a trusted proxy. */
   readonly clientIp: string | undefined;
   readonly userAgent: string | undefined;
+  /** rest, grpc, grpc-web or connect; for metrics and logs. */
+  readonly protocol: string;
 }
 
-export const callInfoKey = createContextKey<CallInfo>({ id: "", clientIp: undefined, userAgent: undefined });
+export const callInfoKey = createContextKey<CallInfo>({ id: "", clientIp: undefined, userAgent: undefined, protocol: "in-process" });
 
 /** The authenticated project, set by the auth interceptor on Stytch methods. */
 export const tenantKey = createContextKey<Tenant | undefined>(undefined);
@@ -22,6 +24,7 @@ export function newCallInfo(
   headers: IncomingHttpHeaders,
   socketAddress: string | undefined,
   trustProxy: boolean,
+  rest: boolean,
 ): CallInfo {
   let clientIp = socketAddress;
   if (trustProxy) {
@@ -31,7 +34,9 @@ export function newCallInfo(
   }
   if (clientIp?.startsWith("::ffff:")) clientIp = clientIp.slice(7);
   const ua = headers["user-agent"];
-  return { id: randomUUID(), clientIp, userAgent: typeof ua === "string" ? ua.slice(0, 512) : undefined };
+  const type = String(headers["content-type"] ?? "");
+  const protocol = rest ? "rest" : type.startsWith("application/grpc-web") ? "grpc-web" : type.startsWith("application/grpc") ? "grpc" : "connect";
+  return { id: randomUUID(), clientIp, userAgent: typeof ua === "string" ? ua.slice(0, 512) : undefined, protocol };
 }
 
 /** Stytch-style request id; `live` once a live project is known. */

@@ -53,6 +53,11 @@ const REASON_BY_CODE: Partial<Record<Code, Reason>> = {
   [Code.DeadlineExceeded]: "unavailable",
 };
 
+/** Connect's wire name of a code: Code.InvalidArgument → "invalid_argument". */
+export function connectCodeName(code: Code): string {
+  return Code[code].replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase();
+}
+
 /** A failure reduced to what may be shown to a caller. */
 export interface Failure {
   readonly reason: Reason;

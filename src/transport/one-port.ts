@@ -20,7 +20,7 @@ export interface OnePortOptions {
 export interface OnePortServer {
   readonly server: net.Server;
   /** Stops accepting, lets in-flight requests finish, then closes idle connections. */
-  close(): Promise<void>;
+  close(graceMs: number): Promise<void>;
 }
 
 export function createOnePortServer(handler: Handler, options: OnePortOptions): OnePortServer {
@@ -65,13 +65,13 @@ export function createOnePortServer(handler: Handler, options: OnePortOptions): 
 
   return {
     server,
-    close: () =>
+    close: (graceMs) =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
         for (const session of sessions) session.close();
         // Keep-alive connections close once idle; after a grace period
         // whatever is left (a stuck or sniffing client) is cut.
-        const deadline = Date.now() + 5_000;
+        const deadline = Date.now() + graceMs;
         const sweep = setInterval(() => {
           h1.closeIdleConnections();
           if (sockets.size === 0 || Date.now() > deadline) {

@@ -79,6 +79,11 @@ export class RestRouter {
     return this.routes.map((r) => `${r.verb} ${r.template} → ${r.method.parent.name}.${r.method.name}`);
   }
 
+  /** Whether some REST route has this path (whatever its verb). */
+  matches(pathname: string): boolean {
+    return this.routes.some((r) => r.pattern.test(pathname));
+  }
+
   /** The shape of the route family a path belongs to, for errors on unknown paths. */
   shapeForPath(pathname: string): RestShape {
     const first = pathname.split("/")[1];

@@ -1,10 +1,9 @@
 // How each public contract shapes a REST answer: the success body built from
 // the response message, and the error body built from a Failure. The HTTP
 // status and wording come from the one error mapping.
-import { Code } from "@connectrpc/connect";
 import { toJson, type DescMessage, type JsonObject, type Message } from "@bufbuild/protobuf";
 import { ApiContract } from "../contract.js";
-import { describeViolations, ERROR_MAP, type Failure } from "../error-mapping.js";
+import { connectCodeName, describeViolations, ERROR_MAP, type Failure } from "../error-mapping.js";
 
 export interface RestShape {
   success(schema: DescMessage, message: Message): unknown;
@@ -72,8 +71,7 @@ const plain: RestShape = {
   success: (schema, message) => toJson(schema, message),
   failure(failure) {
     const mapping = ERROR_MAP[failure.reason];
-    const code = Code[mapping.code].replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase();
-    return { status: mapping.http, body: { code, message: failure.message } };
+    return { status: mapping.http, body: { code: connectCodeName(mapping.code), message: failure.message } };
   },
 };
 

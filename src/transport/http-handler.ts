@@ -1,0 +1,101 @@
+// Everything the one port answers, in order: operational endpoints
+// (/healthz, /readyz, /metrics, the dev mailbox), then the REST routes,
+// then Connect (gRPC, gRPC-Web, Connect). Each request gets its call info
+// (and request id, sent back as x-request-id) once, here.
+import { timingSafeEqual, createHash } from "node:crypto";
+import type { Logger } from "pino";
+import { createContextValues, type ContextValues } from "@connectrpc/connect";
+import { DomainError } from "../domain/errors.js";
+import type { DevMailbox } from "../mail/mailer.js";
+import { callInfoKey, newCallInfo, requestIdOf } from "./context.js";
+import type { Metrics } from "./metrics.js";
+import { writeJson, type NodeRequest, type NodeResponse, type RestRouter } from "./rest.js";
+
+export interface HttpHandlerOptions {
+  readonly rest: RestRouter;
+  readonly connect: (req: NodeRequest, res: NodeResponse) => void;
+  readonly metrics: Metrics;
+  readonly metricsToken: string | undefined;
+  readonly devMailbox: DevMailbox | undefined;
+  readonly maxBodyBytes: number;
+  readonly trustProxy: boolean;
+  /** Database reachable and migrated, and not shutting down. */
+  readonly ready: () => Promise<boolean>;
+  readonly logger: Logger;
+}
+
+const calls = new WeakMap<NodeRequest, ContextValues>();
+
+/**
+ * The per-call context values the handler made for a request, shared by REST
+ * and Connect (so the request id in a body and in x-request-id agree).
+ */
+export function contextValuesFor(req: NodeRequest, trustProxy: boolean): ContextValues {
+  let values = calls.get(req);
+  if (!values) {
+    values = createContextValues().set(callInfoKey, newCallInfo(req.headers, req.socket?.remoteAddress, trustProxy, false));
+    calls.set(req, values);
+  }
+  return values;
+}
+
+export function createHttpHandler(o: HttpHandlerOptions) {
+  const metricsDigest = o.metricsToken === undefined ? undefined : digest(o.metricsToken);
+  const serve = async (req: NodeRequest, res: NodeResponse, url: URL): Promise<void> => {
+    const get = req.method === "GET" || req.method === "HEAD";
+    if (get && url.pathname === "/healthz") return writeJson(res, 200, { status: "ok" });
+    if (get && url.pathname === "/readyz") {
+      const ok = await o.ready();
+      return writeJson(res, ok ? 200 : 503, { status: ok ? "ready" : "unavailable" });
+    }
+    if (get && url.pathname === "/metrics") {
+      const presented = /^Bearer (\S+)$/.exec(String(req.headers.authorization ?? ""))?.[1];
+      if (metricsDigest && !(presented && timingSafeEqual(digest(presented), metricsDigest))) {
+        return writeJson(res, 401, { code: "unauthenticated", message: "Send Authorization: Bearer <METRICS_TOKEN>." });
+      }
+      const body = await o.metrics.registry.metrics();
+      (res as import("node:http").ServerResponse).writeHead(200, { "content-type": o.metrics.registry.contentType });
+      res.end(body);
+      return;
+    }
+    if (get && url.pathname === "/dev/mailbox" && o.devMailbox) return writeJson(res, 200, o.devMailbox.list());
+    if (Number(req.headers["content-length"] ?? 0) > o.maxBodyBytes) {
+      const err = new DomainError("payload_too_large", `The request body is larger than ${o.maxBodyBytes} bytes.`);
+      return o.rest.fail(o.rest.shapeForPath(url.pathname), req, res, err);
+    }
+    if (await o.rest.handle(req, res, url)) return;
+    o.connect(req, res);
+  };
+
+  return (req: NodeRequest, res: NodeResponse): void => {
+    const started = process.hrtime.bigint();
+    let url: URL;
+    try {
+      url = new URL(`http://localhost${req.url ?? "/"}`);
+    } catch {
+      writeJson(res, 400, { code: "invalid_argument", message: "The request URL is malformed." });
+      return;
+    }
+    const isRest = o.rest.matches(url.pathname);
+    const info = newCallInfo(req.headers, req.socket?.remoteAddress, o.trustProxy, isRest);
+    const values = createContextValues().set(callInfoKey, info);
+    calls.set(req, values);
+    res.setHeader("x-request-id", requestIdOf(values));
+    res.once("finish", () => {
+      // The path only: query strings can hold email addresses.
+      o.logger.debug(
+        { request_id: info.id, method: req.method, path: url.pathname, protocol: info.protocol, status: res.statusCode,
+          ms: Number(process.hrtime.bigint() - started) / 1e6 },
+        "request",
+      );
+    });
+    serve(req, res, url).catch((err) => {
+      o.logger.error({ err, request_id: info.id }, "request handling failed");
+      writeJson(res, 500, { code: "internal", message: "Something went wrong on our side." });
+    });
+  };
+}
+
+function digest(value: string): Buffer {
+  return createHash("sha256").update(value).digest();
+}
