@@ -38,6 +38,8 @@ export interface Config {
   readonly metricsToken: string | undefined;
   /** How long shutdown waits for in-flight requests and deliveries. */
   readonly shutdownGraceMs: number;
+  /** Exact origins browsers may call from (CORS); "*" allows any, without credentials. */
+  readonly allowedOrigins: readonly string[];
   readonly trustProxy: boolean;
   readonly seedDemo: boolean;
   readonly limits: {
@@ -155,6 +157,7 @@ export function loadConfig(env: Env = process.env): Config {
     adminToken,
     metricsToken: optional("METRICS_TOKEN"),
     shutdownGraceMs: int("SHUTDOWN_GRACE_MS", 10_000, 0, 600_000),
+    allowedOrigins: parseOrigins(optional("ALLOWED_ORIGINS")),
     trustProxy: bool("TRUST_PROXY", false),
     seedDemo: bool("SEED_DEMO", databaseUrl === undefined),
     limits: {
@@ -177,6 +180,24 @@ export function loadConfig(env: Env = process.env): Config {
       maxAttempts: int("OUTBOX_MAX_ATTEMPTS", 8, 1, 100),
     },
     logLevel,
+  });
+}
+
+function parseOrigins(raw: string | undefined): string[] {
+  if (raw === undefined) return [];
+  return raw.split(",").map((entry) => {
+    const origin = entry.trim();
+    if (origin === "*") return origin;
+    let url: URL;
+    try {
+      url = new URL(origin);
+    } catch {
+      throw new ConfigError(`ALLOWED_ORIGINS: "${origin}" is not an origin like https://app.example.com`);
+    }
+    if (url.origin !== origin || !/^https?:$/.test(url.protocol)) {
+      throw new ConfigError(`ALLOWED_ORIGINS: "${origin}" is not an origin like https://app.example.com (no path, no trailing slash)`);
+    }
+    return origin;
   });
 }
 

@@ -31,7 +31,9 @@ import { PgKeyStore } from "./storage/key-store.js";
 import { PgSignInStore } from "./storage/sign-in-store.js";
 import { PgTenantStore } from "./storage/tenant-store.js";
 import type { HandlerDeps } from "./transport/handlers/deps.js";
+import { createCors } from "./transport/cors.js";
 import { contextValuesFor, createHttpHandler } from "./transport/http-handler.js";
+import { loadWebAssets } from "./web/bundle.js";
 import { Metrics } from "./transport/metrics.js";
 import { createOnePortServer } from "./transport/one-port.js";
 import { adminServiceImpl, otpInterceptors, otpServiceImpl, sessionServiceImpl } from "./transport/otp-service.js";
@@ -145,6 +147,8 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       devMailbox,
       maxBodyBytes: config.maxBodyBytes,
       trustProxy: config.trustProxy,
+      cors: createCors(config.allowedOrigins),
+      web: { assets: await loadWebAssets(), businessId: demo?.business_id ?? null },
       logger,
       ready: async () =>
         !shuttingDown &&
@@ -224,6 +228,7 @@ async function main(): Promise<void> {
     );
   }
   if (app.devMailbox) app.logger.info({ mailbox: `${url}/dev/mailbox` }, "no SMTP_URL: mail goes to the dev mailbox");
+  app.logger.info({ page: `${url}/signin` }, "sign-in page");
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

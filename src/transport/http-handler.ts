@@ -7,6 +7,8 @@ import type { Logger } from "pino";
 import { createContextValues, type ContextValues } from "@connectrpc/connect";
 import { DomainError } from "../domain/errors.js";
 import type { DevMailbox } from "../mail/mailer.js";
+import type { WebAssets } from "../web/bundle.js";
+import type { Cors } from "./cors.js";
 import { callInfoKey, newCallInfo, requestIdOf } from "./context.js";
 import type { Metrics } from "./metrics.js";
 import { writeJson, type NodeRequest, type NodeResponse, type RestRouter } from "./rest.js";
@@ -21,6 +23,9 @@ export interface HttpHandlerOptions {
   readonly trustProxy: boolean;
   /** Database reachable and migrated, and not shutting down. */
   readonly ready: () => Promise<boolean>;
+  readonly cors: Cors;
+  /** The sign-in page; undefined: not served. */
+  readonly web: { readonly assets: WebAssets; readonly businessId: number | null } | undefined;
   readonly logger: Logger;
 }
 
@@ -42,8 +47,18 @@ export function contextValuesFor(req: NodeRequest, trustProxy: boolean): Context
 export function createHttpHandler(o: HttpHandlerOptions) {
   const metricsDigest = o.metricsToken === undefined ? undefined : digest(o.metricsToken);
   const serve = async (req: NodeRequest, res: NodeResponse, url: URL): Promise<void> => {
+    if (o.cors.apply(req, res)) return;
     const get = req.method === "GET" || req.method === "HEAD";
     if (get && url.pathname === "/healthz") return writeJson(res, 200, { status: "ok" });
+    if (get && o.web && (url.pathname === "/" || url.pathname === "/signin")) {
+      return send(res, 200, "text/html; charset=utf-8", o.web.assets.html);
+    }
+    if (get && o.web && url.pathname === "/signin/app.js") {
+      return send(res, 200, "text/javascript; charset=utf-8", o.web.assets.script);
+    }
+    if (get && o.web && url.pathname === "/signin/config.json") {
+      return writeJson(res, 200, { business_id: o.web.businessId, dev_mailbox: o.devMailbox !== undefined });
+    }
     if (get && url.pathname === "/readyz") {
       const ok = await o.ready();
       return writeJson(res, ok ? 200 : 503, { status: ok ? "ready" : "unavailable" });
@@ -94,6 +109,17 @@ export function createHttpHandler(o: HttpHandlerOptions) {
       writeJson(res, 500, { code: "internal", message: "Something went wrong on our side." });
     });
   };
+}
+
+function send(res: NodeResponse, status: number, type: string, body: string): void {
+  (res as import("node:http").ServerResponse).writeHead(status, {
+    "content-type": type,
+    "content-length": Buffer.byteLength(body),
+    "cache-control": "no-cache",
+    "content-security-policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:",
+    "x-content-type-options": "nosniff",
+  });
+  res.end(body);
 }
 
 function digest(value: string): Buffer {
