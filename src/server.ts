@@ -60,7 +60,14 @@ export interface BuildOptions {
 }
 
 export async function build(config: Config, options: BuildOptions = {}): Promise<App> {
-  const logger = options.logger ?? pino({ level: config.logLevel, redact: ["*.secret", "*.authorization", "*.password"] });
+  // Postgres error details can quote row values (an address in a unique
+  // violation): they never reach the log.
+  const logger =
+    options.logger ??
+    pino({
+      level: config.logLevel,
+      redact: ["*.secret", "*.authorization", "*.password", "*.token", "err.detail", "err.cause.detail", "err.where"],
+    });
   const cleanups: (() => Promise<unknown>)[] = [];
   try {
     let databaseUrl = config.databaseUrl;
