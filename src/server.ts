@@ -120,11 +120,14 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     };
     const otpService = otpServiceImpl(deps);
     const sessionService = sessionServiceImpl(deps);
-    const adminService = adminServiceImpl({ admin: new Admin(adminStore, systemClock), templates });
-    const interceptors = [
-      metrics.interceptor(),
-      ...otpInterceptors(logger, new ProjectAuthenticator(tenants, systemClock), adminToken),
-    ];
+    const projects = new ProjectAuthenticator(tenants, systemClock);
+    const adminService = adminServiceImpl({
+      admin: new Admin(adminStore, systemClock),
+      templates,
+      businesses: deps.businesses,
+      projects,
+    });
+    const interceptors = [metrics.interceptor(), ...otpInterceptors(logger, projects, adminToken)];
     const contextValues = (req: NodeRequest) => contextValuesFor(req, config.trustProxy);
     const services = [
       { service: OtpService, impl: otpService },

@@ -15,6 +15,11 @@ export class BusinessDirectory {
     private readonly capacity = 10_000,
   ) {}
 
+  /** Forgets a business (it changed), so the next send reads it again. */
+  forget(businessId: string): void {
+    this.cache.delete(businessId);
+  }
+
   async find(businessId: string): Promise<Tenant | undefined> {
     const now = this.clock.now();
     const hit = this.cache.get(businessId);

@@ -25,6 +25,15 @@ export class ProjectAuthenticator {
     private readonly options: ProjectAuthOptions = { cacheSize: 10_000, cacheTtlMs: 60_000 },
   ) {}
 
+  /**
+   * Forgets every verified secret of a project (after a rotation), so this
+   * instance asks the database again at once. Other instances forget theirs
+   * when their entries expire (cacheTtlMs).
+   */
+  forget(projectId: string): void {
+    for (const [key, entry] of this.verified) if (entry.tenant.externalId === projectId) this.verified.delete(key);
+  }
+
   async authenticate(projectId: string, secret: string): Promise<Tenant> {
     const fingerprint = createHmac("sha256", this.cacheKey).update(projectId).update("\0").update(secret).digest("base64");
     const hit = this.verified.get(fingerprint);

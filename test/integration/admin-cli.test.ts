@@ -1,0 +1,335 @@
+// The admin CLI (src/cli/admin.ts) driving the real server over the Connect
+// API: tables, --json, temp template files, and its exit codes (0 ok,
+// 2 usage, 3 denied, 4 not found, 5 unavailable); plus one run as a real
+// child process through `npx tsx`. Real Postgres, real SMTP.
+import { execFile } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { main } from "../../src/cli/admin.js";
+import { startTestEnv, type TestEnv } from "../support/app.js";
+
+const TOKEN = "admin-cli-test-token-0123456789abcdef";
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+
+let env: TestEnv;
+let tmp: string;
+beforeAll(async () => {
+  env = await startTestEnv({ ADMIN_TOKEN: TOKEN });
+  tmp = await mkdtemp(path.join(os.tmpdir(), "otp-admin-cli-"));
+});
+afterAll(async () => {
+  await env?.close();
+  if (tmp) await rm(tmp, { recursive: true, force: true });
+});
+
+const RUN = Date.now().toString(36);
+let counter = 0;
+const freshEmail = (tag: string) => `${tag}-${++counter}-${RUN}@example.com`;
+const BUSINESS = 40_000 + Math.floor(Math.random() * 10_000);
+
+interface Run {
+  readonly code: number;
+  readonly out: string;
+  readonly err: string;
+}
+
+async function cli(args: string[], extraEnv: Record<string, string | undefined> = {}): Promise<Run> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(args, { OTP_URL: env.url, ADMIN_TOKEN: TOKEN, DATA_DIR: tmp, ...extraEnv }, {
+    out: (t) => out.push(t),
+    err: (t) => err.push(t),
+  });
+  return { code, out: out.join("\n"), err: err.join("\n") };
+}
+
+/** Runs a command that must succeed; returns its standard output. */
+async function ok(args: string[]): Promise<string> {
+  const r = await cli(args);
+  expect(r.code, `${args.join(" ")}\n${r.err}`).toBe(0);
+  expect(r.err).toBe("");
+  return r.out;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+async function json(args: string[]): Promise<any> {
+  return JSON.parse(await ok([...args, "--json"]));
+}
+
+/** A table's rows as arrays of cells (split on runs of 2+ spaces), header first. */
+function rows(table: string): string[][] {
+  return table
+    .split("\n")
+    .filter((l) => l.trim() !== "" && !/^The |^Deleted|^Removed/.test(l))
+    .map((l) => l.trim().split(/ {2,}/));
+}
+
+describe("commands against the real server", () => {
+  let projectId: string;
+  let secret: string;
+  let customerEmailId: string;
+  const customer = freshEmail("cli-customer");
+
+  it("project create: prints a table with the new project and its secret, once", async () => {
+    const out = await ok(["project", "create", "--name", `CLI Co ${RUN}`, "--accent-color", "#0a7d5a"]);
+    const [header, row, ...more] = rows(out);
+    expect(header).toEqual(["PROJECT_ID", "NAME", "SECRET"]);
+    expect(more).toEqual([]);
+    expect(row![0]).toMatch(/^project-test-[0-9a-f-]{36}$/);
+    expect(row![1]).toBe(`CLI Co ${RUN}`);
+    expect(row![2]).toMatch(/^secret-test-[A-Za-z0-9_-]{32}$/);
+    expect(out).toContain("The secret is shown only now");
+    [projectId, , secret] = row as [string, string, string];
+
+    // The printed secret works.
+    const res = await fetch(`${env.url}/v1/otps/email/login_or_create`, {
+      method: "POST",
+      headers: { authorization: `Basic ${Buffer.from(`${projectId}:${secret}`).toString("base64")}`, "content-type": "application/json" },
+      body: JSON.stringify({ email: freshEmail("cli-project") }),
+    });
+    expect(res.status).toBe(200);
+  });
+
+  it("project create --json: the whole response as JSON", async () => {
+    const body = await json(["project", "create", "--name", `CLI Json ${RUN}`, "--locale", "es"]);
+    expect(body.project).toMatchObject({ name: `CLI Json ${RUN}`, live: false, branding: { default_locale: "es" } });
+    expect(body.secret).toMatch(/^secret-test-/);
+  });
+
+  it("project list: a table with the project; --json parses", async () => {
+    const table = rows(await ok(["project", "list"]));
+    expect(table[0]).toEqual(["PROJECT_ID", "NAME", "LIVE"]);
+    expect(table).toContainEqual([projectId, `CLI Co ${RUN}`, "false"]);
+    expect(table).toContainEqual([env.project.projectId, "Acme", "false"]);
+    const body = await json(["project", "list"]);
+    const ours = body.projects.find((p: { project_id: string }) => p.project_id === projectId);
+    expect(ours).toMatchObject({ name: `CLI Co ${RUN}`, branding: { accent_color: "#0a7d5a" } });
+  });
+
+  it("business upsert: creates a branded business, shown by business list", async () => {
+    const out = await ok([
+      "business", "upsert", "--id", String(BUSINESS), "--name", "CLI Yoga",
+      "--sender-name", "CLI Desk", "--sender-address", "desk@cli-yoga.example.com",
+      "--reply-to", "help@cli-yoga.example.com", "--logo-url", "https://cli-yoga.example.com/logo.png",
+      "--support-url", "https://cli-yoga.example.com/help", "--locale", "pt-br",
+    ]);
+    expect(rows(out)).toEqual([["BUSINESS_ID", "NAME", "CREATED"], [String(BUSINESS), "CLI Yoga", "true"]]);
+    const again = await json(["business", "upsert", "--id", String(BUSINESS), "--name", "CLI Yoga"]);
+    expect(again.created).toBe(false);
+    expect(again.business.branding).toEqual({
+      sender_name: "CLI Desk",
+      sender_address: "desk@cli-yoga.example.com",
+      reply_to: "help@cli-yoga.example.com",
+      logo_url: "https://cli-yoga.example.com/logo.png",
+      accent_color: "",
+      support_url: "https://cli-yoga.example.com/help",
+      default_locale: "pt-br",
+    });
+    const list = rows(await ok(["business", "list"]));
+    expect(list[0]).toEqual(["BUSINESS_ID", "NAME", "LOCALE"]);
+    expect(list).toContainEqual([String(BUSINESS), "CLI Yoga", "pt-br"]);
+  });
+
+  it("customer add / list: the customer with its email", async () => {
+    const added = rows(await ok(["customer", "add", "--business", String(BUSINESS), "--email", customer]));
+    expect(added[0]).toEqual(["USER_ID", "EMAIL_ID", "CREATED"]);
+    expect(added[1]![0]).toMatch(/^user-test-/);
+    expect(added[1]![1]).toMatch(/^email-test-/);
+    expect(added[1]![2]).toBe("true");
+    customerEmailId = added[1]![1]!;
+
+    const list = rows(await ok(["customer", "list", "--business", String(BUSINESS)]));
+    expect(list).toEqual([["USER_ID", "STATUS", "EMAILS"], [added[1]![0]!, "active", customer]]);
+    const body = await json(["customer", "list", "--business", String(BUSINESS)]);
+    expect(body.users).toEqual([{ user_id: added[1]![0], status: "active", emails: [customer], created_at: expect.any(String) }]);
+  });
+
+  it("template set --file / template list", async () => {
+    const file = path.join(tmp, "welcome.json");
+    await writeFile(
+      file,
+      JSON.stringify({
+        subject: "Welcome to {{tenant_name}}",
+        text_body: "Your code is {{code}}. It expires in {{expires_in_minutes}} minutes.",
+        html_body: "<p>Your code is <b>{{code}}</b>.</p>",
+      }),
+    );
+    const set = rows(await ok(["template", "set", "--project", projectId, "--kind", "signup", "--name", "welcome", "--file", file]));
+    expect(set[0]).toEqual(["TEMPLATE_ID", "KIND", "NAME"]);
+    expect(set[1]![0]).toMatch(/^template-[0-9a-f]{24}$/);
+    expect(set[1]!.slice(1)).toEqual(["signup", "welcome"]);
+    const list = rows(await ok(["template", "list", "--project", projectId]));
+    expect(list).toEqual([["TEMPLATE_ID", "KIND", "NAME", "SUBJECT"], [set[1]![0]!, "signup", "welcome", "Welcome to {{tenant_name}}"]]);
+    const body = await json(["template", "list", "--project", projectId]);
+    expect(body.templates[0]).toMatchObject({
+      template_id: set[1]![0],
+      text_body: "Your code is {{code}}. It expires in {{expires_in_minutes}} minutes.",
+      html_body: "<p>Your code is <b>{{code}}</b>.</p>",
+    });
+  });
+
+  it("template set with a template the server refuses: exit 2 naming the field, nothing stored", async () => {
+    const file = path.join(tmp, "broken.json");
+    await writeFile(file, JSON.stringify({ subject: "Hi", text_body: "no code", html_body: "<p>{{code}}</p>" }));
+    const r = await cli(["template", "set", "--project", projectId, "--kind", "login", "--name", "broken", "--file", file]);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain("text_body must contain {{code}}");
+    expect((await json(["template", "list", "--project", projectId])).templates).toHaveLength(1);
+  });
+
+  it("template set with a missing or non-JSON file: exit 2", async () => {
+    const missing = await cli(["template", "set", "--project", projectId, "--kind", "login", "--name", "x", "--file", path.join(tmp, "nope.json")]);
+    expect(missing.code).toBe(2);
+    expect(missing.err).toContain("--file");
+    const notJson = path.join(tmp, "not.json");
+    await writeFile(notJson, "subject: hi");
+    const bad = await cli(["template", "set", "--project", projectId, "--kind", "login", "--name", "x", "--file", notJson]);
+    expect(bad.code).toBe(2);
+  });
+
+  it("audit: the legacy send to the customer", async () => {
+    const res = await fetch(`${env.url}/api/sys/users/sendOtp?email=${encodeURIComponent(customer)}&businessId=${BUSINESS}`);
+    expect(res.status).toBe(200);
+    await env.smtp.waitFor(1);
+    const table = rows(await ok(["audit", "--business", String(BUSINESS)]));
+    expect(table[0]).toEqual(["AT", "ACTION", "OUTCOME", "REASON", "EMAIL_ID", "IP"]);
+    expect(table).toHaveLength(2);
+    // The empty REASON column collapses into the separator.
+    expect(table[1]).toEqual([expect.stringMatching(/^\d{4}-\d\d-\d\dT/), "send", "ok", customerEmailId, "127.0.0.1"]);
+    const body = await json(["audit", "--business", String(BUSINESS), "--limit", "5"]);
+    expect(body.events).toHaveLength(1);
+    expect(body.events[0]).toMatchObject({ action: "send", outcome: "ok", email_id: customerEmailId });
+    const future = await json(["audit", "--business", String(BUSINESS), "--since", new Date(Date.now() + 60_000).toISOString()]);
+    expect(future.events).toEqual([]);
+  });
+
+  it("delivery: the mail shows as sent", async () => {
+    let body: { deliveries: { status: string; message_id: string; attempts: number }[] } = { deliveries: [] };
+    for (let i = 0; i < 100 && body.deliveries[0]?.status !== "sent"; i++) {
+      if (i > 0) await new Promise((resolve) => setTimeout(resolve, 50));
+      body = await json(["delivery", "--email-id", customerEmailId]);
+    }
+    const mail = env.smtp.mails.find((m) => m.to === customer)!;
+    expect(body.deliveries).toEqual([expect.objectContaining({ status: "sent", message_id: mail.messageId, attempts: 1 })]);
+    const table = rows(await ok(["delivery", "--email-id", customerEmailId]));
+    expect(table[0]).toEqual(["MESSAGE_ID", "STATUS", "ATTEMPTS", "LAST_ERROR", "SENT_AT"]);
+    expect(table[1]!.slice(0, 3)).toEqual([mail.messageId, "sent", "1"]);
+  });
+
+  it("user remove: removes the customer (then an unknown id)", async () => {
+    const userId = (await json(["customer", "list", "--business", String(BUSINESS)])).users[0].user_id;
+    expect(await ok(["customer", "remove", "--id", userId])).toContain("Removed.");
+    expect((await json(["customer", "list", "--business", String(BUSINESS)])).users).toEqual([]);
+    const again = await cli(["user", "remove", "--id", userId]);
+    expect(again.code).toBe(4);
+    expect(again.err).toContain("user_id names no user");
+  });
+});
+
+describe("exit codes", () => {
+  it("0 for --help, with the usage on standard output", async () => {
+    const r = await cli(["--help"]);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain("usage: npm run admin");
+  });
+
+  it("3 for a wrong token", async () => {
+    const r = await cli(["project", "list"], { ADMIN_TOKEN: "wrong-token-0123456789" });
+    expect(r.code).toBe(3);
+    expect(r.out).toBe("");
+    expect(r.err).toMatch(/admin token/);
+  });
+
+  it("3 for no token at all (and no embedded credentials in DATA_DIR)", async () => {
+    const r = await cli(["project", "list"], { ADMIN_TOKEN: undefined });
+    expect(r.code).toBe(3);
+    expect(r.err).toContain("no admin token");
+  });
+
+  it("4 for an unknown id on user remove", async () => {
+    const r = await cli(["user", "remove", "--id", "user-test-00000000-0000-0000-0000-000000000000"]);
+    expect(r.code).toBe(4);
+    expect(r.err).toContain("user_id");
+  });
+
+  it("4 for an unknown project on project update", async () => {
+    const r = await cli(["project", "update", "--id", "project-test-00000000-0000-0000-0000-000000000000", "--name", "x"]);
+    expect(r.code).toBe(4);
+  });
+
+  it.each([
+    [["frobnicate"]],
+    [["project", "frobnicate"]],
+    [["project"]],
+    [[]],
+    [["project", "list", "--bogus"]],
+  ])("2 for a bad command %j", async (args) => {
+    const r = await cli(args);
+    expect(r.code).toBe(2);
+    expect(r.out).toBe("");
+    expect(r.err.length).toBeGreaterThan(0);
+  });
+
+  it.each([
+    [["project", "create"], "--name"],
+    [["business", "upsert", "--id", "5"], "--name"],
+    [["customer", "add", "--business", "5"], "--email"],
+    [["customer", "list"], "--business"],
+    [["template", "list"], "--project or --business"],
+    [["delivery"], "--email-id"],
+    [["user", "remove"], "--id"],
+  ])("2 for a missing required flag: %j", async (args, flag) => {
+    const r = await cli(args);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(flag);
+  });
+
+  it("2 for input the server refuses (an accent colour that is not one)", async () => {
+    const r = await cli(["project", "create", "--name", "Bad colour", "--accent-color", "red"]);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain("branding.accent_color");
+  });
+
+  it("5 when OTP_URL is unreachable", async () => {
+    const r = await cli(["project", "list"], { OTP_URL: "http://127.0.0.1:1" });
+    expect(r.code).toBe(5);
+    expect(r.out).toBe("");
+    expect(r.err).toMatch(/^error: /);
+  });
+
+  it("2 for an OTP_URL that is not an http(s) URL", async () => {
+    const r = await cli(["project", "list"], { OTP_URL: "ftp://127.0.0.1" });
+    expect(r.code).toBe(2);
+    expect(r.err).toContain("OTP_URL");
+  });
+});
+
+describe("as a real child process", () => {
+  function npxTsx(args: string[], extraEnv: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      execFile(
+        "npx",
+        ["tsx", "src/cli/admin.ts", ...args],
+        { cwd: ROOT, env: { ...process.env, DATA_DIR: tmp, ...extraEnv }, timeout: 20_000 },
+        (error, stdout, stderr) => resolve({ code: error ? (error.code as number | null) ?? null : 0, stdout, stderr }),
+      );
+    });
+  }
+
+  it("`npx tsx src/cli/admin.ts project list` exits 0 and prints the table; a wrong token exits 3", async () => {
+    const [good, denied] = await Promise.all([
+      npxTsx(["project", "list"], { OTP_URL: env.url, ADMIN_TOKEN: TOKEN }),
+      npxTsx(["project", "list"], { OTP_URL: env.url, ADMIN_TOKEN: "wrong-token-0123456789" }),
+    ]);
+    expect(good.code, good.stderr).toBe(0);
+    const table = rows(good.stdout);
+    expect(table[0]).toEqual(["PROJECT_ID", "NAME", "LIVE"]);
+    expect(table).toContainEqual([env.project.projectId, "Acme", "false"]);
+    expect(denied.code).toBe(3);
+    expect(denied.stdout).toBe("");
+    expect(denied.stderr).toMatch(/admin token/);
+  });
+});
