@@ -272,7 +272,8 @@ describe("unknown paths → 404 JSON, never HTML", () => {
   it.each([
     ["GET", "/nope", ["code", "message"]],
     ["POST", "/nope", ["code", "message"]],
-    ["GET", "/", ["code", "message"]],
+    // GET / is the sign-in page; other verbs on it are unknown.
+    ["PUT", "/", ["code", "message"]],
     ["POST", "/v1/nope", STYTCH_KEYS],
     ["GET", "/v1/otps/email/nope", STYTCH_KEYS],
     ["GET", "/api/sys/users/nope", LEGACY_KEYS],
