@@ -4,7 +4,8 @@
 --    fixed order and either all are charged or none is.
 -- 2. Find the address in the tenant; create it (and its user) when asked.
 -- 3. Supersede the live code, store the new code's hash, queue the mail in
---    the outbox and wake the delivery workers.
+--    the outbox (unless it is the sandbox) and wake the delivery workers.
+-- 4. Record the send, whatever its outcome, in the audit log.
 --
 -- The same statement runs whether or not the address exists, so the legacy
 -- route charges limits identically for unknown addresses.
@@ -25,7 +26,10 @@ CREATE FUNCTION otp_send(
   p_message_id     text,
   p_locale         text,
   p_ip_address     text,
-  p_user_agent     text
+  p_user_agent     text,
+  p_deliver        boolean,              -- false: store the code, queue no mail (sandbox)
+  p_login_template  text,                -- a tenant's custom template for login mail, or NULL
+  p_signup_template text                 -- likewise for sign-up mail
 ) RETURNS TABLE (
   outcome        text,     -- sent | rate_limited | email_not_found | user_not_found
   retry_after_ms bigint,
@@ -67,6 +71,8 @@ BEGIN
   END LOOP;
 
   IF v_worst IS NOT NULL THEN
+    INSERT INTO audit_events (tenant_id, action, ip_address, user_agent, outcome, reason)
+    VALUES (p_tenant_id, 'send', p_ip_address, p_user_agent, 'rate_limited', split_part(v_worst, ':', 1));
     RETURN QUERY SELECT 'rate_limited'::text, ceil(v_worst_ms)::bigint, v_worst, NULL::text, NULL::text, false, NULL::bigint;
     RETURN;
   END IF;
@@ -82,11 +88,13 @@ BEGIN
   IF NOT FOUND AND p_for_user_id IS NOT NULL THEN
     PERFORM 1 FROM users u WHERE u.id = p_for_user_id AND u.tenant_id = p_tenant_id;
     IF NOT FOUND THEN
+      INSERT INTO audit_events (tenant_id, action, user_id, ip_address, user_agent, outcome)
+      VALUES (p_tenant_id, 'send', p_for_user_id, p_ip_address, p_user_agent, 'user_not_found');
       RETURN QUERY SELECT 'user_not_found'::text, NULL::bigint, NULL::text, NULL::text, NULL::text, false, NULL::bigint;
       RETURN;
     END IF;
-    INSERT INTO emails AS e (id, tenant_id, user_id, address)
-    VALUES (p_new_email_id, p_tenant_id, p_for_user_id, p_address)
+    INSERT INTO emails AS e (id, tenant_id, user_id, address, pending_until)
+    VALUES (p_new_email_id, p_tenant_id, p_for_user_id, p_address, v_now + interval '5 minutes')
     RETURNING * INTO v_email;
   ELSIF NOT FOUND AND p_create_status IS NOT NULL THEN
     INSERT INTO emails AS e (id, tenant_id, user_id, address)
@@ -101,10 +109,14 @@ BEGIN
       SELECT * INTO v_email FROM emails e WHERE e.tenant_id = p_tenant_id AND e.address = p_address;
     END IF;
   ELSIF NOT FOUND THEN
+    INSERT INTO audit_events (tenant_id, action, ip_address, user_agent, outcome)
+    VALUES (p_tenant_id, 'send', p_ip_address, p_user_agent, 'email_not_found');
     RETURN QUERY SELECT 'email_not_found'::text, NULL::bigint, NULL::text, NULL::text, NULL::text, false, NULL::bigint;
     RETURN;
   ELSIF p_for_user_id IS NOT NULL AND v_email.user_id <> p_for_user_id THEN
     -- The address belongs to someone else in this tenant.
+    INSERT INTO audit_events (tenant_id, action, user_id, ip_address, user_agent, outcome)
+    VALUES (p_tenant_id, 'send', p_for_user_id, p_ip_address, p_user_agent, 'email_not_found');
     RETURN QUERY SELECT 'email_not_found'::text, NULL::bigint, NULL::text, NULL::text, NULL::text, false, NULL::bigint;
     RETURN;
   END IF;
@@ -119,12 +131,19 @@ BEGIN
 
   v_template := CASE WHEN v_email.verified THEN 'login' ELSE 'signup' END;
 
-  INSERT INTO outbox (tenant_id, email_id, recipient, locale, template, payload, key_id, expires_at, message_id)
-  VALUES (p_tenant_id, v_email.id, p_address, p_locale, v_template, p_payload, p_key_id,
-          v_now + make_interval(secs => p_ttl_seconds), p_message_id)
-  RETURNING id INTO v_outbox;
+  IF p_deliver THEN
+    INSERT INTO outbox (tenant_id, email_id, recipient, locale, template, custom_template_id, payload, key_id,
+                        expires_at, message_id)
+    VALUES (p_tenant_id, v_email.id, p_address, p_locale, v_template,
+            CASE WHEN v_template = 'login' THEN p_login_template ELSE p_signup_template END, p_payload, p_key_id,
+            v_now + make_interval(secs => p_ttl_seconds), p_message_id)
+    RETURNING id INTO v_outbox;
+    PERFORM pg_notify('otp_outbox', '');
+  END IF;
 
-  PERFORM pg_notify('otp_outbox', '');
+  INSERT INTO audit_events (tenant_id, action, user_id, email_id, ip_address, user_agent, outcome, reason)
+  VALUES (p_tenant_id, 'send', v_email.user_id, v_email.id, p_ip_address, p_user_agent, 'ok',
+          CASE WHEN NOT p_deliver THEN 'sandbox' WHEN v_created THEN 'user_created' END);
 
   RETURN QUERY SELECT 'sent'::text, NULL::bigint, NULL::text, v_email.user_id, v_email.id, v_created, v_outbox;
 END;

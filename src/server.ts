@@ -4,40 +4,26 @@
 import { pathToFileURL } from "node:url";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { pino, type Logger } from "pino";
-import { AdminService } from "../gen/otp/v1/admin_service_pb.js";
-import { OtpService, SessionService } from "../gen/otp/v1/otp_service_pb.js";
 import { ConfigError, loadConfig, type Config } from "./config.js";
-import { Admin } from "./domain/admin.js";
-import { BusinessDirectory } from "./domain/business-directory.js";
-import { systemClock } from "./domain/clock.js";
 import { DomainError } from "./domain/errors.js";
-import { OtpSender } from "./domain/otp-sender.js";
-import { ProjectAuthenticator } from "./domain/project-auth.js";
 import { Secrets } from "./domain/secrets.js";
-import { SignIn } from "./domain/sign-in.js";
-import { KeyRing } from "./domain/signing-keys.js";
-import { TemplateDirectory } from "./domain/template-directory.js";
 import { createSmtpMailer, DevMailbox, type Mailer } from "./mail/mailer.js";
 import { OutboxWorker } from "./mail/outbox-worker.js";
-import { PgAdminStore } from "./storage/admin-store.js";
 import { createPool, type Db } from "./storage/db.js";
 import { loadOrCreateAdminToken, loadOrCreatePepper, type DemoCredentials } from "./storage/dev-state.js";
 import { startEmbeddedPostgres, type EmbeddedDatabase } from "./storage/embedded.js";
 import { isMigrated, migrate } from "./storage/migrate.js";
-import { PgOtpStore, pruneRateLimits, pruneUnverifiedAddresses } from "./storage/otp-store.js";
+import { pruneRateLimits, pruneUnverifiedAddresses } from "./storage/otp-store.js";
 import { PgOutboxStore } from "./storage/outbox-store.js";
 import { seedDemo } from "./storage/seed.js";
-import { PgKeyStore } from "./storage/key-store.js";
-import { PgSignInStore } from "./storage/sign-in-store.js";
 import { PgTenantStore } from "./storage/tenant-store.js";
-import type { HandlerDeps } from "./transport/handlers/deps.js";
 import { createCors } from "./transport/cors.js";
 import { contextValuesFor, createHttpHandler } from "./transport/http-handler.js";
-import { loadWebAssets } from "./web/bundle.js";
 import { Metrics } from "./transport/metrics.js";
 import { createOnePortServer } from "./transport/one-port.js";
-import { adminServiceImpl, otpInterceptors, otpServiceImpl, sessionServiceImpl } from "./transport/otp-service.js";
 import { RestRouter, type NodeRequest, type NodeResponse } from "./transport/rest.js";
+import { createServices } from "./services.js";
+import { loadWebAssets } from "./web/bundle.js";
 
 export interface App {
   readonly config: Config;
@@ -102,46 +88,17 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       defaultFrom: config.mailFrom,
     });
 
-    const adminStore = new PgAdminStore(db);
-    const templates = new TemplateDirectory(adminStore, systemClock);
-    const deps: HandlerDeps = {
-      templates,
-      sender: new OtpSender(new PgOtpStore(db), secrets, config.limits, config.mailFrom.split("@")[1]!),
-      businesses: new BusinessDirectory(tenants, systemClock),
-      signIn: new SignIn(
-        new PgSignInStore(db),
-        secrets,
-        await KeyRing.open(new PgKeyStore(db), secrets),
-        systemClock,
-        config.attempts,
-        config.legacyTokenTtlMinutes,
-      ),
-      legacyCodeTtlMinutes: config.legacyCodeTtlMinutes,
-    };
-    const otpService = otpServiceImpl(deps);
-    const sessionService = sessionServiceImpl(deps);
-    const projects = new ProjectAuthenticator(tenants, systemClock);
-    const adminService = adminServiceImpl({
-      admin: new Admin(adminStore, systemClock),
-      templates,
-      businesses: deps.businesses,
-      projects,
-    });
-    const interceptors = [metrics.interceptor(), ...otpInterceptors(logger, projects, adminToken)];
+    const { services, interceptors } = await createServices(db, config, secrets, logger, adminToken, [metrics.interceptor()]);
     const contextValues = (req: NodeRequest) => contextValuesFor(req, config.trustProxy);
-    const services = [
-      { service: OtpService, impl: otpService },
-      { service: SessionService, impl: sessionService },
-      { service: AdminService, impl: adminService },
-    ];
     const rest = new RestRouter(services, { interceptors, maxBodyBytes: config.maxBodyBytes, logger, contextValues });
     const notFound = (req: NodeRequest, res: NodeResponse) => {
       const url = new URL(`http://localhost${req.url ?? "/"}`);
       void rest.fail(rest.shapeForPath(url.pathname), req, res, new DomainError("route_not_found", `No route for ${req.method} ${url.pathname}.`));
     };
     const connect = connectNodeAdapter({
-      routes: (router) =>
-        router.service(OtpService, otpService).service(SessionService, sessionService).service(AdminService, adminService),
+      routes: (router) => {
+        for (const { service, impl } of services) router.service(service, impl as never);
+      },
       interceptors,
       readMaxBytes: config.maxBodyBytes,
       contextValues,

@@ -7,25 +7,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { OtpService } from "../../gen/otp/v1/otp_service_pb.js";
 import { loadConfig } from "../../src/config.js";
-import { BusinessDirectory } from "../../src/domain/business-directory.js";
-import { systemClock } from "../../src/domain/clock.js";
 import { newId } from "../../src/domain/ids.js";
-import { OtpSender } from "../../src/domain/otp-sender.js";
 import { hashSecret } from "../../src/domain/password-hash.js";
-import { ProjectAuthenticator } from "../../src/domain/project-auth.js";
 import { Secrets } from "../../src/domain/secrets.js";
-import { SignIn } from "../../src/domain/sign-in.js";
-import { KeyRing } from "../../src/domain/signing-keys.js";
 import { createPool, type Db } from "../../src/storage/db.js";
 import { migrate } from "../../src/storage/migrate.js";
-import { PgOtpStore, pruneRateLimits } from "../../src/storage/otp-store.js";
-import { TemplateDirectory } from "../../src/domain/template-directory.js";
-import { PgAdminStore } from "../../src/storage/admin-store.js";
-import { PgKeyStore } from "../../src/storage/key-store.js";
-import { PgSignInStore } from "../../src/storage/sign-in-store.js";
+import { pruneRateLimits } from "../../src/storage/otp-store.js";
 import { PgTenantStore } from "../../src/storage/tenant-store.js";
-import type { HandlerDeps } from "../../src/transport/handlers/deps.js";
-import { otpInterceptors, otpServiceImpl } from "../../src/transport/otp-service.js";
+import { createServices } from "../../src/services.js";
 import { createTestDatabase, type TestDatabase } from "../support/database.js";
 
 const PEPPER = "rpc-test-pepper-0123456789abcdef0123456789";
@@ -43,32 +32,23 @@ beforeAll(async () => {
   db = createPool(database.url, 4);
   await migrate(db);
 
-  // The same service and interceptors build() serves.
+  // The same services and interceptors build() serves.
   const tenants = new PgTenantStore(db);
   const secrets = new Secrets(config.pepper!, config.previousPeppers);
-  const deps: HandlerDeps = {
-    sender: new OtpSender(new PgOtpStore(db), secrets, config.limits, config.mailFrom.split("@")[1]!),
-    businesses: new BusinessDirectory(tenants, systemClock),
-    templates: new TemplateDirectory(new PgAdminStore(db), systemClock),
-    signIn: new SignIn(
-      new PgSignInStore(db),
-      secrets,
-      await KeyRing.open(new PgKeyStore(db), secrets),
-      systemClock,
-      config.attempts,
-      config.legacyTokenTtlMinutes,
-    ),
-    legacyCodeTtlMinutes: config.legacyCodeTtlMinutes,
-  };
-  const otpService = otpServiceImpl(deps);
-  const interceptors = otpInterceptors(
+  const { services, interceptors } = await createServices(
+    db,
+    config,
+    secrets,
     pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }),
-    new ProjectAuthenticator(tenants, systemClock),
+    undefined,
   );
   // No contextValues: handlers see callInfoKey's default (no client IP).
-  const transport = createRouterTransport((router) => router.service(OtpService, otpService), {
-    router: { interceptors },
-  });
+  const transport = createRouterTransport(
+    (router) => {
+      for (const { service, impl } of services) router.service(service, impl as never);
+    },
+    { router: { interceptors } },
+  );
   client = createClient(OtpService, transport);
 
   const projectId = newId("project", false);

@@ -1,0 +1,68 @@
+// The three services' implementations wired to the domain and to Postgres:
+// what build() serves on its port, and what in-process RPC tests serve
+// through Connect's router transport.
+import type { Interceptor } from "@connectrpc/connect";
+import type { Logger } from "pino";
+import { AdminService } from "../gen/otp/v1/admin_service_pb.js";
+import { OtpService, SessionService } from "../gen/otp/v1/otp_service_pb.js";
+import type { Config } from "./config.js";
+import { Admin } from "./domain/admin.js";
+import { BusinessDirectory } from "./domain/business-directory.js";
+import { systemClock } from "./domain/clock.js";
+import { OtpSender } from "./domain/otp-sender.js";
+import { ProjectAuthenticator } from "./domain/project-auth.js";
+import type { Secrets } from "./domain/secrets.js";
+import { SignIn } from "./domain/sign-in.js";
+import { KeyRing } from "./domain/signing-keys.js";
+import { TemplateDirectory } from "./domain/template-directory.js";
+import { PgAdminStore } from "./storage/admin-store.js";
+import type { Db } from "./storage/db.js";
+import { PgKeyStore } from "./storage/key-store.js";
+import { PgOtpStore } from "./storage/otp-store.js";
+import { PgSignInStore } from "./storage/sign-in-store.js";
+import { PgTenantStore } from "./storage/tenant-store.js";
+import { adminServiceImpl, otpInterceptors, otpServiceImpl, sessionServiceImpl } from "./transport/otp-service.js";
+
+export interface Services {
+  /** Each service with its implementation, for the Connect router and the REST routes. */
+  readonly services: readonly { readonly service: typeof OtpService | typeof SessionService | typeof AdminService; readonly impl: Record<string, unknown> }[];
+  /** The interceptors every protocol runs the RPCs through, outermost first. */
+  readonly interceptors: Interceptor[];
+}
+
+export async function createServices(
+  db: Db,
+  config: Config,
+  secrets: Secrets,
+  logger: Logger,
+  adminToken: string | undefined,
+  outer: readonly Interceptor[] = [],
+): Promise<Services> {
+  const tenants = new PgTenantStore(db);
+  const adminStore = new PgAdminStore(db);
+  const templates = new TemplateDirectory(adminStore, systemClock);
+  const businesses = new BusinessDirectory(tenants, systemClock);
+  const projects = new ProjectAuthenticator(tenants, systemClock);
+  const deps = {
+    templates,
+    businesses,
+    sender: new OtpSender(new PgOtpStore(db), secrets, config.limits, config.mailFrom.split("@")[1]!),
+    signIn: new SignIn(
+      new PgSignInStore(db),
+      secrets,
+      await KeyRing.open(new PgKeyStore(db), secrets),
+      systemClock,
+      config.attempts,
+      config.legacyTokenTtlMinutes,
+    ),
+    legacyCodeTtlMinutes: config.legacyCodeTtlMinutes,
+  };
+  return {
+    services: [
+      { service: OtpService, impl: otpServiceImpl(deps) },
+      { service: SessionService, impl: sessionServiceImpl(deps) },
+      { service: AdminService, impl: adminServiceImpl({ admin: new Admin(adminStore, systemClock), templates, businesses, projects }) },
+    ],
+    interceptors: [...outer, ...otpInterceptors(logger, projects, adminToken)],
+  };
+}
