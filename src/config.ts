@@ -49,6 +49,8 @@ export interface Config {
   };
   /** Minutes a legacy portal passcode stays valid. */
   readonly legacyCodeTtlMinutes: number;
+  /** The legacy send's answer time floor, which hides whether an address is a customer. */
+  readonly legacyMinResponseMs: number;
   /** Minutes a legacy bearer token (ExchangeOtp) stays valid. */
   readonly legacyTokenTtlMinutes: number;
   readonly attempts: {
@@ -167,6 +169,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     legacyCodeTtlMinutes: int("LEGACY_CODE_TTL_MINUTES", 10, 1, 60),
     legacyTokenTtlMinutes: int("LEGACY_TOKEN_TTL_MINUTES", 60, 1, 43_200),
+    legacyMinResponseMs: int("LEGACY_MIN_RESPONSE_MS", 20, 0, 5_000),
     attempts: {
       perCode: int("OTP_MAX_ATTEMPTS_PER_CODE", 5, 1, 100),
       lockThreshold: int("OTP_LOCK_THRESHOLD", 100, 1, 100_000),
@@ -177,7 +180,7 @@ export function loadConfig(env: Env = process.env): Config {
     outbox: {
       concurrency: int("OUTBOX_CONCURRENCY", 4, 1, 256),
       pollMs: int("OUTBOX_POLL_MS", 1_000, 10, 600_000),
-      maxAttempts: int("OUTBOX_MAX_ATTEMPTS", 8, 1, 100),
+      maxAttempts: int("OUTBOX_MAX_ATTEMPTS", 100, 1, 10_000),
     },
     logLevel,
   });

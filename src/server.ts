@@ -139,7 +139,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     // not sent, then close the transport, the pool and the database.
     cleanups.unshift(
       async () => clearInterval(prune),
-      () => worker.stop(),
+      () => worker.stop(config.shutdownGraceMs),
       async () => mailer.close(),
     );
 

@@ -56,6 +56,7 @@ export async function createServices(
       config.legacyTokenTtlMinutes,
     ),
     legacyCodeTtlMinutes: config.legacyCodeTtlMinutes,
+    legacyMinResponseMs: config.legacyMinResponseMs,
   };
   return {
     services: [

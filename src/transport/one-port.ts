@@ -26,6 +26,10 @@ export interface OnePortServer {
 export function createOnePortServer(handler: Handler, options: OnePortOptions): OnePortServer {
   const h1 = http.createServer({ requestTimeout: options.requestTimeoutMs, headersTimeout: Math.min(options.requestTimeoutMs, 10_000) }, handler as never);
   h1.keepAliveTimeout = 5_000;
+  // Node enforces headersTimeout/requestTimeout and tracks idle connections
+  // only once a server has emitted "listening"; this one never listens
+  // itself (sockets are handed to it), so start that tracking now.
+  h1.emit("listening");
   const h2 = http2.createServer({}, handler as never);
   // An HTTP/2 session idle past the request bound is closed.
   h2.setTimeout(options.requestTimeoutMs);

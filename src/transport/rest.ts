@@ -154,7 +154,15 @@ export class RestRouter {
       if (violation) malformed.push(violation);
     };
     if (!route.hasBody) for (const [key, value] of url.searchParams) assign(key, value);
-    route.variables.forEach((name, i) => assign(name, decodeURIComponent(match[i + 1]!)));
+    route.variables.forEach((name, i) => {
+      let value: string;
+      try {
+        value = decodeURIComponent(match[i + 1]!);
+      } catch {
+        throw new DomainError("invalid_argument", `The path's ${name} is not valid percent-encoding.`);
+      }
+      assign(name, value);
+    });
     return decodeMessage(schema, json, malformed);
   }
 }
@@ -208,6 +216,8 @@ function assignQuery(schema: DescMessage, json: JsonObject, key: string, value: 
       return { field: field.name, jsonField: field.jsonName, description: WRONG_TYPE };
     }
     const typed = scalar === ScalarType.BOOL ? (value === "true" ? true : value === "false" ? false : value) : value;
+    // The path or query value replaces a body value for the same field, whichever its spelling.
+    if (field.name !== field.jsonName) delete target[field.name];
     if (field.fieldKind === "list") ((target[field.jsonName] ??= []) as unknown[]).push(typed);
     else target[field.jsonName] = typed;
   }
@@ -231,7 +241,14 @@ function decodeMessage(schema: DescMessage, json: JsonObject, malformed: readonl
   }
   const violations: FieldViolation[] = [...malformed];
   const decodable: JsonObject = {};
+  const seen = new Set<DescField>();
   for (const [key, value] of Object.entries(json)) {
+    const known = findField(schema, key);
+    if (known && seen.has(known)) {
+      violations.push({ field: known.name, jsonField: known.jsonName, description: "is given more than once (in two spellings)" });
+      continue;
+    }
+    if (known) seen.add(known);
     try {
       fromJson(schema, { [key]: value }, { ignoreUnknownFields: true });
       decodable[key] = value;

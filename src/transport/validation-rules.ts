@@ -84,6 +84,7 @@ export const REQUIRED_IN: Readonly<Record<string, readonly string[]>> = {
 export function checkValue(rule: FieldRule, value: unknown, present: boolean): string | undefined {
   if (typeof value === "string") {
     if (value === "") return rule.required ? "is required" : undefined;
+    if (value.includes("\u0000")) return "must not contain NUL characters";
     if (rule.maxLength !== undefined && [...value].length > rule.maxLength) {
       return `must be at most ${rule.maxLength} characters`;
     }

@@ -10,4 +10,6 @@ export interface HandlerDeps {
   readonly signIn: SignIn;
   readonly templates: TemplateDirectory;
   readonly legacyCodeTtlMinutes: number;
+  /** The legacy send answers no sooner than this, known address or not. */
+  readonly legacyMinResponseMs: number;
 }

@@ -1,6 +1,6 @@
 // Enforces FIELD_RULES on every request message, for every protocol. Each
 // message type's list of (field, rule) pairs is worked out once.
-import { isFieldSet, type DescField, type DescMessage, type Message } from "@bufbuild/protobuf";
+import { isFieldSet, ScalarType, type DescField, type DescMessage, type Message } from "@bufbuild/protobuf";
 import type { Interceptor } from "@connectrpc/connect";
 import { invalidFields, type FieldViolation } from "../../domain/errors.js";
 import { checkValue, FIELD_RULES, formatFailed, REQUIRED_IN, type FieldRule } from "../validation-rules.js";
@@ -19,7 +19,8 @@ function planFor(schema: DescMessage, seen = new Set<DescMessage>()): Plan {
   const plan: Plan[number][] = [];
   for (const field of schema.fields) {
     const required = REQUIRED_IN[schema.typeName]?.includes(field.name) ?? false;
-    const rule = required ? { ...FIELD_RULES[field.name], required } : FIELD_RULES[field.name];
+    // Every string field is checked (NUL characters at least), with its rule if it has one.
+    const rule = required ? { ...FIELD_RULES[field.name], required } : (FIELD_RULES[field.name] ?? (field.scalar === ScalarType.STRING ? {} : undefined));
     if (field.fieldKind === "scalar" && rule) plan.push({ field, rule });
     if (field.fieldKind === "message" && !seen.has(field.message) && !field.message.typeName.startsWith("google.")) {
       const nested = planFor(field.message, seen);
