@@ -79,6 +79,7 @@ export function createHttpHandler(o: HttpHandlerOptions) {
       return o.rest.fail(o.rest.shapeForPath(url.pathname), req, res, err);
     }
     if (await o.rest.handle(req, res, url)) return;
+    if (String(req.headers["content-type"] ?? "").startsWith("application/proto")) parseErrorsAreBadInput(res);
     o.connect(req, res);
   };
 
@@ -109,6 +110,55 @@ export function createHttpHandler(o: HttpHandlerOptions) {
       writeJson(res, 500, { code: "internal", message: "Something went wrong on our side." });
     });
   };
+}
+
+/**
+ * connect-es classifies a binary message it cannot parse as "internal" (as
+ * gRPC does), which the Connect protocol answers with HTTP 500. For a unary
+ * Connect request that is the caller's bad input: such an answer is turned
+ * into the invalid_argument error (400) before it leaves. Nothing else is
+ * touched: other answers pass through as written.
+ */
+function parseErrorsAreBadInput(res: NodeResponse): void {
+  const r = res as import("node:http").ServerResponse;
+  const writeHead = r.writeHead.bind(r) as (...a: unknown[]) => unknown;
+  const write = r.write.bind(r) as (...a: unknown[]) => boolean;
+  const end = r.end.bind(r) as (...a: unknown[]) => unknown;
+  let held: { headers: Record<string, string>; chunks: Buffer[] } | undefined;
+  const chunkOf = (c: unknown) => (c instanceof Uint8Array || typeof c === "string" ? Buffer.from(c) : undefined);
+  r.writeHead = ((...args: unknown[]) => {
+    if (args[0] !== 500) return writeHead(...args);
+    // Connect may call writeHead again before end (headersSent stays false
+    // while held): keep what was written.
+    held = { headers: (args[1] as Record<string, string> | undefined) ?? {}, chunks: held?.chunks ?? [] };
+    return r;
+  }) as typeof r.writeHead;
+  r.write = ((chunk: unknown, ...rest: unknown[]) => {
+    if (!held) return write(chunk, ...rest);
+    const b = chunkOf(chunk);
+    if (b) held.chunks.push(b);
+    const callback = rest.find((x) => typeof x === "function") as (() => void) | undefined;
+    if (callback) process.nextTick(callback);
+    return true;
+  }) as typeof r.write;
+  r.end = ((chunk?: unknown, ...rest: unknown[]) => {
+    if (!held) return end(chunk, ...rest);
+    const b = typeof chunk === "function" ? undefined : chunkOf(chunk);
+    if (b) held.chunks.push(b);
+    let body = Buffer.concat(held.chunks).toString("utf8");
+    let status = 500;
+    try {
+      const parsed = JSON.parse(body) as { code?: string; message?: string };
+      if (parsed.code === "internal" && /^parse binary:/.test(parsed.message ?? "")) {
+        status = 400;
+        body = JSON.stringify({ code: "invalid_argument", message: `The request message is not valid protobuf (${parsed.message})` });
+      }
+    } catch {
+      // Not a Connect error body: leave it as it is.
+    }
+    writeHead(status, { ...held.headers, "content-length": String(Buffer.byteLength(body)) });
+    return end(body);
+  }) as typeof r.end;
 }
 
 function send(res: NodeResponse, status: number, type: string, body: string): void {

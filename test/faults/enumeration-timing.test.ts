@@ -1,0 +1,80 @@
+// The legacy route must not tell a customer from a stranger by its timing:
+// GET /api/sys/users/sendOtp for the business's known customer and for
+// fresh unknown addresses, interleaved in random order over one keep-alive
+// connection, with the rate limits raised so every call does the full
+// work. The test fails if the two medians differ by more than 1 ms.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { call, killAll, median, startService, type Service } from "./support/service.js";
+import { startFaultSmtp, type FaultSmtp } from "./support/smtp.js";
+import { FAULTS_ENABLED, freshDatabase, RUN, tempDir, type FaultDatabase } from "./support/suite.js";
+
+const CUSTOMER = "jane.doe@example.com";
+const BUSINESS = 7;
+const SAMPLES = 300;
+const WARM_UP = 50;
+const MAX_MEDIAN_GAP_MS = 1;
+
+describe.runIf(FAULTS_ENABLED)("legacy send latency: known customer vs unknown addresses", () => {
+  let db: FaultDatabase;
+  let smtp: FaultSmtp;
+  let data: Awaited<ReturnType<typeof tempDir>>;
+  let svc: Service | undefined;
+  const known: number[] = [];
+  const unknown: number[] = [];
+  const bodies = new Set<string>();
+
+  beforeAll(async () => {
+    [db, smtp, data] = await Promise.all([freshDatabase(), startFaultSmtp(), tempDir("timing")]);
+    svc = await startService("enumeration-timing", {
+      DATABASE_URL: db.url,
+      SMTP_URL: smtp.url,
+      SEED_DEMO: "true",
+      DATA_DIR: data.path,
+      RATE_LIMIT_EMAIL_BURST: "1000000",
+      RATE_LIMIT_IP_BURST: "1000000",
+      RATE_LIMIT_TENANT_BURST: "1000000",
+    });
+    let n = 0;
+    const once = async (kind: "known" | "unknown") => {
+      n += 1;
+      const email = kind === "known" ? CUSTOMER : `stranger-${n}-${RUN}@example.com`;
+      const a = await call(`${svc!.url}/api/sys/users/sendOtp?email=${encodeURIComponent(email)}&businessId=${BUSINESS}`);
+      if (a.status !== 200) throw new Error(`${kind}: ${a.status} ${a.text}`);
+      bodies.add(a.text);
+      return a.ms;
+    };
+    const schedule = (count: number) => {
+      const kinds: ("known" | "unknown")[] = [...Array(count).fill("known"), ...Array(count).fill("unknown")];
+      for (let i = kinds.length - 1; i > 0; i--) {
+        const j = Math.floor(Math.random() * (i + 1));
+        [kinds[i], kinds[j]] = [kinds[j]!, kinds[i]!];
+      }
+      return kinds;
+    };
+    for (const kind of schedule(WARM_UP)) await once(kind);
+    for (const kind of schedule(SAMPLES)) (kind === "known" ? known : unknown).push(await once(kind));
+  });
+
+  afterAll(async () => {
+    await killAll([svc]);
+    await smtp?.close();
+    await db?.drop();
+    await data?.remove();
+  });
+
+  it("answers the same body to both", () => {
+    expect([...bodies]).toEqual(['{"WasSuccessful":true,"Value":null,"Status":200,"Message":null,"Errors":null}']);
+  });
+
+  it(`keeps the medians within ${MAX_MEDIAN_GAP_MS} ms`, () => {
+    const mk = median(known);
+    const mu = median(unknown);
+    const q = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.floor(p * (xs.length - 1))]!;
+    console.log(
+      `[enumeration-timing] ${SAMPLES} + ${SAMPLES} interleaved legacy sends: median known customer ${mk.toFixed(3)} ms, ` +
+        `median unknown ${mu.toFixed(3)} ms, gap ${(mk - mu).toFixed(3)} ms; p10/p90 known ${q(known, 0.1).toFixed(2)}/${q(known, 0.9).toFixed(2)}, ` +
+        `unknown ${q(unknown, 0.1).toFixed(2)}/${q(unknown, 0.9).toFixed(2)} ms; mails to the customer ${smtp.acceptedTo(CUSTOMER).length}`,
+    );
+    expect(Math.abs(mk - mu)).toBeLessThanOrEqual(MAX_MEDIAN_GAP_MS);
+  });
+});

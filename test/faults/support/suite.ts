@@ -1,0 +1,37 @@
+// Shared set-up for the fault suite: whether it is enabled, fresh databases
+// on the run's Postgres server, and temp dirs, all cleaned up by the caller.
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import pg from "pg";
+import { createTestDatabase, type TestDatabase } from "../../support/database.js";
+
+/** True under test/faults/vitest.config.ts; the default config skips the fault suite. */
+export const FAULTS_ENABLED = process.env.OTP_FAULT_TESTS === "1";
+
+export interface FaultDatabase extends TestDatabase {
+  /** A small pool for the test's own queries. */
+  readonly pool: pg.Pool;
+}
+
+export async function freshDatabase(): Promise<FaultDatabase> {
+  const db = await createTestDatabase();
+  const pool = new pg.Pool({ connectionString: db.url, max: 3 });
+  pool.on("error", () => {});
+  return {
+    url: db.url,
+    pool,
+    async drop() {
+      await pool.end().catch(() => {});
+      await db.drop();
+    },
+  };
+}
+
+export async function tempDir(tag: string): Promise<{ path: string; remove(): Promise<void> }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), `otp-faults-${tag}-`));
+  return { path: dir, remove: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** A run-unique tag for addresses, so reruns on a reused database never collide. */
+export const RUN = Date.now().toString(36);
