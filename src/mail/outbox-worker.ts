@@ -34,6 +34,7 @@ export class OutboxWorker {
   private pollTimer: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private draining: Promise<void> | undefined;
+  private kick: (() => void) | undefined;
   private again = false;
   private stopped = false;
   private readonly inFlight = new Set<string>();
@@ -61,6 +62,8 @@ export class OutboxWorker {
     if (this.stopped) return;
     if (this.draining) {
       this.again = true;
+      // A drain waiting on slow deliveries looks for new rows at once.
+      this.kick?.();
       return;
     }
     this.draining = this.drain().finally(() => {
@@ -113,8 +116,13 @@ export class OutboxWorker {
           running.add(delivery);
         }
         if (running.size === 0) return;
-        // Nothing more due, or no free slot: wait for one delivery to end.
-        if (rows.length === 0 || running.size >= this.options.concurrency) await Promise.race(running);
+        // Nothing more due, or no free slot: wait for a delivery to end, or,
+        // with a slot free, for a wake (a new send) to look again.
+        if (rows.length === 0 || running.size >= this.options.concurrency) {
+          const woken = new Promise<void>((resolve) => (this.kick = running.size < this.options.concurrency ? resolve : undefined));
+          await Promise.race([...running, woken]);
+          this.kick = undefined;
+        }
       }
     } catch (err) {
       this.logger.warn({ err }, "outbox drain failed; will retry on the next wake");

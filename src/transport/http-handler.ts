@@ -79,7 +79,7 @@ export function createHttpHandler(o: HttpHandlerOptions) {
       return o.rest.fail(o.rest.shapeForPath(url.pathname), req, res, err);
     }
     if (await o.rest.handle(req, res, url)) return;
-    if (String(req.headers["content-type"] ?? "").startsWith("application/proto")) parseErrorsAreBadInput(res);
+    parseErrorsAreBadInput(res);
     o.connect(req, res);
   };
 
@@ -113,11 +113,11 @@ export function createHttpHandler(o: HttpHandlerOptions) {
 }
 
 /**
- * connect-es classifies a binary message it cannot parse as "internal" (as
- * gRPC does), which the Connect protocol answers with HTTP 500. For a unary
- * Connect request that is the caller's bad input: such an answer is turned
- * into the invalid_argument error (400) before it leaves. Nothing else is
- * touched: other answers pass through as written.
+ * connect-es classifies a request body it cannot parse or decompress as
+ * "internal" (as gRPC does), which the Connect protocol answers with HTTP
+ * 500. That is the caller's bad input: such an answer is turned into the
+ * invalid_argument error (400) before it leaves. Nothing else is touched:
+ * other answers (and gRPC's, which are not HTTP 500s) pass as written.
  */
 function parseErrorsAreBadInput(res: NodeResponse): void {
   const r = res as import("node:http").ServerResponse;
@@ -149,9 +149,9 @@ function parseErrorsAreBadInput(res: NodeResponse): void {
     let status = 500;
     try {
       const parsed = JSON.parse(body) as { code?: string; message?: string };
-      if (parsed.code === "internal" && /^parse binary:/.test(parsed.message ?? "")) {
+      if (parsed.code === "internal" && /^(parse binary:|decompression failed)/.test(parsed.message ?? "")) {
         status = 400;
-        body = JSON.stringify({ code: "invalid_argument", message: `The request message is not valid protobuf (${parsed.message})` });
+        body = JSON.stringify({ code: "invalid_argument", message: `The request message cannot be read (${parsed.message})` });
       }
     } catch {
       // Not a Connect error body: leave it as it is.

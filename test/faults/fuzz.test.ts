@@ -23,6 +23,9 @@ import { rawConnect } from "./support/raw-http.js";
 import { startFaultSmtp, type FaultSmtp } from "./support/smtp.js";
 import { FAULTS_ENABLED, freshDatabase, tempDir, type FaultDatabase } from "./support/suite.js";
 
+// A fixed seed by default, so a run can be repeated exactly (and CI is
+// deterministic); FUZZ_SEED=<n> explores other inputs.
+const SEED = Number(process.env.FUZZ_SEED ?? 20_261_122);
 const ADMIN_TOKEN = "faults-fuzz-admin-token-0123456789";
 const MAX_BODY = 1024 * 1024;
 const SNIFF_MS = 2_000;
@@ -306,7 +309,7 @@ describe.runIf(FAULTS_ENABLED)("fuzzing every route of a running service", () =>
         await send(b);
         return true;
       }),
-      { numRuns, endOnFailure: true },
+      { numRuns, endOnFailure: true, seed: SEED },
     );
     const h = await call(`${svc!.url}/healthz`, { timeoutMs: 2_000 });
     stats.healthz.push(h.status);
@@ -498,7 +501,7 @@ describe.runIf(FAULTS_ENABLED)("fuzzing every route of a running service", () =>
         conn.socket.destroy();
         return true;
       }),
-      { numRuns, endOnFailure: true },
+      { numRuns, endOnFailure: true, seed: SEED },
     );
     const h = await call(`${svc!.url}/healthz`, { timeoutMs: 2_000 });
     console.log(`[fuzz] batch raw HTTP/1.1: ${cases} byte streams; endings ${JSON.stringify(endings)}; /healthz ${h.status}`);
