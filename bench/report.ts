@@ -1,0 +1,386 @@
+// What a bench run prints and writes: a human table, one `bench route=…`
+// line per route (last), bench/results/latest.json and bench/RESULTS.md.
+// With several runs every figure is the median over the runs.
+import { writeFileSync, mkdirSync } from "node:fs";
+import path from "node:path";
+import type { ProfileSummary } from "./cpuprofile.js";
+import type { CeilingResult } from "./pgbench.js";
+import type { RouteName } from "./loadgen.js";
+import { median, type Percentiles } from "./stats.js";
+
+export interface DeliveryStats {
+  /** Sends accepted (2xx) in the window, each expecting one mail. */
+  readonly expected: number;
+  readonly delivered: number;
+  readonly undelivered: number;
+  /** Mails the sink received during the window, and per second. */
+  readonly mailsInWindow: number;
+  readonly mailsPerSec: number;
+  /** After the window: how long the outbox took to empty, and the rate it emptied at. */
+  readonly drainSeconds: number;
+  readonly drainMails: number;
+  readonly drainMailsPerSec: number;
+  readonly dropped: number;
+  /** SMTP connections the service opened per mail (1 = a new connection for every mail). */
+  readonly smtpConnectionsPerMail: number;
+  /** Accepted (the send's 2xx answer) → delivered (the sink got the mail), by recipient; undelivered mail counts as ∞. */
+  readonly latencyMs: Percentiles;
+}
+
+export interface RouteResult {
+  readonly route: RouteName;
+  readonly rate: number | undefined;
+  readonly seconds: number;
+  readonly requests: number;
+  readonly ok: number;
+  readonly errors: number;
+  readonly statusCounts: Record<string, number>;
+  readonly firstError: string | undefined;
+  readonly rps: number;
+  readonly latencyMs: Percentiles;
+  /** Service CPU (utime+stime) in the window / requests. */
+  readonly cpuUsPerReq: number;
+  /** Service CPU from the window's start until its mail was delivered / requests. */
+  readonly cpuUsPerSendWithDelivery: number;
+  readonly pgCpuUsPerReq: number;
+  readonly clientCpuUsPerReq: number;
+  readonly machineCpuPct: number;
+  /** Share of the machine's CPU used by other processes during the window. */
+  readonly otherCpuPct: number;
+  readonly rssPeakMb: number;
+  readonly delivery: DeliveryStats | undefined;
+  ceilingShape?: string | undefined;
+  ceilingTps?: number | undefined;
+  ratio?: number | undefined;
+}
+
+export interface PacedResult extends RouteResult {
+  readonly targetRate: number;
+}
+
+export interface RunResult {
+  readonly index: number;
+  readonly profiled: boolean;
+  readonly startedAt: string;
+  readonly wallSeconds: number;
+  readonly commit: string;
+  readonly source: string;
+  readonly dirty: string[];
+  readonly node: string;
+  readonly machine: { cpus: number; model: string; memGb: number; loadBefore: number[]; loadAfter: number[] };
+  readonly database: { describe: string; version: string; settings: string };
+  readonly settings: { seconds: number; warmupSeconds: number; connections: number; drainCapSeconds: number };
+  readonly serviceEnv: Record<string, string>;
+  readonly service: { startSeconds: number; rssHwmMb: number; cpuTotalSeconds: number };
+  readonly routes: RouteResult[];
+  readonly paced: PacedResult | undefined;
+  readonly ceilings: Record<string, CeilingResult>;
+  readonly outboxFinal: Record<string, number>;
+  readonly profile: ProfileSummary | undefined;
+}
+
+/** One route's figures, medians over the runs. */
+export interface SummaryRow {
+  route: RouteName;
+  runs: number;
+  rps: number;
+  rpsPerRun: number[];
+  p50_ms: number;
+  p99_ms: number;
+  max_ms: number;
+  errors: number;
+  cpu_us_per_req: number;
+  cpu_us_per_send_with_delivery: number;
+  pg_cpu_us_per_req: number;
+  client_cpu_us_per_req: number;
+  machine_cpu_pct: number;
+  other_cpu_pct: number;
+  rss_mb: number;
+  mails_per_s: number;
+  drain_mails_per_s: number;
+  delivery_p50_ms: number;
+  delivery_p99_ms: number;
+  undelivered: number;
+  smtp_connections_per_mail: number;
+  ceiling_shape: string | undefined;
+  ceiling_tps: number;
+  ratio: number;
+}
+
+const ROUTE_WHAT: Record<RouteName, string> = {
+  healthz: "GET /healthz (HTTP/1.1, autocannon; no database, no mail): the HTTP floor of this machine, for scale — not a send",
+  "legacy-rest": "GET /api/sys/users/sendOtp?email=…&businessId=7 (HTTP/1.1, autocannon); fresh addresses the business does not know: 200, no mail",
+  "stytch-rest": "POST /v1/otps/email/login_or_create (HTTP/1.1, autocannon); fresh addresses, each creates its user",
+  "connect-json": "Connect JSON POST /otp.v1.OtpService/LoginOrCreateEmailOtp (HTTP/1.1, autocannon)",
+  "connect-binary": "Connect binary LoginOrCreateEmailOtp (connect-node transports over HTTP/2, one session per connection)",
+  grpc: "gRPC LoginOrCreateEmailOtp (connect-node gRPC transports over HTTP/2 h2c, one session per connection)",
+};
+
+const med = (xs: number[]) => median(xs);
+
+export function summarise(runs: RunResult[]): SummaryRow[] {
+  const names = [...new Set(runs.flatMap((r) => r.routes.map((x) => x.route)))];
+  return names.map((route) => {
+    const rs = runs.map((r) => r.routes.find((x) => x.route === route)).filter((x): x is RouteResult => x !== undefined);
+    const m = (f: (x: RouteResult) => number | undefined) => med(rs.map((x) => f(x) ?? NaN));
+    return {
+      route,
+      runs: rs.length,
+      rps: m((x) => x.rps),
+      rpsPerRun: rs.map((x) => x.rps),
+      p50_ms: m((x) => x.latencyMs.p50),
+      p99_ms: m((x) => x.latencyMs.p99),
+      max_ms: m((x) => x.latencyMs.max),
+      errors: m((x) => x.errors),
+      cpu_us_per_req: m((x) => x.cpuUsPerReq),
+      cpu_us_per_send_with_delivery: m((x) => x.cpuUsPerSendWithDelivery),
+      pg_cpu_us_per_req: m((x) => x.pgCpuUsPerReq),
+      client_cpu_us_per_req: m((x) => x.clientCpuUsPerReq),
+      machine_cpu_pct: m((x) => x.machineCpuPct),
+      other_cpu_pct: m((x) => x.otherCpuPct),
+      rss_mb: m((x) => x.rssPeakMb),
+      mails_per_s: m((x) => x.delivery?.mailsPerSec),
+      drain_mails_per_s: m((x) => x.delivery?.drainMailsPerSec),
+      delivery_p50_ms: m((x) => x.delivery?.latencyMs.p50),
+      delivery_p99_ms: m((x) => x.delivery?.latencyMs.p99),
+      undelivered: m((x) => x.delivery?.undelivered),
+      smtp_connections_per_mail: m((x) => x.delivery?.smtpConnectionsPerMail),
+      ceiling_shape: rs[0]?.ceilingShape,
+      ceiling_tps: m((x) => x.ceilingTps),
+      ratio: m((x) => x.ratio),
+    };
+  });
+}
+
+// ---------------------------------------------------------------- formatting
+
+function fmt(v: number | undefined, digits = 0): string {
+  if (v === Infinity) return "∞";
+  if (v === undefined || !Number.isFinite(v)) return "-";
+  return v.toFixed(digits);
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
+  return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
+}
+
+function mdTable(header: string[], rows: string[][]): string {
+  const numeric = header.map((_, i) => i > 0 && rows.every((r) => /^(-|∞|yes|no|n\/a|\*\*no\*\*|[\d.]+)$/.test(r[i] ?? "")));
+  return [`| ${header.join(" | ")} |`, `|${numeric.map((n) => (n ? "---:" : "---")).join("|")}|`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
+}
+
+const MAIN_HEADER = ["route", "rps", "p50 ms", "p99 ms", "max ms", "errors", "svc µs/req", "svc+deliv µs", "pg µs/req", "client µs/req", "machine cpu %", "others cpu %", "rss MB", "ceiling tps", "ratio"];
+function mainRows(rows: SummaryRow[]): string[][] {
+  return rows.map((r) => [
+    r.route,
+    fmt(r.rps),
+    fmt(r.p50_ms, 2),
+    fmt(r.p99_ms, 2),
+    fmt(r.max_ms, 1),
+    fmt(r.errors),
+    fmt(r.cpu_us_per_req),
+    fmt(r.cpu_us_per_send_with_delivery),
+    fmt(r.pg_cpu_us_per_req),
+    fmt(r.client_cpu_us_per_req),
+    fmt(r.machine_cpu_pct),
+    fmt(r.other_cpu_pct),
+    fmt(r.rss_mb, 1),
+    fmt(r.ceiling_tps),
+    fmt(r.ratio, 2),
+  ]);
+}
+
+const DELIVERY_HEADER = ["route", "mails/s in window", "drain mails/s", "accepted→delivered p50 ms", "p99 ms", "undelivered", "smtp conns/mail"];
+function deliveryRows(rows: SummaryRow[]): string[][] {
+  return rows.map((r) => [r.route, fmt(r.mails_per_s), fmt(r.drain_mails_per_s), fmt(r.delivery_p50_ms, 1), fmt(r.delivery_p99_ms, 1), fmt(r.undelivered), fmt(r.smtp_connections_per_mail, 2)]);
+}
+
+interface Target {
+  readonly what: string;
+  readonly measured: string;
+  readonly met: boolean | undefined;
+}
+
+function targets(rows: SummaryRow[], runs: RunResult[]): Target[] {
+  const get = (n: RouteName) => rows.find((r) => r.route === n);
+  const out: Target[] = [];
+  const rest = get("stytch-rest");
+  if (rest) {
+    out.push({ what: "Stytch REST ratio ≥ 0.5 of the ceiling", measured: `${fmt(rest.ratio, 2)} (${fmt(rest.rps)} rps / ${fmt(rest.ceiling_tps)} tps)`, met: rest.ratio >= 0.5 });
+    out.push({ what: "Stytch REST p99 < 20 ms", measured: `${fmt(rest.p99_ms, 2)} ms`, met: rest.p99_ms < 20 });
+    for (const n of ["connect-json", "connect-binary", "grpc"] as const) {
+      const r = get(n);
+      if (!r) continue;
+      const d = r.rps / rest.rps - 1;
+      out.push({ what: `${n} rps within 15% of Stytch REST`, measured: `${fmt(r.rps)} vs ${fmt(rest.rps)} rps (${d >= 0 ? "+" : ""}${fmt(100 * d, 1)}%); p99 ${fmt(r.p99_ms, 2)} vs ${fmt(rest.p99_ms, 2)} ms`, met: Math.abs(d) <= 0.15 });
+    }
+  }
+  for (const r of rows.filter((x) => x.route !== "healthz")) out.push({ what: `service CPU ≤ 200 µs per send (${r.route})`, measured: `${fmt(r.cpu_us_per_req)} µs (${fmt(r.cpu_us_per_send_with_delivery)} µs with its delivery)`, met: r.cpu_us_per_req <= 200 });
+  const hwm = med(runs.map((r) => r.service.rssHwmMb));
+  out.push({ what: "peak RSS < 150 MB", measured: `${fmt(hwm, 1)} MB (VmHWM of the service process over the run)`, met: hwm < 150 });
+  const capacity = med(runs.map((run) => Math.max(...run.routes.map((x) => (x.delivery && x.delivery.drainMails >= 100 && x.delivery.drainSeconds >= 1 ? x.delivery.drainMailsPerSec : NaN)).filter(Number.isFinite), -Infinity)));
+  const underLoad = med(runs.map((run) => Math.max(...run.routes.map((x) => x.delivery?.mailsPerSec ?? NaN).filter(Number.isFinite), -Infinity)));
+  out.push({
+    what: "delivery ≥ 1,000 mails/s",
+    measured: `${fmt(capacity)} mails/s draining a backlog with no sends; ${fmt(underLoad)} mails/s at most while sends ran at full rate`,
+    met: Number.isFinite(capacity) || Number.isFinite(underLoad) ? Math.max(capacity, underLoad) >= 1000 : undefined,
+  });
+  const paced = runs.map((r) => r.paced).filter((p): p is PacedResult => p !== undefined);
+  if (paced.length) {
+    const p99 = med(paced.map((p) => p.delivery?.latencyMs.p99 ?? NaN));
+    const rate = med(paced.map((p) => p.targetRate));
+    const got = med(paced.map((p) => p.delivery?.mailsPerSec ?? NaN));
+    out.push({ what: "accepted→delivered p99 < 1 s at half the max send rate", measured: `${fmt(p99, 1)} ms at ${fmt(rate)} sends/s (${fmt(got)} mails/s delivered)`, met: p99 < 1000 });
+  }
+  return out;
+}
+
+function routeLine(r: SummaryRow): string {
+  const n = (v: number, d: number) => (Number.isFinite(v) ? v.toFixed(d) : "NaN");
+  return `bench route=${r.route} rps=${n(r.rps, 0)} p50_ms=${n(r.p50_ms, 2)} p99_ms=${n(r.p99_ms, 2)} cpu_us_per_req=${n(r.cpu_us_per_req, 0)} rss_mb=${n(r.rss_mb, 1)} ceiling_tps=${n(r.ceiling_tps, 0)} ratio=${n(r.ratio, 2)}`;
+}
+
+// ---------------------------------------------------------------- output
+
+export function writeReport(runs: RunResult[], profiled: RunResult | undefined, opts: { command: string; benchDir: string; writeResultsMd: boolean }): void {
+  const rows = summarise(runs);
+  const last = runs[runs.length - 1]!;
+  const tgt = targets(rows, runs);
+  const paced = runs.map((r) => r.paced).filter((p): p is PacedResult => p !== undefined);
+  const ceilingNames = [...new Set(runs.flatMap((r) => Object.keys(r.ceilings)))];
+  const ceilingRows = ceilingNames.map((n) => {
+    const cs = runs.map((r) => r.ceilings[n]).filter((c): c is CeilingResult => c !== undefined);
+    return [n, fmt(med(cs.map((c) => c.tps))), fmt(med(cs.map((c) => c.latencyMs.p50)), 2), fmt(med(cs.map((c) => c.latencyMs.p99)), 2), fmt(med(cs.map((c) => c.failed))), fmt(med(cs.map((c) => c.pgCpuUsPerTx)))];
+  });
+  const CEIL_HEADER = ["pgbench shape", "tps", "p50 ms", "p99 ms", "failed", "pg µs/tx"];
+  const pacedRow = (p: PacedResult, i: number) => [String(runs.filter((r) => r.paced)[i]?.index ?? i + 1), String(p.targetRate), fmt(p.rps), fmt(p.latencyMs.p50, 2), fmt(p.latencyMs.p99, 2), fmt(p.errors), fmt(p.cpuUsPerReq), fmt(p.delivery?.mailsPerSec), fmt(p.delivery?.latencyMs.p50, 1), fmt(p.delivery?.latencyMs.p99, 1), fmt(p.delivery?.latencyMs.max, 1), fmt(p.delivery?.undelivered), fmt(p.delivery?.smtpConnectionsPerMail, 2)];
+  const PACED_HEADER = ["run", "target/s", "rps", "p50 ms", "p99 ms", "errors", "svc µs/req", "mails/s", "accepted→delivered p50 ms", "p99 ms", "max ms", "undelivered", "smtp conns/mail"];
+  const loads = runs.map((r) => `run ${r.index}: loadavg ${r.machine.loadBefore.map((x) => x.toFixed(2)).join(" ")} before, ${r.machine.loadAfter.map((x) => x.toFixed(2)).join(" ")} after`);
+  const medNote = runs.length > 1 ? ` (medians of ${runs.length} runs)` : "";
+
+  // The human output.
+  const out: string[] = [];
+  out.push("");
+  out.push(`otp-service bench — commit ${last.commit}, ${last.source}${last.dirty.length ? ` (+${last.dirty.length} uncommitted files)` : ""}${medNote}`);
+  out.push(`${last.machine.cpus} CPUs (${last.machine.model}), node ${last.node}, Postgres ${last.database.version}; ${runs[0]!.settings.connections} connections, ${runs[0]!.settings.warmupSeconds} s warm-up, ${runs[0]!.settings.seconds} s measured per route`);
+  out.push(`service env: ${Object.entries(last.serviceEnv).map(([k, v]) => `${k}=${v}`).join(" ")}`);
+  for (const l of loads) out.push(l);
+  out.push("");
+  out.push(table(MAIN_HEADER, mainRows(rows)));
+  out.push("");
+  out.push(table(DELIVERY_HEADER, deliveryRows(rows.filter((r) => r.route !== "healthz"))));
+  if (paced.length) {
+    out.push("");
+    out.push("paced phase (Stytch REST at half the measured rate):");
+    out.push(table(PACED_HEADER, paced.map(pacedRow)));
+  }
+  if (ceilingRows.length) {
+    out.push("");
+    out.push(table(CEIL_HEADER, ceilingRows));
+  }
+  out.push("");
+  out.push("targets:");
+  for (const t of tgt) out.push(`  [${t.met === undefined ? "n/a " : t.met ? "met " : "MISS"}] ${t.what}: ${t.measured}`);
+  if (profiled?.profile) {
+    out.push("");
+    out.push(`profile (separate run with --cpu-prof; ${fmt(profiled.profile.busyMs / 1000, 1)} s busy): busy time by the work it served`);
+    out.push(table(["work", "self ms", "%"], profiled.profile.owners.map((o) => [o.name, fmt(o.selfMs), fmt(o.pct, 1)])));
+    out.push("top self time:");
+    out.push(table(["function", "where", "self ms", "%"], profiled.profile.functions.slice(0, 15).map((f) => [f.name, f.where, fmt(f.selfMs), fmt(f.pct, 1)])));
+  }
+  for (const r of runs.flatMap((x) => x.routes)) {
+    if (r.errors > 0) out.push(`note: ${r.route} had ${r.errors} errors (${JSON.stringify(r.statusCounts)}); first: ${r.firstError}`);
+  }
+  out.push("");
+  for (const r of rows.filter((x) => x.route !== "healthz")) out.push(routeLine(r));
+  process.stdout.write(`${out.join("\n")}\n`);
+
+  // JSON.
+  const resultsDir = path.join(opts.benchDir, "results");
+  mkdirSync(resultsDir, { recursive: true });
+  const json = `${JSON.stringify({ command: opts.command, commit: last.commit, source: last.source, dirty: last.dirty, routes: rows, targets: tgt, runs, profiled: profiled ?? null }, null, 2)}\n`;
+  writeFileSync(path.join(resultsDir, "latest.json"), json);
+  // Every invocation's figures are also kept under their start time.
+  writeFileSync(path.join(resultsDir, `bench-${runs[0]!.startedAt.replace(/[:.]/g, "-")}.json`), json);
+  if (!opts.writeResultsMd) return;
+
+  // RESULTS.md.
+  const md: string[] = [];
+  md.push("# Bench results");
+  md.push("");
+  md.push(`Written by \`npm run bench\` (bench/run.ts) on ${last.startedAt.slice(0, 10)}. Re-running it rewrites this file.`);
+  md.push("");
+  md.push(`- **Commit measured**: \`${last.commit}\` — ${last.source}${last.dirty.length ? `, with uncommitted changes in: ${last.dirty.map((d) => `\`${d.slice(3)}\``).join(", ")}` : ""}`);
+  md.push(`- **Command**: \`${opts.command}\``);
+  md.push(`- **Machine**: ${last.machine.cpus} CPUs (${last.machine.model}), ${fmt(last.machine.memGb)} GiB; node ${last.node}; ${last.database.describe}, Postgres ${last.database.version} (${last.database.settings})`);
+  md.push(`- **Machine load** (1/5/15-min loadavg): ${loads.join("; ")}. The load generator, the SMTP sink, Postgres and the service share these CPUs.`);
+  md.push(`- **Per route**: ${runs[0]!.settings.connections} connections, ${runs[0]!.settings.warmupSeconds} s warm-up, outbox drained, ${runs[0]!.settings.seconds} s measured, outbox drained again (capped at ${runs[0]!.settings.drainCapSeconds} s)${medNote}.`);
+  md.push(`- **Service env** (besides DATABASE_URL, DATA_DIR and a random OTP_PEPPER): ${Object.entries(last.serviceEnv).map(([k, v]) => `\`${k}=${v}\``).join(" ")}`);
+  md.push("");
+  md.push("Routes (every request a fresh address):");
+  md.push("");
+  for (const r of rows) md.push(`- \`${r.route}\`: ${ROUTE_WHAT[r.route]}`);
+  md.push("");
+  md.push("## Throughput, latency, resources");
+  md.push("");
+  md.push(mdTable(MAIN_HEADER, mainRows(rows)));
+  md.push("");
+  md.push("`svc µs/req`: the service process's CPU (utime+stime from /proc) in the window per request, the outbox worker's deliveries in that window included; `svc+deliv µs`: the same from the window's start until the window's mail was all delivered. `pg µs/req`: CPU of the Postgres server processes; `client µs/req`: the load generator's. `machine cpu %`: busy share of all CPUs in the window (/proc/stat); `others cpu %`: the part of it used by processes that are not the bench's (other work on the machine). `rss MB`: peak VmRSS sampled every 50 ms during the route. `ratio`: rps / ceiling tps of the matching pgbench shape.");
+  if (runs.length > 1) {
+    md.push("");
+    md.push(`rps per run: ${rows.map((r) => `${r.route} ${r.rpsPerRun.map((x) => x.toFixed(0)).join(" / ")}`).join("; ")}`);
+  }
+  md.push("");
+  md.push("## Delivery");
+  md.push("");
+  md.push(mdTable(DELIVERY_HEADER, deliveryRows(rows.filter((r) => r.route !== "healthz"))));
+  md.push("");
+  md.push("`mails/s in window`: mails the SMTP sink received while the route's sends ran at full rate; `drain mails/s`: the rate the outbox emptied at after the window (no sends running). Accepted→delivered: from the send's 2xx answer to the sink receiving the mail, matched by recipient, for the window's sends; mail not delivered when the drain cap ran out counts as ∞ (and was dropped from the outbox so the next route starts clean). `smtp conns/mail`: SMTP connections the service opened per mail delivered (a pooled transport opens a few for the whole run). Legacy sends to unknown addresses queue no mail by design.");
+  if (paced.length) {
+    md.push("");
+    md.push("Paced phase: Stytch REST login_or_create at half the measured Stytch REST rate, evenly spaced (open loop over keep-alive HTTP/1.1):");
+    md.push("");
+    md.push(mdTable(PACED_HEADER, paced.map(pacedRow)));
+  }
+  if (ceilingRows.length) {
+    md.push("");
+    md.push("## Ceiling: pgbench running the send statement");
+    md.push("");
+    md.push(mdTable(CEIL_HEADER, ceilingRows));
+    md.push("");
+    md.push(`pgbench ${runs[0]!.settings.connections} clients, 2 threads, \`-M prepared\`, ${runs[0]!.settings.seconds} s, on the same database after the service stopped. The statement is SEND_SQL (src/storage/otp-store.ts) with each parameter bound to what the service binds for that shape: \`login_or_create\` (Stytch REST, Connect, gRPC: tenant + email limits, create an active user, mail queued) and \`legacy_stranger\` (legacy: tenant + email + IP limits, unknown address, no mail). Scripts:`);
+    for (const n of ceilingNames) {
+      md.push("");
+      md.push("```");
+      md.push(last.ceilings[n]?.script.trim() ?? "");
+      md.push("```");
+    }
+  }
+  md.push("");
+  md.push("## Targets");
+  md.push("");
+  md.push(mdTable(["target", "measured", "met"], tgt.map((t) => [t.what, t.measured, t.met === undefined ? "n/a" : t.met ? "yes" : "**no**"])));
+  if (profiled?.profile) {
+    const p = profiled.profile;
+    md.push("");
+    md.push("## CPU profile of the service");
+    md.push("");
+    md.push(`A separate run with \`node --cpu-prof\` passed to the service (bench/results/service.cpuprofile; open it in Chrome DevTools or speedscope). ${fmt(p.totalMs / 1000, 1)} s sampled, ${fmt(p.busyMs / 1000, 1)} s not idle; percentages are of the busy time. Its own figures (profiling slows the service): ${profiled.routes.map((r) => `${r.route} ${fmt(r.rps)} rps, ${fmt(r.cpuUsPerReq)} µs/req`).join("; ")}.`);
+    md.push("");
+    md.push("Busy time by the work it served (each sample goes to the nearest package or service frame on its stack):");
+    md.push("");
+    md.push(mdTable(["work", "self ms", "%"], p.owners.map((o) => [o.name, fmt(o.selfMs), fmt(o.pct, 1)])));
+    md.push("");
+    md.push("Top self time by function:");
+    md.push("");
+    md.push(mdTable(["function", "where", "self ms", "%"], p.functions.slice(0, 20).map((f) => [`\`${f.name}\``, f.where ? `\`${f.where}\`` : "", fmt(f.selfMs), fmt(f.pct, 1)])));
+    md.push("");
+    md.push("Self time by where the code lives:");
+    md.push("");
+    md.push(mdTable(["code", "self ms", "%"], p.modules.slice(0, 15).map((m) => [`\`${m.name}\``, fmt(m.selfMs), fmt(m.pct, 1)])));
+  }
+  md.push("");
+  writeFileSync(path.join(opts.benchDir, "RESULTS.md"), md.join("\n"));
+}
