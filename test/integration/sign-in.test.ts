@@ -9,8 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BadRequestSchema, ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { OtpService } from "../../gen/otp/v1/otp_service_pb.js";
 import { newId } from "../../src/domain/ids.js";
+import { answer, emailFactory, expectStytchError, JWT, mailbox, REQUEST_ID, sleep, type Answer } from "../support/answers.js";
 import { startTestEnv, type TestEnv, type TestProject } from "../support/app.js";
-import { codeIn, type ReceivedMail } from "../support/smtp.js";
+import { codeIn } from "../support/smtp.js";
 
 let env: TestEnv;
 /** A second instance on the same database, for races across instances. */
@@ -29,50 +30,15 @@ afterAll(async () => {
 // Helpers
 // ---------------------------------------------------------------------------
 
-const STYTCH_ERROR_KEYS = ["error_message", "error_type", "error_url", "request_id", "status_code"];
+const freshEmail = emailFactory();
+const { mailsTo, waitForMailTo } = mailbox(() => env.smtp);
+
 const LEGACY_KEYS = ["WasSuccessful", "Value", "Status", "Message", "Errors"];
-const REQUEST_ID = /^request-id-test-[0-9a-f-]{36}$/;
 const USER_ID = /^user-test-[0-9a-f-]{36}$/;
 const EMAIL_ID = /^email-test-[0-9a-f-]{36}$/;
-const JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
-let counter = 0;
-const RUN = Date.now().toString(36);
-function freshEmail(tag: string): string {
-  counter += 1;
-  return `${tag}-${counter}-${RUN}@example.com`;
-}
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const mailsTo = (address: string) => env.smtp.mails.filter((m) => m.to === address);
 
-/** Waits until `count` mails to `address` have arrived; returns the last. */
-async function waitForMailTo(address: string, count: number, timeoutMs = 10_000): Promise<ReceivedMail> {
-  const deadline = Date.now() + timeoutMs;
-  while (mailsTo(address).length < count) {
-    if (Date.now() > deadline) throw new Error(`expected ${count} mails to ${address}, got ${mailsTo(address).length}`);
-    await sleep(20);
-  }
-  return mailsTo(address)[count - 1]!;
-}
-
-interface Answer {
-  readonly status: number;
-  readonly text: string;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  readonly body: any;
-}
-
-async function answer(res: Response): Promise<Answer> {
-  const text = await res.text();
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    body = undefined;
-  }
-  return { status: res.status, text, body };
-}
 
 function post(
   path: string,
@@ -113,16 +79,6 @@ function wrongCode(code: string, offset = 1): string {
   return String((Number(code) + offset) % 1_000_000).padStart(6, "0");
 }
 
-function expectStytchError(a: Answer, status: number, errorType: string): void {
-  expect(a.status, a.text).toBe(status);
-  expect(Object.keys(a.body).sort()).toEqual(STYTCH_ERROR_KEYS);
-  expect(a.body.status_code).toBe(status);
-  expect(a.body.error_type).toBe(errorType);
-  expect(a.body.request_id).toMatch(REQUEST_ID);
-  expect(typeof a.body.error_message).toBe("string");
-  expect(a.body.error_message.length).toBeGreaterThan(0);
-  expect(a.body.error_url).toBe(`https://stytch.com/docs/api/errors/${status}#${errorType}`);
-}
 
 /** A Stytch error body without its per-call request_id. */
 function withoutRequestId(a: Answer): Record<string, unknown> {
