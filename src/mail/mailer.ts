@@ -43,8 +43,15 @@ function message(mail: OutgoingMail) {
 }
 
 export function createSmtpMailer(url: string, maxConnections: number): Mailer {
+  // nodemailer applies pool and timeout options only when they stand beside
+  // host and port, not beside a url: take the URL apart here.
+  const u = new URL(url);
+  const secure = u.protocol === "smtps:";
   const transport = nodemailer.createTransport({
-    url,
+    host: u.hostname,
+    port: u.port ? Number(u.port) : secure ? 465 : 587,
+    secure,
+    ...(u.username ? { auth: { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) } } : {}),
     pool: true,
     maxConnections,
     maxMessages: Infinity,
