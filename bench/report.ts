@@ -43,6 +43,8 @@ export interface RouteResult {
   /** Service CPU from the window's start until its mail was delivered / requests. */
   readonly cpuUsPerSendWithDelivery: number;
   readonly pgCpuUsPerReq: number;
+  /** Database transactions (commits + rollbacks) in the window per request, the outbox worker's included. */
+  readonly dbTxPerReq?: number;
   readonly clientCpuUsPerReq: number;
   readonly machineCpuPct: number;
   /** Share of the machine's CPU used by other processes during the window. */
@@ -92,6 +94,7 @@ export interface SummaryRow {
   cpu_us_per_req: number;
   cpu_us_per_send_with_delivery: number;
   pg_cpu_us_per_req: number;
+  db_tx_per_req: number;
   client_cpu_us_per_req: number;
   machine_cpu_pct: number;
   other_cpu_pct: number;
@@ -135,6 +138,7 @@ export function summarise(runs: RunResult[]): SummaryRow[] {
       cpu_us_per_req: m((x) => x.cpuUsPerReq),
       cpu_us_per_send_with_delivery: m((x) => x.cpuUsPerSendWithDelivery),
       pg_cpu_us_per_req: m((x) => x.pgCpuUsPerReq),
+      db_tx_per_req: m((x) => x.dbTxPerReq),
       client_cpu_us_per_req: m((x) => x.clientCpuUsPerReq),
       machine_cpu_pct: m((x) => x.machineCpuPct),
       other_cpu_pct: m((x) => x.otherCpuPct),
@@ -171,7 +175,13 @@ function mdTable(header: string[], rows: string[][]): string {
   return [`| ${header.join(" | ")} |`, `|${numeric.map((n) => (n ? "---:" : "---")).join("|")}|`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
 }
 
-const MAIN_HEADER = ["route", "rps", "p50 ms", "p99 ms", "max ms", "errors", "svc µs/req", "svc+deliv µs", "pg µs/req", "client µs/req", "machine cpu %", "others cpu %", "rss MB", "ceiling tps", "ratio"];
+const MAIN_HEADER = ["route", "rps", "p50 ms", "p99 ms", "max ms", "errors", "svc µs/req", "svc+deliv µs", "pg µs/req", "db tx/req", "client µs/req", "machine cpu %", "others cpu %", "rss MB", "ceiling tps", "ratio"];
+const DB_TX_COLUMN = MAIN_HEADER.indexOf("db tx/req");
+/** The main table; the db tx/req column only when it was measured (results from before it have none). */
+function mainTable(rows: SummaryRow[], render: (header: string[], rows: string[][]) => string): string {
+  const keep = (_: unknown, i: number) => i !== DB_TX_COLUMN || rows.some((r) => Number.isFinite(r.db_tx_per_req));
+  return render(MAIN_HEADER.filter(keep), mainRows(rows).map((r) => r.filter(keep)));
+}
 function mainRows(rows: SummaryRow[]): string[][] {
   return rows.map((r) => [
     r.route,
@@ -183,6 +193,7 @@ function mainRows(rows: SummaryRow[]): string[][] {
     fmt(r.cpu_us_per_req),
     fmt(r.cpu_us_per_send_with_delivery),
     fmt(r.pg_cpu_us_per_req),
+    fmt(r.db_tx_per_req, 2),
     fmt(r.client_cpu_us_per_req),
     fmt(r.machine_cpu_pct),
     fmt(r.other_cpu_pct),
@@ -268,9 +279,9 @@ export function writeReport(runs: RunResult[], profiled: RunResult | undefined, 
   out.push(`service env: ${Object.entries(last.serviceEnv).map(([k, v]) => `${k}=${v}`).join(" ")}`);
   for (const l of loads) out.push(l);
   out.push("");
-  out.push(table(MAIN_HEADER, mainRows(rows)));
+  out.push(mainTable(rows, table));
   out.push("");
-  out.push(table(DELIVERY_HEADER, deliveryRows(rows.filter((r) => r.route !== "healthz"))));
+  out.push(table(DELIVERY_HEADER, deliveryRows(rows.filter((r) => r.route !== "healthz" && r.route !== "legacy-rest"))));
   if (paced.length) {
     out.push("");
     out.push("paced phase (Stytch REST at half the measured rate):");
@@ -300,7 +311,8 @@ export function writeReport(runs: RunResult[], profiled: RunResult | undefined, 
   // JSON.
   const resultsDir = path.join(opts.benchDir, "results");
   mkdirSync(resultsDir, { recursive: true });
-  const json = `${JSON.stringify({ command: opts.command, commit: last.commit, source: last.source, dirty: last.dirty, routes: rows, targets: tgt, runs, profiled: profiled ?? null }, null, 2)}\n`;
+  // ∞ (mail never delivered) is written as the string "Infinity"; JSON has no such number.
+  const json = `${JSON.stringify({ command: opts.command, commit: last.commit, source: last.source, dirty: last.dirty, routes: rows, targets: tgt, runs, profiled: profiled ?? null }, (_, v) => (v === Infinity ? "Infinity" : v), 2)}\n`;
   writeFileSync(path.join(resultsDir, "latest.json"), json);
   // Every invocation's figures are also kept under their start time.
   writeFileSync(path.join(resultsDir, `bench-${runs[0]!.startedAt.replace(/[:.]/g, "-")}.json`), json);
@@ -325,9 +337,9 @@ export function writeReport(runs: RunResult[], profiled: RunResult | undefined, 
   md.push("");
   md.push("## Throughput, latency, resources");
   md.push("");
-  md.push(mdTable(MAIN_HEADER, mainRows(rows)));
+  md.push(mainTable(rows, mdTable));
   md.push("");
-  md.push("`svc µs/req`: the service process's CPU (utime+stime from /proc) in the window per request, the outbox worker's deliveries in that window included; `svc+deliv µs`: the same from the window's start until the window's mail was all delivered. `pg µs/req`: CPU of the Postgres server processes; `client µs/req`: the load generator's. `machine cpu %`: busy share of all CPUs in the window (/proc/stat); `others cpu %`: the part of it used by processes that are not the bench's (other work on the machine). `rss MB`: peak VmRSS sampled every 50 ms during the route. `ratio`: rps / ceiling tps of the matching pgbench shape.");
+  md.push("`svc µs/req`: the service process's CPU (utime+stime from /proc) in the window per request, the outbox worker's deliveries in that window included; `svc+deliv µs`: the same from the window's start until the window's mail was all delivered. `pg µs/req`: CPU of the Postgres server processes; " + (rows.some((r) => Number.isFinite(r.db_tx_per_req)) ? "`db tx/req`: transactions committed or rolled back in the database per request (pg_stat_database), the outbox worker's included; " : "") + "`client µs/req`: the load generator's. `machine cpu %`: busy share of all CPUs in the window (/proc/stat); `others cpu %`: the part of it used by processes that are not the bench's (other work on the machine). `rss MB`: peak VmRSS sampled every 50 ms during the route. `ratio`: rps / ceiling tps of the matching pgbench shape.");
   if (runs.length > 1) {
     md.push("");
     md.push(`rps per run: ${rows.map((r) => `${r.route} ${r.rpsPerRun.map((x) => x.toFixed(0)).join(" / ")}`).join("; ")}`);
@@ -335,7 +347,7 @@ export function writeReport(runs: RunResult[], profiled: RunResult | undefined, 
   md.push("");
   md.push("## Delivery");
   md.push("");
-  md.push(mdTable(DELIVERY_HEADER, deliveryRows(rows.filter((r) => r.route !== "healthz"))));
+  md.push(mdTable(DELIVERY_HEADER, deliveryRows(rows.filter((r) => r.route !== "healthz" && r.route !== "legacy-rest"))));
   md.push("");
   md.push("`mails/s in window`: mails the SMTP sink received while the route's sends ran at full rate; `drain mails/s`: the rate the outbox emptied at after the window (no sends running). Accepted→delivered: from the send's 2xx answer to the sink receiving the mail, matched by recipient, for the window's sends; mail not delivered when the drain cap ran out counts as ∞ (and was dropped from the outbox so the next route starts clean). `smtp conns/mail`: SMTP connections the service opened per mail delivered (a pooled transport opens a few for the whole run). Legacy sends to unknown addresses queue no mail by design.");
   if (paced.length) {
