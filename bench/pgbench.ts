@@ -25,6 +25,8 @@ export interface SendShape {
   readonly tenantId: string;
   /** Charged limits in the service's order: tenant, email, then IP when known. */
   readonly limits: { tenant: LimitShape; email: LimitShape; ip?: LimitShape };
+  /** Rows the tenant limit is split over (`limits.tenant` is one shard's share); 1: one row. */
+  readonly tenantShards: number;
   readonly createStatus: "active" | "pending" | null;
   readonly ttlSeconds: number;
   readonly locale: string;
@@ -108,7 +110,9 @@ export async function buildScript(
   }
 
   const rnd = ":n";
-  const limitKeys = [`'t:' || :tenant`, `'e:' || :tenant || ':' || substr(md5(${rnd}::text), 1, 22)`];
+  // Spread over the tenant's shards as the service spreads addresses.
+  const tenantKey = shape.tenantShards > 1 ? `'t:' || :tenant || ':' || (${rnd}::bigint % ${shape.tenantShards})` : `'t:' || :tenant`;
+  const limitKeys = [tenantKey, `'e:' || :tenant || ':' || substr(md5(${rnd}::text), 1, 22)`];
   const limits = [shape.limits.tenant, shape.limits.email];
   if (shape.limits.ip) {
     limitKeys.push(`'i:' || :tenant || ':' || :ipkey`);

@@ -20,7 +20,7 @@ import { pino } from "pino";
 import { freePort, startEmbeddedPostgres } from "../src/storage/embedded.js";
 import { summariseProfile, type ProfileSummary } from "./cpuprofile.js";
 import type { LoadResult, LoadSpec, RouteName } from "./loadgen.js";
-import { buildScript, ensurePgbench, runPgbench, type CeilingResult, type SendShape } from "./pgbench.js";
+import { buildScript, ensurePgbench, runPgbench, type CeilingResult, type LimitShape, type SendShape } from "./pgbench.js";
 import { cpuUs, machineTicks, sampleRss, statusKb, treeCpuUs } from "./procstat.js";
 import { writeReport, type DeliveryStats, type PacedResult, type RouteResult, type RunResult } from "./report.js";
 import { startSmtpSink, type SmtpSink } from "./smtp-sink.js";
@@ -536,8 +536,22 @@ async function oneRun(index: number, profile: boolean): Promise<RunResult> {
       burst: Number(service.env[`${p}_BURST`] ?? burst),
       periodMs: Number(service.env[`${p}_PERIOD_MS`] ?? periodMs),
     });
-    const limits = { tenant: limit("RATE_LIMIT_TENANT", 1000, 10), email: limit("RATE_LIMIT_EMAIL", 3, 20_000), ip: limit("RATE_LIMIT_IP", 30, 2_000) };
-    const common = { keyId: 1, messageIdDomain: "otp.localhost", locale: "en" };
+    // The tenant limit as the measured source splits it (one row before sharding existed).
+    const policyFile = path.join(source.dir, "src/domain/rate-limit-policy.ts");
+    const policy = (await import(pathToFileURL(policyFile).href)) as {
+      tenantCharge?: (tenantId: string, limit: LimitShape, shards: number, addressKey: string) => LimitShape;
+      tenantShardCount?: (limit: LimitShape, shards: number) => number;
+    };
+    const tenantLimit = limit("RATE_LIMIT_TENANT", 1000, 10);
+    const shardSetting = Number(service.env.RATE_LIMIT_TENANT_SHARDS ?? 16);
+    const tenantShards = policy.tenantShardCount?.(tenantLimit, shardSetting) ?? 1;
+    const tenantShare = policy.tenantCharge?.("0", tenantLimit, shardSetting, "AAAA") ?? tenantLimit;
+    const limits = {
+      tenant: { burst: tenantShare.burst, periodMs: tenantShare.periodMs },
+      email: limit("RATE_LIMIT_EMAIL", 3, 20_000),
+      ip: limit("RATE_LIMIT_IP", 30, 2_000),
+    };
+    const common = { keyId: 1, messageIdDomain: "otp.localhost", locale: "en", tenantShards };
     const shapes: SendShape[] = [];
     if (routes.some((r) => r.route !== "legacy-rest" && r.route !== "healthz")) {
       // LoginOrCreateEmailOtp with no attributes: tenant and email limits, create an active user, 2 min TTL.

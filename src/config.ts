@@ -46,6 +46,8 @@ export interface Config {
     readonly email: RateLimit;
     readonly ip: RateLimit;
     readonly tenant: RateLimit;
+    /** Rows the tenant limit is split over, so a tenant's sends do not queue on one row lock. */
+    readonly tenantShards: number;
   };
   /** Minutes a legacy portal passcode stays valid. */
   readonly legacyCodeTtlMinutes: number;
@@ -166,6 +168,7 @@ export function loadConfig(env: Env = process.env): Config {
       email: limit("RATE_LIMIT_EMAIL", 3, 20_000),
       ip: limit("RATE_LIMIT_IP", 30, 2_000),
       tenant: limit("RATE_LIMIT_TENANT", 1000, 10),
+      tenantShards: int("RATE_LIMIT_TENANT_SHARDS", 16, 1, 256),
     },
     legacyCodeTtlMinutes: int("LEGACY_CODE_TTL_MINUTES", 10, 1, 60),
     legacyTokenTtlMinutes: int("LEGACY_TOKEN_TTL_MINUTES", 60, 1, 43_200),

@@ -13,11 +13,20 @@ export interface SendLimits {
   readonly email: RateLimit;
   readonly ip: RateLimit;
   readonly tenant: RateLimit;
+  /** How many rows the tenant limit is split over (see tenantShard). */
+  readonly tenantShards: number;
 }
 
 /**
  * Per tenant+address, per tenant+client IP (when one is known) and per
  * tenant. Addresses and IPs enter keys only as keyed hashes.
+ *
+ * The tenant limit is the one every send of a tenant is charged against, so
+ * as a single row its lock would be held by one send at a time until that
+ * send commits, and a tenant's sends would commit one by one. It is split
+ * into `shards` rows instead, each with its share of the burst and of the
+ * rate; an address always lands on the same shard. Together they allow the
+ * tenant's burst and rate, give or take how evenly addresses spread.
  */
 export function chargesForSend(
   limits: SendLimits,
@@ -26,12 +35,35 @@ export function chargesForSend(
   address: string,
   ip: string | undefined,
 ): LimitCharge[] {
+  const addressKey = secrets.limitKey(address);
   const charges: LimitCharge[] = [
-    { key: `t:${tenantId}`, ...limits.tenant },
-    { key: `e:${tenantId}:${secrets.limitKey(address)}`, ...limits.email },
+    tenantCharge(tenantId, limits.tenant, limits.tenantShards, addressKey),
+    { key: `e:${tenantId}:${addressKey}`, ...limits.email },
   ];
   if (ip) charges.push({ key: `i:${tenantId}:${secrets.limitKey(ip)}`, ...limits.ip });
   return charges;
+}
+
+/** The tenant limit's shard for an address (given as its keyed hash). */
+export function tenantCharge(tenantId: string, limit: RateLimit, shards: number, addressKey: string): LimitCharge {
+  const n = tenantShardCount(limit, shards);
+  if (n === 1) return { key: `t:${tenantId}`, ...limit };
+  return {
+    key: `t:${tenantId}:${shardOf(addressKey, n)}`,
+    burst: Math.ceil(limit.burst / n),
+    periodMs: limit.periodMs * n,
+  };
+}
+
+/** Shards in use: never more than the burst, so each allows at least one send. */
+export function tenantShardCount(limit: RateLimit, shards: number): number {
+  return Math.max(1, Math.min(shards, limit.burst));
+}
+
+/** A stable shard number from a keyed hash (already uniformly distributed). */
+function shardOf(hash: string, shards: number): number {
+  // Four base64url characters are three bytes of the hash.
+  return Buffer.from(hash.slice(0, 4), "base64url").readUIntBE(0, 3) % shards;
 }
 
 /** Which limit a key belongs to, for error details and metrics. */

@@ -32,6 +32,7 @@ describe("loadConfig defaults", () => {
       email: { burst: 3, periodMs: 20_000 },
       ip: { burst: 30, periodMs: 2_000 },
       tenant: { burst: 1000, periodMs: 10 },
+      tenantShards: 16,
     });
   });
 
@@ -60,6 +61,7 @@ describe("loadConfig defaults", () => {
       RATE_LIMIT_EMAIL_PERIOD_MS: "1000",
       RATE_LIMIT_IP_BURST: "7",
       RATE_LIMIT_TENANT_PERIOD_MS: "99",
+      RATE_LIMIT_TENANT_SHARDS: "4",
       TRUST_PROXY: "yes",
       LOG_LEVEL: "debug",
     });
@@ -68,6 +70,7 @@ describe("loadConfig defaults", () => {
     expect(c.limits.email).toEqual({ burst: 5, periodMs: 1000 });
     expect(c.limits.ip).toEqual({ burst: 7, periodMs: 2_000 });
     expect(c.limits.tenant).toEqual({ burst: 1000, periodMs: 99 });
+    expect(c.limits.tenantShards).toBe(4);
     expect(c.trustProxy).toBe(true);
     expect(c.logLevel).toBe("debug");
   });

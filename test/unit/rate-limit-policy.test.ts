@@ -1,0 +1,60 @@
+// Which limits a send is charged against, and how the tenant limit is split
+// over shards so a tenant's sends do not all wait on one row lock.
+import { describe, expect, it } from "vitest";
+import { chargesForSend, limitName, tenantCharge, tenantShardCount } from "../../src/domain/rate-limit-policy.js";
+import { Secrets } from "../../src/domain/secrets.js";
+
+const secrets = new Secrets({ id: 1, secret: "policy-pepper-0123456789abcdef0123456789" });
+const limits = {
+  email: { burst: 3, periodMs: 20_000 },
+  ip: { burst: 30, periodMs: 2_000 },
+  tenant: { burst: 1000, periodMs: 10 },
+  tenantShards: 16,
+};
+
+describe("chargesForSend", () => {
+  it("charges the tenant's shard, the address and the IP, keyed by hashes only", () => {
+    const charges = chargesForSend(limits, secrets, "42", "jane@example.com", "203.0.113.9");
+    expect(charges.map((c) => limitName(c.key))).toEqual(["tenant", "email", "ip"]);
+    expect(charges[0]).toEqual({ key: expect.stringMatching(/^t:42:\d+$/), burst: 63, periodMs: 160 });
+    expect(charges[1]).toEqual({ key: expect.stringMatching(/^e:42:[\w-]{22}$/), burst: 3, periodMs: 20_000 });
+    expect(charges[2]).toEqual({ key: expect.stringMatching(/^i:42:[\w-]{22}$/), burst: 30, periodMs: 2_000 });
+    expect(JSON.stringify(charges)).not.toContain("jane");
+    expect(JSON.stringify(charges)).not.toContain("203.0.113.9");
+  });
+
+  it("leaves the IP out when it is not known", () => {
+    expect(chargesForSend(limits, secrets, "42", "jane@example.com", undefined)).toHaveLength(2);
+  });
+
+  it("puts an address on the same shard every time, and spreads addresses over all shards", () => {
+    const shardOf = (address: string) => chargesForSend(limits, secrets, "42", address, undefined)[0]!.key;
+    expect(shardOf("jane@example.com")).toBe(shardOf("jane@example.com"));
+    const counts = new Map<string, number>();
+    for (let i = 0; i < 16_000; i++) {
+      const key = shardOf(`user${i}@example.com`);
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+    expect(counts.size).toBe(16);
+    // 1000 expected per shard; a uniform hash stays well within ±15%.
+    for (const n of counts.values()) expect(Math.abs(n - 1000)).toBeLessThan(150);
+  });
+});
+
+describe("tenantCharge", () => {
+  it("gives each shard its share of the burst and of the rate", () => {
+    const c = tenantCharge("7", { burst: 1000, periodMs: 10 }, 16, "AAAA");
+    expect(c).toEqual({ key: "t:7:0", burst: 63, periodMs: 160 });
+    // 16 shards × 63 ≈ the burst; 16 shards, one send each per 160 ms = 100/s.
+  });
+
+  it("uses one row when sharding is off", () => {
+    expect(tenantCharge("7", { burst: 1000, periodMs: 10 }, 1, "AAAA")).toEqual({ key: "t:7", burst: 1000, periodMs: 10 });
+  });
+
+  it("never uses more shards than the burst allows sends", () => {
+    expect(tenantShardCount({ burst: 4, periodMs: 10 }, 16)).toBe(4);
+    expect(tenantCharge("7", { burst: 4, periodMs: 10 }, 16, "AAAB")).toEqual({ key: "t:7:1", burst: 1, periodMs: 40 });
+    expect(tenantShardCount({ burst: 1, periodMs: 10 }, 16)).toBe(1);
+  });
+});
