@@ -81,14 +81,15 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     const metrics = new Metrics(db);
     const worker = new OutboxWorker(new PgOutboxStore(db), mailer, secrets, logger, {
       observer: metrics,
-      databaseUrl,
       concurrency: config.outbox.concurrency,
       pollMs: config.outbox.pollMs,
       maxAttempts: config.outbox.maxAttempts,
       defaultFrom: config.mailFrom,
     });
 
-    const { services, interceptors } = await createServices(db, config, secrets, logger, adminToken, [metrics.interceptor()]);
+    const { services, interceptors } = await createServices(db, config, secrets, logger, adminToken, [metrics.interceptor()], () =>
+      worker.wake(),
+    );
     const contextValues = (req: NodeRequest) => contextValuesFor(req, config.trustProxy);
     const rest = new RestRouter(services, { interceptors, maxBodyBytes: config.maxBodyBytes, logger, contextValues });
     const notFound = (req: NodeRequest, res: NodeResponse) => {

@@ -37,6 +37,7 @@ export async function createServices(
   logger: Logger,
   adminToken: string | undefined,
   outer: readonly Interceptor[] = [],
+  mailQueued?: () => void,
 ): Promise<Services> {
   const tenants = new PgTenantStore(db);
   const adminStore = new PgAdminStore(db);
@@ -46,7 +47,7 @@ export async function createServices(
   const deps = {
     templates,
     businesses,
-    sender: new OtpSender(new PgOtpStore(db), secrets, config.limits, config.mailFrom.split("@")[1]!),
+    sender: new OtpSender(new PgOtpStore(db), secrets, config.limits, config.mailFrom.split("@")[1]!, mailQueued),
     signIn: new SignIn(
       new PgSignInStore(db),
       secrets,

@@ -78,6 +78,8 @@ export class OtpSender {
     private readonly secrets: Secrets,
     private readonly limits: SendLimits,
     private readonly messageIdDomain: string,
+    /** Told after a send queued mail and committed: wakes this instance's delivery. */
+    private readonly mailQueued: () => void = () => {},
   ) {}
 
   async send(request: SendRequest): Promise<SendResult> {
@@ -112,6 +114,7 @@ export class OtpSender {
     });
     switch (outcome.kind) {
       case "sent":
+        if (!sandbox) this.mailQueued();
         return { sent: true, userId: outcome.userId, emailId: outcome.emailId, userCreated: outcome.userCreated };
       case "rate_limited":
         throw new DomainError("rate_limited", "Too many requests: wait before requesting another code.", {

@@ -1,9 +1,9 @@
-// Delivers the outbox. Woken by LISTEN/NOTIFY when a send commits, and by a
-// polling timer in case a notification is missed (or the listener is down).
+// Delivers the outbox. Woken in-process when this instance commits a send,
+// and by a polling timer for everything else: rows queued by other instances
+// that stopped, retries coming due, and leases that ran out.
 // Each claimed row is rendered, sent and recorded; temporary failures are
 // retried with backoff and jitter while the code is still valid, permanent
 // ones (SMTP 5xx) are marked failed at once.
-import pg from "pg";
 import type { Logger } from "pino";
 import type { Secrets } from "../domain/secrets.js";
 import type { OutboxRow, PgOutboxStore } from "../storage/outbox-store.js";
@@ -17,7 +17,6 @@ export interface DeliveryObserver {
 }
 
 export interface OutboxWorkerOptions {
-  readonly databaseUrl: string;
   readonly concurrency: number;
   readonly pollMs: number;
   readonly maxAttempts: number;
@@ -27,17 +26,15 @@ export interface OutboxWorkerOptions {
   readonly observer?: DeliveryObserver;
 }
 
-const CHANNEL = "otp_outbox";
-
 export class OutboxWorker {
-  private listener: pg.Client | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
-  private reconnectTimer: NodeJS.Timeout | undefined;
   private draining: Promise<void> | undefined;
   private kick: (() => void) | undefined;
   private again = false;
   private stopped = false;
   private readonly inFlight = new Set<string>();
+  private readonly sentQueue: { id: string; resolve: () => void; reject: (err: unknown) => void }[] = [];
+  private flushingSent: Promise<void> | undefined;
 
   constructor(
     private readonly store: PgOutboxStore,
@@ -47,11 +44,7 @@ export class OutboxWorker {
     private readonly options: OutboxWorkerOptions,
   ) {}
 
-  async start(): Promise<void> {
-    await this.listen().catch((err) => {
-      this.logger.warn({ err }, "outbox listener not connected yet; polling meanwhile");
-      this.scheduleListen(2_000);
-    });
+  start(): void {
     this.pollTimer = setInterval(() => this.wake(), this.options.pollMs);
     this.pollTimer.unref();
     this.wake();
@@ -87,7 +80,6 @@ export class OutboxWorker {
   async stop(graceMs = 10_000): Promise<void> {
     this.stopped = true;
     clearInterval(this.pollTimer);
-    clearTimeout(this.reconnectTimer);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       this.draining?.catch(() => {}),
@@ -95,31 +87,40 @@ export class OutboxWorker {
     ]);
     clearTimeout(timer);
     await this.store.release([...this.inFlight]).catch(() => {});
-    const listener = this.listener;
-    this.listener = undefined;
-    await listener?.end().catch(() => {});
   }
 
   /**
-   * Keeps up to `concurrency` deliveries going, claiming more as each slot
-   * frees, so one slow recipient never holds up the others.
+   * Keeps up to `concurrency` deliveries going, claiming more as slots free,
+   * so one slow recipient never holds up the others. While there is a
+   * backlog, rows are claimed a batch at a time rather than one per freed
+   * slot, which saves a query per mail.
    */
   private async drain(): Promise<void> {
     const leaseMs = this.options.leaseMs ?? 60_000;
+    const { concurrency } = this.options;
+    const batch = Math.max(1, Math.ceil(concurrency / 4));
     const running = new Set<Promise<void>>();
+    let backlog = false;
     try {
       while (!this.stopped) {
-        const free = this.options.concurrency - running.size;
-        const rows = free > 0 ? await this.store.claim(free, leaseMs) : [];
-        for (const row of rows) {
-          const delivery: Promise<void> = this.deliver(row).finally(() => running.delete(delivery));
-          running.add(delivery);
+        const free = concurrency - running.size;
+        if (free > 0 && (free >= batch || !backlog)) {
+          this.again = false;
+          const rows = await this.store.claim(free, leaseMs);
+          for (const row of rows) {
+            const delivery: Promise<void> = this.deliver(row).finally(() => running.delete(delivery));
+            running.add(delivery);
+          }
+          // A full claim means more rows are probably due.
+          backlog = rows.length === free;
         }
-        if (running.size === 0) return;
-        // Nothing more due, or no free slot: wait for a delivery to end, or,
-        // with a slot free, for a wake (a new send) to look again.
-        if (rows.length === 0 || running.size >= this.options.concurrency) {
-          const woken = new Promise<void>((resolve) => (this.kick = running.size < this.options.concurrency ? resolve : undefined));
+        if (running.size === 0 && !backlog) return;
+        // A send committed while claiming: look again at once.
+        if (this.again && !backlog && running.size < concurrency) continue;
+        // Wait for a delivery to end, or, with slots free and no backlog,
+        // for a wake (a new send) to look again.
+        if (running.size > 0) {
+          const woken = new Promise<void>((resolve) => (this.kick = !backlog && running.size < concurrency ? resolve : undefined));
           await Promise.race([...running, woken]);
           this.kick = undefined;
         }
@@ -165,12 +166,40 @@ export class OutboxWorker {
         await this.failed(row, err);
         return;
       }
-      await this.store.markSent(row.id);
+      await this.recordSent(row.id);
       this.options.observer?.delivered(row.createdAt);
     } catch (err) {
       this.logger.error({ err, outboxId: row.id }, "outbox delivery bookkeeping failed");
     } finally {
       this.inFlight.delete(row.id);
+    }
+  }
+
+  /**
+   * Marks a delivered row sent. Deliveries that end while a mark is being
+   * written share the next one: one UPDATE (and one commit) per batch instead
+   * of per mail.
+   */
+  private recordSent(id: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.sentQueue.push({ id, resolve, reject });
+      this.flushingSent ??= this.flushSent();
+    });
+  }
+
+  private async flushSent(): Promise<void> {
+    try {
+      while (this.sentQueue.length > 0) {
+        const batch = this.sentQueue.splice(0);
+        try {
+          await this.store.markSent(batch.map((b) => b.id));
+          for (const b of batch) b.resolve();
+        } catch (err) {
+          for (const b of batch) b.reject(err);
+        }
+      }
+    } finally {
+      this.flushingSent = undefined;
     }
   }
 
@@ -198,38 +227,6 @@ export class OutboxWorker {
       this.options.observer?.attemptFailed("retry");
       this.logger.info({ outboxId: row.id, attempt: row.attempts, status }, "mail delivery failed; will retry");
       await this.store.scheduleRetry(row.id, delay, reason);
-    }
-  }
-
-  private scheduleListen(delayMs: number): void {
-    if (this.stopped) return;
-    this.reconnectTimer = setTimeout(() => {
-      this.listen().then(
-        () => this.wake(),
-        () => this.scheduleListen(2_000),
-      );
-    }, delayMs);
-    this.reconnectTimer.unref();
-  }
-
-  private async listen(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.options.databaseUrl, application_name: "otp-service-outbox" });
-    const lost = () => {
-      if (this.listener !== client) return;
-      this.listener = undefined;
-      client.end().catch(() => {});
-      this.scheduleListen(1_000);
-    };
-    client.on("error", lost);
-    client.on("end", lost);
-    client.on("notification", () => this.wake());
-    try {
-      await client.connect();
-      await client.query(`LISTEN ${CHANNEL}`);
-      this.listener = client;
-    } catch (err) {
-      await client.end().catch(() => {});
-      throw err;
     }
   }
 }

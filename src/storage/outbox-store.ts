@@ -96,8 +96,13 @@ export class PgOutboxStore {
     }));
   }
 
-  async markSent(id: string): Promise<void> {
-    await this.finish(id, "sent", null);
+  /** Delivered: the rows are done and their codes wiped. */
+  async markSent(ids: readonly string[]): Promise<void> {
+    await query(this.db, {
+      name: "outbox_sent",
+      text: "UPDATE outbox SET status = 'sent', payload = NULL, sent_at = now() WHERE id = ANY($1::bigint[])",
+      values: [ids],
+    });
   }
 
   /** A permanent failure: the row is done and its code wiped. */
