@@ -10,8 +10,17 @@
 --   transaction that used it on one lock, so concurrent sends could not share
 --   a WAL flush. The instance that accepted a send wakes its own outbox
 --   worker; other instances still poll.
+-- * otp_codes, outbox and audit_events no longer check tenant_id against
+--   tenants: each such check locks the tenant's row (FOR KEY SHARE), and with
+--   every concurrent send of a tenant holding that lock Postgres must track
+--   the lockers as a multixact on that one row. The tenant_id in those
+--   tables copies emails.tenant_id (itself still checked), tenants are never
+--   deleted, and every send's tenant comes from an authenticated lookup.
 DROP INDEX rate_limits_tat;
 ALTER TABLE rate_limits SET (fillfactor = 50);
+ALTER TABLE otp_codes DROP CONSTRAINT otp_codes_tenant_id_fkey;
+ALTER TABLE outbox DROP CONSTRAINT outbox_tenant_id_fkey;
+ALTER TABLE audit_events DROP CONSTRAINT audit_events_tenant_id_fkey;
 
 -- otp_send: a whole passcode send in one statement and one round trip.
 --
