@@ -123,8 +123,13 @@ export class RestRouter {
     const values = this.options.contextValues(req);
     try {
       const input = await this.decode(route, match, req, url);
+      // Tells the handler when the caller goes away before the answer is
+      // written. An answered request closes too; aborting then would only
+      // build an unused DOMException per request.
       const abort = new AbortController();
-      req.once("close", () => abort.abort());
+      res.once("close", () => {
+        if (!res.writableFinished) abort.abort();
+      });
       const ctx = createHandlerContext({
         service: route.method.parent,
         method: route.method,
