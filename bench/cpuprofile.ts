@@ -1,10 +1,13 @@
 // Summarises a V8 .cpuprofile (node --cpu-prof): self time by function and
 // by where the code lives (the service's src/, a package, Node's internals).
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { SourceMap } from "node:module";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 interface Node {
   id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
+  callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number };
   children?: number[];
 }
 
@@ -73,8 +76,32 @@ function locate(url: string, cwd: string): string {
   return rel;
 }
 
+/**
+ * The service runs compiled into one file (npm run build): frames in a file
+ * with a source map beside it are put back at their source file and line.
+ */
+function applySourceMaps(p: Profile): void {
+  const maps = new Map<string, { map: SourceMap; dir: string } | null>();
+  for (const n of p.nodes) {
+    const f = n.callFrame;
+    if (!f.url.startsWith("file:") || f.url.includes("/node_modules/")) continue;
+    if (!maps.has(f.url)) {
+      const mapFile = `${fileURLToPath(f.url)}.map`;
+      maps.set(f.url, existsSync(mapFile) ? { map: new SourceMap(JSON.parse(readFileSync(mapFile, "utf8"))), dir: path.dirname(mapFile) } : null);
+    }
+    const m = maps.get(f.url);
+    if (!m || f.lineNumber < 0) continue;
+    const entry = m.map.findEntry(f.lineNumber, Math.max(0, f.columnNumber)) as { originalSource?: string; originalLine?: number };
+    if (!entry.originalSource) continue;
+    const source = entry.originalSource.startsWith("file:") ? fileURLToPath(entry.originalSource) : path.resolve(m.dir, entry.originalSource);
+    f.url = pathToFileURL(source).href;
+    f.lineNumber = entry.originalLine ?? f.lineNumber;
+  }
+}
+
 export function summariseProfile(file: string, cwd: string, top = 25): ProfileSummary {
   const p = JSON.parse(readFileSync(file, "utf8")) as Profile;
+  applySourceMaps(p);
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const selfUs = new Map<number, number>();
   for (let i = 0; i < p.samples.length; i++) {

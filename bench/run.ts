@@ -218,7 +218,15 @@ async function startService(source: Source, db: Database, smtp: SmtpSink, tmp: s
   };
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !SERVICE_ENV_NAMES.test(k) && !k.startsWith("BENCH_"))) as Record<string, string>;
   const title = pathToFileURL(path.join(BENCH_DIR, "service-title.mjs")).href;
-  const args = [...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []), "--import", title, "--import", "tsx", "src/server.ts"];
+  // The service runs as `npm start` runs it: compiled by `npm run build`
+  // (sources from before that script existed run through tsx).
+  const scripts = (JSON.parse(readFileSync(path.join(source.dir, "package.json"), "utf8")) as { scripts?: Record<string, string> }).scripts ?? {};
+  let entry = ["--import", "tsx", "src/server.ts"];
+  if (scripts.build) {
+    execFileSync("npm", ["run", "-s", "build"], { cwd: source.dir, stdio: "inherit" });
+    entry = ["--enable-source-maps", "dist/server/server.mjs"];
+  }
+  const args = [...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []), "--import", title, ...entry];
   const logFile = path.join(tmp, "service.log");
   const out = createWriteStream(logFile);
   const t0 = performance.now();
