@@ -181,7 +181,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxBodyBytes: int("MAX_BODY_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024),
     sniffTimeoutMs: int("SNIFF_TIMEOUT_MS", 10_000, 100, 600_000),
     outbox: {
-      concurrency: int("OUTBOX_CONCURRENCY", 16, 1, 256),
+      concurrency: int("OUTBOX_CONCURRENCY", 32, 1, 256),
       pollMs: int("OUTBOX_POLL_MS", 1_000, 10, 600_000),
       maxAttempts: int("OUTBOX_MAX_ATTEMPTS", 100, 1, 10_000),
     },
