@@ -67,17 +67,23 @@ export function machineTicks(): { busy: number; total: number } {
 }
 
 /** Samples a process's VmRSS every `everyMs`; stop() returns the peak in kB. */
-export function sampleRss(pid: number, everyMs = 50): { stop(): number } {
+export function sampleRss(pid: number, everyMs = 50): { stop(): number; peakBetween(fromMs: number, toMs: number): number } {
   let peak = statusKb(pid, "VmRSS");
+  // Sample times (epoch ms) and VmRSS (kB), to see growth within a window.
+  const samples: [number, number][] = [];
   const timer = setInterval(() => {
     const kb = statusKb(pid, "VmRSS");
     if (kb > peak || Number.isNaN(peak)) peak = kb;
+    if (!Number.isNaN(kb)) samples.push([Date.now(), kb]);
   }, everyMs);
   return {
     stop() {
       clearInterval(timer);
       const kb = statusKb(pid, "VmRSS");
       return Math.max(peak, Number.isNaN(kb) ? 0 : kb);
+    },
+    peakBetween(fromMs, toMs) {
+      return Math.max(...samples.filter(([t]) => t >= fromMs && t <= toMs).map(([, kb]) => kb));
     },
   };
 }

@@ -50,6 +50,8 @@ export interface RouteResult {
   /** Share of the machine's CPU used by other processes during the window. */
   readonly otherCpuPct: number;
   readonly rssPeakMb: number;
+  /** Peak VmRSS in the window's last third minus its first third's. */
+  readonly rssGrowthMb?: number;
   readonly delivery: DeliveryStats | undefined;
   ceilingShape?: string | undefined;
   ceilingTps?: number | undefined;
@@ -99,6 +101,7 @@ export interface SummaryRow {
   machine_cpu_pct: number;
   other_cpu_pct: number;
   rss_mb: number;
+  rss_growth_mb: number;
   mails_per_s: number;
   drain_mails_per_s: number;
   delivery_p50_ms: number;
@@ -143,6 +146,7 @@ export function summarise(runs: RunResult[]): SummaryRow[] {
       machine_cpu_pct: m((x) => x.machineCpuPct),
       other_cpu_pct: m((x) => x.otherCpuPct),
       rss_mb: m((x) => x.rssPeakMb),
+      rss_growth_mb: m((x) => x.rssGrowthMb),
       mails_per_s: m((x) => x.delivery?.mailsPerSec),
       drain_mails_per_s: m((x) => x.delivery?.drainMailsPerSec),
       delivery_p50_ms: m((x) => x.delivery?.latencyMs.p50),
@@ -175,7 +179,7 @@ function mdTable(header: string[], rows: string[][]): string {
   return [`| ${header.join(" | ")} |`, `|${numeric.map((n) => (n ? "---:" : "---")).join("|")}|`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
 }
 
-const MAIN_HEADER = ["route", "rps", "p50 ms", "p99 ms", "max ms", "errors", "svc µs/req", "svc+deliv µs", "pg µs/req", "db tx/req", "client µs/req", "machine cpu %", "others cpu %", "rss MB", "ceiling tps", "ratio"];
+const MAIN_HEADER = ["route", "rps", "p50 ms", "p99 ms", "max ms", "errors", "svc µs/req", "svc+deliv µs", "pg µs/req", "db tx/req", "client µs/req", "machine cpu %", "others cpu %", "rss MB", "rss growth MB", "ceiling tps", "ratio"];
 const DB_TX_COLUMN = MAIN_HEADER.indexOf("db tx/req");
 /** The main table; the db tx/req column only when it was measured (results from before it have none). */
 function mainTable(rows: SummaryRow[], render: (header: string[], rows: string[][]) => string): string {
@@ -198,6 +202,7 @@ function mainRows(rows: SummaryRow[]): string[][] {
     fmt(r.machine_cpu_pct),
     fmt(r.other_cpu_pct),
     fmt(r.rss_mb, 1),
+    fmt(r.rss_growth_mb, 1),
     fmt(r.ceiling_tps),
     fmt(r.ratio, 2),
   ]);
@@ -231,6 +236,15 @@ function targets(rows: SummaryRow[], runs: RunResult[]): Target[] {
   for (const r of rows.filter((x) => x.route !== "healthz")) out.push({ what: `service CPU ≤ 200 µs per send (${r.route})`, measured: `${fmt(r.cpu_us_per_req)} µs (${fmt(r.cpu_us_per_send_with_delivery)} µs with its delivery)`, met: r.cpu_us_per_req <= 200 });
   const hwm = med(runs.map((r) => r.service.rssHwmMb));
   out.push({ what: "peak RSS < 150 MB", measured: `${fmt(hwm, 1)} MB (VmHWM of the service process over the run)`, met: hwm < 150 });
+  const growth = rows.filter((r) => r.route !== "healthz" && Number.isFinite(r.rss_growth_mb));
+  if (growth.length) {
+    const worst = growth.reduce((w, r) => (r.rss_growth_mb > w.rss_growth_mb ? r : w));
+    out.push({
+      what: "no RSS growth under load (window's last third vs its first, ≤ 5 MB)",
+      measured: `${fmt(worst.rss_growth_mb, 1)} MB at most (${worst.route}) over ${fmt(med(runs.flatMap((r) => r.routes.filter((x) => x.route === worst.route).map((x) => x.seconds))))} s windows`,
+      met: worst.rss_growth_mb <= 5,
+    });
+  }
   const capacity = med(runs.map((run) => Math.max(...run.routes.map((x) => (x.delivery && x.delivery.drainMails >= 100 && x.delivery.drainSeconds >= 1 ? x.delivery.drainMailsPerSec : NaN)).filter(Number.isFinite), -Infinity)));
   const underLoad = med(runs.map((run) => Math.max(...run.routes.map((x) => x.delivery?.mailsPerSec ?? NaN).filter(Number.isFinite), -Infinity)));
   out.push({
@@ -339,7 +353,7 @@ export function writeReport(runs: RunResult[], profiled: RunResult | undefined, 
   md.push("");
   md.push(mainTable(rows, mdTable));
   md.push("");
-  md.push("`svc µs/req`: the service process's CPU (utime+stime from /proc) in the window per request, the outbox worker's deliveries in that window included; `svc+deliv µs`: the same from the window's start until the window's mail was all delivered. `pg µs/req`: CPU of the Postgres server processes; " + (rows.some((r) => Number.isFinite(r.db_tx_per_req)) ? "`db tx/req`: transactions committed or rolled back in the database per request (pg_stat_database), the outbox worker's included; " : "") + "`client µs/req`: the load generator's. `machine cpu %`: busy share of all CPUs in the window (/proc/stat); `others cpu %`: the part of it used by processes that are not the bench's (other work on the machine). `rss MB`: peak VmRSS sampled every 50 ms during the route. `ratio`: rps / ceiling tps of the matching pgbench shape.");
+  md.push("`svc µs/req`: the service process's CPU (utime+stime from /proc) in the window per request, the outbox worker's deliveries in that window included; `svc+deliv µs`: the same from the window's start until the window's mail was all delivered. `pg µs/req`: CPU of the Postgres server processes; " + (rows.some((r) => Number.isFinite(r.db_tx_per_req)) ? "`db tx/req`: transactions committed or rolled back in the database per request (pg_stat_database), the outbox worker's included; " : "") + "`client µs/req`: the load generator's. `machine cpu %`: busy share of all CPUs in the window (/proc/stat); `others cpu %`: the part of it used by processes that are not the bench's (other work on the machine). `rss MB`: peak VmRSS sampled every 50 ms during the route; `rss growth MB`: the peak in the measured window's last third minus the peak in its first third. `ratio`: rps / ceiling tps of the matching pgbench shape.");
   if (runs.length > 1) {
     md.push("");
     md.push(`rps per run: ${rows.map((r) => `${r.route} ${r.rpsPerRun.map((x) => x.toFixed(0)).join(" / ")}`).join("; ")}`);

@@ -224,7 +224,9 @@ async function startService(source: Source, db: Database, smtp: SmtpSink, tmp: s
   let entry = ["--import", "tsx", "src/server.ts"];
   if (scripts.build) {
     execFileSync("npm", ["run", "-s", "build"], { cwd: source.dir, stdio: "inherit" });
-    entry = ["--enable-source-maps", "dist/server/server.mjs"];
+    // The node flags of the start script (e.g. heap sizing), then its entry.
+    const started = /\bnode\s+(.*?)\s*(\S+\.mjs)\s*$/.exec(scripts.start ?? "");
+    entry = started ? [...started[1]!.split(/\s+/).filter(Boolean), started[2]!] : ["dist/server/server.mjs"];
   }
   const args = [...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []), "--import", title, ...entry];
   const logFile = path.join(tmp, "service.log");
@@ -422,6 +424,9 @@ async function measureRoute(ctx: Ctx, route: RouteName, opts: { rate?: number; t
   await sleep(100); // the last markSent's mail is already in; let stragglers land
   const c = { t: nowMs(), svc: cpuUs(service.pid), mails: sink.count(), smtpConns: sink.connections() };
   const rssPeakKb = rss.stop();
+  // Growth within the window: the peak of its last third against its first third's.
+  const third = (b.t - a.t) / 3;
+  const rssGrowthKb = rss.peakBetween(b.t - third, b.t) - rss.peakBetween(a.t, a.t + third);
   await waitExit(lg.child, 5_000);
 
   const r = done.result;
@@ -452,6 +457,7 @@ async function measureRoute(ctx: Ctx, route: RouteName, opts: { rate?: number; t
         ((b.ticks.total - a.ticks.total) * 10_000)
       : NaN,
     rssPeakMb: rssPeakKb / 1024,
+    rssGrowthMb: rssGrowthKb / 1024,
     delivery,
   };
 }

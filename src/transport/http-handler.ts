@@ -97,7 +97,7 @@ export function createHttpHandler(o: HttpHandlerOptions) {
     const values = createContextValues().set(callInfoKey, info);
     calls.set(req, values);
     res.setHeader("x-request-id", requestIdOf(values));
-    res.once("finish", () => {
+    if (o.logger.isLevelEnabled("debug")) res.once("finish", () => {
       // The path only: query strings can hold email addresses.
       o.logger.debug(
         { request_id: info.id, method: req.method, path: url.pathname, protocol: info.protocol, status: res.statusCode,
