@@ -1,7 +1,7 @@
 // What a bench run prints and writes: a human table, one `bench route=…`
 // line per route (last), bench/results/latest.json and bench/RESULTS.md.
 // With several runs every figure is the median over the runs.
-import { writeFileSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { ProfileSummary } from "./cpuprofile.js";
 import type { CeilingResult } from "./pgbench.js";
@@ -123,6 +123,10 @@ const ROUTE_WHAT: Record<RouteName, string> = {
 };
 
 const med = (xs: number[]) => median(xs);
+
+/** RESULTS.md keeps what lies between these markers when it is rewritten. */
+const KEPT_START = "<!-- kept by hand: a re-run keeps this part -->";
+const KEPT_END = "<!-- end of the part kept by hand -->";
 
 export function summarise(runs: RunResult[]): SummaryRow[] {
   const names = [...new Set(runs.flatMap((r) => r.routes.map((x) => x.route)))];
@@ -336,7 +340,7 @@ export function writeReport(runs: RunResult[], profiled: RunResult | undefined, 
   const md: string[] = [];
   md.push("# Bench results");
   md.push("");
-  md.push(`Written by \`npm run bench\` (bench/run.ts) on ${last.startedAt.slice(0, 10)}. Re-running it rewrites this file.`);
+  md.push(`Written by \`npm run bench\` (bench/run.ts) on ${last.startedAt.slice(0, 10)}. Re-running it rewrites this file up to the part kept by hand at the end (the history of changes and what they measured).`);
   md.push("");
   md.push(`- **Commit measured**: \`${last.commit}\` — ${last.source}${last.dirty.length ? `, with uncommitted changes in: ${last.dirty.map((d) => `\`${d.slice(3)}\``).join(", ")}` : ""}`);
   md.push(`- **Command**: \`${opts.command}\``);
@@ -408,5 +412,9 @@ export function writeReport(runs: RunResult[], profiled: RunResult | undefined, 
     md.push(mdTable(["code", "self ms", "%"], p.modules.slice(0, 15).map((m) => [`\`${m.name}\``, fmt(m.selfMs), fmt(m.pct, 1)])));
   }
   md.push("");
-  writeFileSync(path.join(opts.benchDir, "RESULTS.md"), md.join("\n"));
+  // The hand-kept part (what each change did, with the commit it measured)
+  // survives a re-run: everything between the markers is carried over.
+  const resultsMd = path.join(opts.benchDir, "RESULTS.md");
+  const kept = existsSync(resultsMd) ? new RegExp(`${KEPT_START}[\\s\\S]*?${KEPT_END}`).exec(readFileSync(resultsMd, "utf8"))?.[0] : undefined;
+  writeFileSync(resultsMd, `${md.join("\n")}\n${kept ?? `${KEPT_START}\n${KEPT_END}`}\n`);
 }
