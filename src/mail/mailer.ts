@@ -57,7 +57,7 @@ export function createSmtpMailer(url: string, maxConnections: number): Mailer {
     host,
     port,
     secure,
-    getSocket: (_options: unknown, callback: (err: Error | null, socket?: { connection: net.Socket }) => void) =>
+    getSocket: (_options: unknown, callback: (err: Error | null, socket?: { connection: net.Socket } | false) => void) =>
       connectNoDelay(host, port, 10_000, callback),
     ...(u.username ? { auth: { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) } } : {}),
     pool: true,
@@ -83,25 +83,36 @@ export function createSmtpMailer(url: string, maxConnections: number): Mailer {
  * server to acknowledge the one before, and servers delay their ACKs (about
  * 40 ms on Linux), so every mail on a connection stalled that long. nodemailer
  * runs its SMTP session (and TLS, for smtps) over the socket handed to it.
+ *
+ * When this connection fails, nodemailer is told to connect by itself
+ * instead: its own attempt then fails (or succeeds) through the path that
+ * retires a broken pool connection. An error returned from here would leave
+ * the pool holding a connection that never opens.
  */
 function connectNoDelay(
   host: string,
   port: number,
   timeoutMs: number,
-  callback: (err: Error | null, socket?: { connection: net.Socket }) => void,
+  callback: (err: Error | null, socket?: { connection: net.Socket } | false) => void,
 ): void {
   const socket = net.connect({ host, port, noDelay: true });
-  const timer = setTimeout(() => socket.destroy(Object.assign(new Error("SMTP connection timeout"), { code: "ETIMEDOUT" })), timeoutMs);
-  const failed = (err: Error) => {
-    clearTimeout(timer);
-    callback(err);
-  };
-  socket.once("error", failed);
-  socket.once("connect", () => {
+  const timer = setTimeout(() => socket.destroy(), timeoutMs);
+  let settled = false;
+  const settle = (result: { connection: net.Socket } | false) => {
+    if (settled) return;
+    settled = true;
     clearTimeout(timer);
     socket.off("error", failed);
-    callback(null, { connection: socket });
-  });
+    socket.off("close", failed);
+    callback(null, result);
+  };
+  const failed = () => {
+    socket.destroy();
+    settle(false);
+  };
+  socket.once("error", failed);
+  socket.once("close", failed);
+  socket.once("connect", () => settle({ connection: socket }));
 }
 
 export interface DevMail {

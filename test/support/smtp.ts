@@ -25,7 +25,7 @@ export interface TestSmtp {
   close(): Promise<void>;
 }
 
-export async function startSmtp(): Promise<TestSmtp> {
+export async function startSmtp(listenPort = 0): Promise<TestSmtp> {
   const mails: ReceivedMail[] = [];
   const waiters: (() => void)[] = [];
   const state: TestSmtp = {
@@ -77,7 +77,7 @@ export async function startSmtp(): Promise<TestSmtp> {
       });
     },
   });
-  server.listen(0, "127.0.0.1");
+  server.listen(listenPort, "127.0.0.1");
   await once(server.server, "listening");
   const { port } = server.server.address() as AddressInfo;
   return Object.assign(state, { url: `smtp://127.0.0.1:${port}` });
