@@ -131,10 +131,17 @@ export async function startFaultSmtp(options: { ports?: number[] } = {}): Promis
             accepted.push({ to, messageId, at: Date.now(), port: localPort, clientStillThere: !clientGone, subject });
             callback();
           };
+          // Watch the client only while this mail is held (a pooled
+          // connection carries many mails, so the listener must not stay).
           const conn = connectionOf(server, session.id);
-          conn?.once("close", () => (clientGone = true));
-          if (wait > 0) setTimeout(finish, wait).unref();
-          else finish();
+          const gone = () => (clientGone = true);
+          conn?.once("close", gone);
+          const done = () => {
+            conn?.off("close", gone);
+            finish();
+          };
+          if (wait > 0) setTimeout(done, wait).unref();
+          else done();
         });
       },
     });
@@ -156,10 +163,15 @@ export async function startFaultSmtp(options: { ports?: number[] } = {}): Promis
 }
 
 /** The connection object of a session, to learn when its client goes away. */
-function connectionOf(server: SMTPServer, sessionId: string): { once(event: "close", fn: () => void): void } | undefined {
-  const connections = (server as unknown as { connections: Set<{ id: string; _socket?: { once(e: string, fn: () => void): void } }> }).connections;
+function connectionOf(
+  server: SMTPServer,
+  sessionId: string,
+): { once(event: "close", fn: () => void): void; off(event: "close", fn: () => void): void } | undefined {
+  type Socket = { once(e: string, fn: () => void): void; off(e: string, fn: () => void): void };
+  const connections = (server as unknown as { connections: Set<{ id: string; _socket?: Socket }> }).connections;
   for (const c of connections) {
-    if (c.id === sessionId && c._socket) return { once: (_e, fn) => c._socket!.once("close", fn) };
+    const socket = c._socket;
+    if (c.id === sessionId && socket) return { once: (_e, fn) => socket.once("close", fn), off: (_e, fn) => socket.off("close", fn) };
   }
   return undefined;
 }
