@@ -2,16 +2,16 @@
 // (/healthz, /readyz, /metrics, the dev mailbox), then the REST routes,
 // then Connect (gRPC, gRPC-Web, Connect). Each request gets its call info
 // (and request id, sent back as x-request-id) once, here.
-import { timingSafeEqual, createHash } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
 import type { Logger } from "pino";
 import { createContextValues, type ContextValues } from "@connectrpc/connect";
-import { DomainError } from "../domain/errors.js";
+import { hashToken } from "../domain/sign-in.js";
 import type { DevMailbox } from "../mail/mailer.js";
 import type { WebAssets } from "../web/bundle.js";
 import type { Cors } from "./cors.js";
 import { callInfoKey, newCallInfo, requestIdOf } from "./context.js";
 import type { Metrics } from "./metrics.js";
-import { writeJson, type NodeRequest, type NodeResponse, type RestRouter } from "./rest.js";
+import { tooLarge, writeJson, type NodeRequest, type NodeResponse, type RestRouter, type RouteMatch } from "./rest.js";
 
 export interface HttpHandlerOptions {
   readonly rest: RestRouter;
@@ -45,8 +45,8 @@ export function contextValuesFor(req: NodeRequest, trustProxy: boolean): Context
 }
 
 export function createHttpHandler(o: HttpHandlerOptions) {
-  const metricsDigest = o.metricsToken === undefined ? undefined : digest(o.metricsToken);
-  const serve = async (req: NodeRequest, res: NodeResponse, url: URL): Promise<void> => {
+  const metricsDigest = o.metricsToken === undefined ? undefined : hashToken(o.metricsToken);
+  const serve = async (req: NodeRequest, res: NodeResponse, url: URL, found: readonly RouteMatch[]): Promise<void> => {
     if (o.cors.apply(req, res)) return;
     const get = req.method === "GET" || req.method === "HEAD";
     if (get && url.pathname === "/healthz") return writeJson(res, 200, { status: "ok" });
@@ -65,7 +65,7 @@ export function createHttpHandler(o: HttpHandlerOptions) {
     }
     if (get && url.pathname === "/metrics") {
       const presented = /^Bearer (\S+)$/.exec(String(req.headers.authorization ?? ""))?.[1];
-      if (metricsDigest && !(presented && timingSafeEqual(digest(presented), metricsDigest))) {
+      if (metricsDigest && !(presented && timingSafeEqual(hashToken(presented), metricsDigest))) {
         return writeJson(res, 401, { code: "unauthenticated", message: "Send Authorization: Bearer <METRICS_TOKEN>." });
       }
       const body = await o.metrics.registry.metrics();
@@ -75,10 +75,9 @@ export function createHttpHandler(o: HttpHandlerOptions) {
     }
     if (get && url.pathname === "/dev/mailbox" && o.devMailbox) return writeJson(res, 200, o.devMailbox.list());
     if (Number(req.headers["content-length"] ?? 0) > o.maxBodyBytes) {
-      const err = new DomainError("payload_too_large", `The request body is larger than ${o.maxBodyBytes} bytes.`);
-      return o.rest.fail(o.rest.shapeForPath(url.pathname), req, res, err);
+      return o.rest.fail(o.rest.shapeForPath(url.pathname), req, res, tooLarge(o.maxBodyBytes));
     }
-    if (await o.rest.handle(req, res, url)) return;
+    if (await o.rest.handle(req, res, url, found)) return;
     parseErrorsAreBadInput(res);
     o.connect(req, res);
   };
@@ -92,8 +91,8 @@ export function createHttpHandler(o: HttpHandlerOptions) {
       writeJson(res, 400, { code: "invalid_argument", message: "The request URL is malformed." });
       return;
     }
-    const isRest = o.rest.matches(url.pathname);
-    const info = newCallInfo(req.headers, req.socket?.remoteAddress, o.trustProxy, isRest);
+    const found = o.rest.lookup(url.pathname);
+    const info = newCallInfo(req.headers, req.socket?.remoteAddress, o.trustProxy, found.length > 0);
     const values = createContextValues().set(callInfoKey, info);
     calls.set(req, values);
     res.setHeader("x-request-id", requestIdOf(values));
@@ -105,7 +104,7 @@ export function createHttpHandler(o: HttpHandlerOptions) {
         "request",
       );
     });
-    serve(req, res, url).catch((err) => {
+    serve(req, res, url, found).catch((err) => {
       o.logger.error({ err, request_id: info.id }, "request handling failed");
       writeJson(res, 500, { code: "internal", message: "Something went wrong on our side." });
     });
@@ -172,6 +171,3 @@ function send(res: NodeResponse, status: number, type: string, body: string): vo
   res.end(body);
 }
 
-function digest(value: string): Buffer {
-  return createHash("sha256").update(value).digest();
-}

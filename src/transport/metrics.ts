@@ -51,12 +51,18 @@ export class Metrics implements DeliveryObserver {
   constructor(db: Db) {
     collectDefaultMetrics({ register: this.registry, prefix: "otp_process_" });
     const registers = [this.registry];
+    // Both outbox gauges come from one query; a scrape collects them at once.
+    let inFlight: Promise<{ depth: number; oldestSeconds: number }> | undefined;
+    const backlog = () =>
+      (inFlight ??= outboxBacklog(db)
+        .catch(() => ({ depth: Number.NaN, oldestSeconds: Number.NaN }))
+        .finally(() => (inFlight = undefined)));
     new Gauge({
       name: "otp_outbox_pending",
       help: "Outbox rows waiting for delivery (pending or being sent).",
       registers,
       async collect() {
-        this.set((await outboxBacklog(db).catch(() => ({ depth: Number.NaN }))).depth);
+        this.set((await backlog()).depth);
       },
     });
     new Gauge({
@@ -64,7 +70,7 @@ export class Metrics implements DeliveryObserver {
       help: "Age of the oldest undelivered outbox row.",
       registers,
       async collect() {
-        this.set((await outboxBacklog(db).catch(() => ({ oldestSeconds: Number.NaN }))).oldestSeconds);
+        this.set((await backlog()).oldestSeconds);
       },
     });
     new Gauge({

@@ -37,6 +37,12 @@ interface Route {
   readonly shape: RestShape;
 }
 
+/** A route whose path template matched a request path. */
+export interface RouteMatch {
+  readonly route: Route;
+  readonly match: RegExpExecArray;
+}
+
 export interface RestOptions {
   readonly interceptors: readonly Interceptor[];
   readonly maxBodyBytes: number;
@@ -79,9 +85,14 @@ export class RestRouter {
     return this.routes.map((r) => `${r.verb} ${r.template} → ${r.method.parent.name}.${r.method.name}`);
   }
 
-  /** Whether some REST route has this path (whatever its verb). */
-  matches(pathname: string): boolean {
-    return this.routes.some((r) => r.pattern.test(pathname));
+  /** The REST routes with this path, whatever their verb, each with its match; matched once per request. */
+  lookup(pathname: string): RouteMatch[] {
+    const found: RouteMatch[] = [];
+    for (const route of this.routes) {
+      const match = route.pattern.exec(pathname);
+      if (match) found.push({ route, match });
+    }
+    return found;
   }
 
   /** The shape of the route family a path belongs to, for errors on unknown paths. */
@@ -91,23 +102,18 @@ export class RestRouter {
     return sibling ? sibling.shape : shapeFor(ApiContract.UNSPECIFIED);
   }
 
-  /** Handles the request if a route's path matches; returns false otherwise. */
-  async handle(req: NodeRequest, res: NodeResponse, url: URL): Promise<boolean> {
-    let pathMatch: { route: Route; match: RegExpExecArray } | undefined;
-    for (const route of this.routes) {
-      const match = route.pattern.exec(url.pathname);
-      if (!match) continue;
-      // Exact verbs only: a HEAD must not run a send.
-      if (route.verb === req.method) {
-        await this.serve(route, match, req, res, url);
-        return true;
-      }
-      pathMatch ??= { route, match };
+  /** Handles the request if `found` (from lookup) has a route; returns false otherwise. */
+  async handle(req: NodeRequest, res: NodeResponse, url: URL, found: readonly RouteMatch[]): Promise<boolean> {
+    if (found.length === 0) return false;
+    // Exact verbs only: a HEAD must not run a send.
+    const hit = found.find((f) => f.route.verb === req.method);
+    if (hit) {
+      await this.serve(hit.route, hit.match, req, res, url);
+      return true;
     }
-    if (!pathMatch) return false;
-    const allowed = this.routes.filter((r) => r.pattern.test(url.pathname)).map((r) => r.verb);
+    const allowed = found.map((f) => f.route.verb);
     res.setHeader("allow", allowed.join(", "));
-    await this.fail(pathMatch.route.shape, req, res, new DomainError("method_not_allowed", `Use ${allowed.join(" or ")} on ${url.pathname}.`));
+    await this.fail(found[0]!.route.shape, req, res, new DomainError("method_not_allowed", `Use ${allowed.join(" or ")} on ${url.pathname}.`));
     return true;
   }
 
@@ -258,17 +264,15 @@ function decodeMessage(schema: DescMessage, json: JsonObject, malformed: readonl
       fromJson(schema, { [key]: value }, { ignoreUnknownFields: true });
       decodable[key] = value;
     } catch {
-      const field = findField(schema, key);
-      violations.push({ field: field?.name ?? key, jsonField: field?.jsonName ?? key, description: WRONG_TYPE });
+      violations.push({ field: known?.name ?? key, jsonField: known?.jsonName ?? key, description: WRONG_TYPE });
     }
   }
   const rest = violationsOf(schema, fromJson(schema, decodable, { ignoreUnknownFields: true }));
   throw invalidFields([...rest.filter((v) => !violations.some((w) => w.field === v.field)), ...violations]);
 }
 
+/** Reads a JSON body; a declared Content-Length over the limit was refused by the HTTP handler already. */
 async function readJsonBody(req: NodeRequest, limit: number): Promise<JsonObject> {
-  const declared = Number(req.headers["content-length"] ?? 0);
-  if (declared > limit) throw tooLarge(limit);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -293,7 +297,7 @@ async function readJsonBody(req: NodeRequest, limit: number): Promise<JsonObject
   return parsed as JsonObject;
 }
 
-function tooLarge(limit: number): DomainError {
+export function tooLarge(limit: number): DomainError {
   return new DomainError("payload_too_large", `The request body is larger than ${limit} bytes.`);
 }
 

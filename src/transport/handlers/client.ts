@@ -3,7 +3,7 @@
 // of its user). Legacy callers are the browsers themselves.
 import type { HandlerContext } from "@connectrpc/connect";
 import { DomainError } from "../../domain/errors.js";
-import type { Client } from "../../domain/otp-sender.js";
+import type { Client, SendResult } from "../../domain/otp-sender.js";
 import type { Tenant } from "../../domain/tenants.js";
 import type { HandlerDeps } from "./deps.js";
 import { callInfoKey, tenantKey } from "../context.js";
@@ -36,6 +36,23 @@ export function projectOf(ctx: HandlerContext): Tenant {
   const tenant = ctx.values.get(tenantKey);
   if (!tenant) throw new DomainError("internal", "no authenticated project on a Stytch method");
   return tenant;
+}
+
+/** The business a legacy call names; an unknown one is a bad businessId. */
+export async function knownBusiness(deps: HandlerDeps, businessId: bigint): Promise<Tenant> {
+  const business = await deps.businesses.find(businessId.toString());
+  if (!business) {
+    throw new DomainError("invalid_argument", "business_id names no known business", {
+      violations: [{ field: "business_id", jsonField: "businessId", description: "names no known business" }],
+    });
+  }
+  return business;
+}
+
+/** A Stytch send's result: those sends never skip an unknown address, so nothing sent is a bug. */
+export function sentOrThrow(result: SendResult): Extract<SendResult, { sent: true }> {
+  if (!result.sent) throw new DomainError("internal", "a send that may not skip reported nothing sent");
+  return result;
 }
 
 /** The custom templates a send names, checked against the tenant's. */

@@ -4,9 +4,8 @@
 import type { MethodImpl } from "@connectrpc/connect";
 import type { OtpService } from "../../../gen/otp/v1/otp_service_pb.js";
 import { DomainError } from "../../domain/errors.js";
-import { browserClient } from "./client.js";
+import { browserClient, knownBusiness } from "./client.js";
 import type { HandlerDeps } from "./deps.js";
-import { knownBusiness } from "./send-otp.js";
 
 export function exchangeOtp(deps: HandlerDeps): MethodImpl<typeof OtpService.method.exchangeOtp> {
   return async (req, ctx) => {

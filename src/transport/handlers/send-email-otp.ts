@@ -2,9 +2,8 @@
 // (or, with user_id, is added to that user).
 import type { MethodImpl } from "@connectrpc/connect";
 import type { OtpService } from "../../../gen/otp/v1/otp_service_pb.js";
-import { DomainError } from "../../domain/errors.js";
 import { requestIdOf } from "../context.js";
-import { projectOf, chosenTemplates, stytchSend } from "./client.js";
+import { chosenTemplates, projectOf, sentOrThrow, stytchSend } from "./client.js";
 import type { HandlerDeps } from "./deps.js";
 
 export function sendEmailOtp(deps: HandlerDeps): MethodImpl<typeof OtpService.method.sendEmailOtp> {
@@ -15,13 +14,14 @@ export function sendEmailOtp(deps: HandlerDeps): MethodImpl<typeof OtpService.me
       req.sessionToken || req.sessionJwt
         ? await deps.signIn.sessionUserId(projectOf(ctx), { token: req.sessionToken || undefined, jwt: req.sessionJwt || undefined })
         : undefined;
-    const result = await deps.sender.send({
-      ...stytchSend(req, ctx),
-      ...templates,
-      ifUnknown: "fail",
-      forUserId: sessionUser ?? (req.userId || undefined),
-    });
-    if (!result.sent) throw new DomainError("internal", "a send that may not skip reported nothing sent");
+    const result = sentOrThrow(
+      await deps.sender.send({
+        ...stytchSend(req, ctx),
+        ...templates,
+        ifUnknown: "fail",
+        forUserId: sessionUser ?? (req.userId || undefined),
+      }),
+    );
     return { requestId: requestIdOf(ctx.values), userId: result.userId, emailId: result.emailId, statusCode: 200 };
   };
 }

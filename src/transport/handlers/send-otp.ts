@@ -3,9 +3,7 @@
 // simply queues no mail for a stranger.
 import type { MethodImpl } from "@connectrpc/connect";
 import type { OtpService } from "../../../gen/otp/v1/otp_service_pb.js";
-import { DomainError } from "../../domain/errors.js";
-import { browserClient } from "./client.js";
-import type { Tenant } from "../../domain/tenants.js";
+import { browserClient, knownBusiness } from "./client.js";
 import type { HandlerDeps } from "./deps.js";
 
 export function sendOtp(deps: HandlerDeps): MethodImpl<typeof OtpService.method.sendOtp> {
@@ -31,14 +29,3 @@ export function sendOtp(deps: HandlerDeps): MethodImpl<typeof OtpService.method.
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** The business a legacy call names; an unknown one is a bad businessId. */
-export async function knownBusiness(deps: HandlerDeps, businessId: bigint): Promise<Tenant> {
-  const business = await deps.businesses.find(businessId.toString());
-  if (!business) {
-    throw new DomainError("invalid_argument", "business_id names no known business", {
-      violations: [{ field: "business_id", jsonField: "businessId", description: "names no known business" }],
-    });
-  }
-  return business;
-}

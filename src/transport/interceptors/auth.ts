@@ -1,14 +1,15 @@
 // Who may call what, on every protocol (the authorization header or gRPC
 // metadata): HTTP Basic project_id:secret on RPCs whose contract is
 // Stytch's, the bearer ADMIN_TOKEN on the admin API, nothing on public ones.
-import { createHash, timingSafeEqual } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
 import type { Interceptor } from "@connectrpc/connect";
 import { DomainError } from "../../domain/errors.js";
 import type { ProjectAuthenticator } from "../../domain/project-auth.js";
+import { hashToken } from "../../domain/sign-in.js";
 import { tenantKey } from "../context.js";
 import { ApiContract, contractOf } from "../contract.js";
 
-export function parseBasicAuth(header: string | null): { user: string; password: string } | undefined {
+function parseBasicAuth(header: string | null): { user: string; password: string } | undefined {
   const m = header === null ? null : /^Basic[ ]+([A-Za-z0-9+/]+=*)[ ]*$/i.exec(header);
   if (!m) return undefined;
   const decoded = Buffer.from(m[1]!, "base64").toString("utf8");
@@ -18,7 +19,7 @@ export function parseBasicAuth(header: string | null): { user: string; password:
 }
 
 export function authInterceptor(projects: ProjectAuthenticator, adminToken: string | undefined): Interceptor {
-  const expected = adminToken === undefined ? undefined : digest(adminToken);
+  const expected = adminToken === undefined ? undefined : hashToken(adminToken);
   return (next) => async (req) => {
     switch (contractOf(req.method)) {
       case ApiContract.STYTCH: {
@@ -36,7 +37,7 @@ export function authInterceptor(projects: ProjectAuthenticator, adminToken: stri
         if (expected === undefined) throw new DomainError("admin_disabled", "The admin API is off: set ADMIN_TOKEN to turn it on.");
         const presented = /^Bearer[ ]+(\S+)$/i.exec(req.header.get("authorization") ?? "")?.[1];
         // Compare digests so the comparison is constant-time whatever the lengths.
-        if (!presented || !timingSafeEqual(digest(presented), expected)) {
+        if (!presented || !timingSafeEqual(hashToken(presented), expected)) {
           throw new DomainError("unauthenticated", "Missing or wrong admin token: send Authorization: Bearer <ADMIN_TOKEN>.");
         }
         break;
@@ -44,8 +45,4 @@ export function authInterceptor(projects: ProjectAuthenticator, adminToken: stri
     }
     return next(req);
   };
-}
-
-function digest(value: string): Buffer {
-  return createHash("sha256").update(value).digest();
 }
