@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import { checkTemplate } from "../mail/template-language.js";
 import type { Clock } from "./clock.js";
 import { DomainError, invalidFields } from "./errors.js";
-import { newId } from "./ids.js";
+import { newId, newSecret } from "./ids.js";
 import type {
   AdminStore,
   AdminUserRecord,
@@ -131,10 +131,6 @@ export function tenantRef(projectId: string, businessId: bigint): TenantRef | un
   if (projectId) return { projectId };
   if (businessId) return { businessId: businessId.toString() };
   return undefined;
-}
-
-function newSecret(live: boolean): string {
-  return `secret-${live ? "live" : "test"}-${randomBytes(24).toString("base64url")}`;
 }
 
 function newTemplateId(): string {

@@ -69,8 +69,8 @@ export type SendResult =
   | { readonly sent: true; readonly userId: string; readonly emailId: string; readonly userCreated: boolean }
   | { readonly sent: false };
 
-export const SANDBOX_EMAIL = "sandbox@stytch.com";
-export const SANDBOX_CODE = "000000";
+const SANDBOX_EMAIL = "sandbox@stytch.com";
+const SANDBOX_CODE = "000000";
 
 export class OtpSender {
   constructor(

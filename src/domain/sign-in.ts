@@ -14,7 +14,7 @@ import { CommitThenFail, type AttemptTx, type EmailLookup, type Factor, type Ses
 import type { KeyRing } from "./signing-keys.js";
 import type { Tenant } from "./tenants.js";
 
-export const SESSION_JWT_TTL_SECONDS = 300;
+const SESSION_JWT_TTL_SECONDS = 300;
 export const SESSION_CLAIM = "https://stytch.com/session";
 const RESERVED_CLAIMS = new Set(["iss", "sub", "aud", "exp", "nbf", "iat", "jti", SESSION_CLAIM]);
 const MAX_CUSTOM_CLAIMS_BYTES = 4096;
@@ -98,11 +98,11 @@ export class SignIn {
   /** Legacy portal: the customer's code for a bearer JWT. Unknown address and wrong code look the same. */
   async exchangeOtp(business: Tenant, email: string, code: string, client: Client): Promise<string> {
     const now = this.clock.now();
+    const address = normalizeAddress(email);
     const user = await this.store.attempt(async (tx) => {
-      const { user } = await this.judge(tx, business, { address: normalizeAddress(email) }, code, client, {}, "exchange", now);
+      const { user } = await this.judge(tx, business, { address }, code, client, {}, "exchange", now);
       return user;
     });
-    const address = normalizeAddress(email);
     return this.keys.sign(
       { email: address, business_id: Number(business.externalId) },
       {

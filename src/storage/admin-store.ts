@@ -31,15 +31,16 @@ const TENANT_COLUMNS =
   "external_id, name, live, created_at, mail_from_name, mail_from_address, reply_to, logo_url, accent_color, support_url, default_locale";
 
 // Branding columns in the order of brandingValues(); a NULL parameter keeps
-// the column, "" clears it.
+// the column, "" clears it. The current values are named tenants.<column>,
+// as an INSERT's ON CONFLICT DO UPDATE requires.
 const BRANDING_SET = `
-  mail_from_name    = CASE WHEN $B1::text IS NULL THEN mail_from_name    ELSE nullif($B1, '') END,
-  mail_from_address = CASE WHEN $B2::text IS NULL THEN mail_from_address ELSE nullif($B2, '') END,
-  reply_to          = CASE WHEN $B3::text IS NULL THEN reply_to          ELSE nullif($B3, '') END,
-  logo_url          = CASE WHEN $B4::text IS NULL THEN logo_url          ELSE nullif($B4, '') END,
-  accent_color      = CASE WHEN $B5::text IS NULL THEN accent_color      ELSE nullif($B5, '') END,
-  support_url       = CASE WHEN $B6::text IS NULL THEN support_url       ELSE nullif($B6, '') END,
-  default_locale    = coalesce(nullif($B7, ''), default_locale)`;
+  mail_from_name    = CASE WHEN $B1::text IS NULL THEN tenants.mail_from_name    ELSE nullif($B1, '') END,
+  mail_from_address = CASE WHEN $B2::text IS NULL THEN tenants.mail_from_address ELSE nullif($B2, '') END,
+  reply_to          = CASE WHEN $B3::text IS NULL THEN tenants.reply_to          ELSE nullif($B3, '') END,
+  logo_url          = CASE WHEN $B4::text IS NULL THEN tenants.logo_url          ELSE nullif($B4, '') END,
+  accent_color      = CASE WHEN $B5::text IS NULL THEN tenants.accent_color      ELSE nullif($B5, '') END,
+  support_url       = CASE WHEN $B6::text IS NULL THEN tenants.support_url       ELSE nullif($B6, '') END,
+  default_locale    = coalesce(nullif($B7, ''), tenants.default_locale)`;
 
 function brandingSet(first: number): string {
   return BRANDING_SET.replace(/\$B(\d)/g, (_, n: string) => `$${first + Number(n) - 1}`);
@@ -140,19 +141,18 @@ export class PgAdminStore implements AdminStore {
   }
 
   async upsertBusiness(businessId: string, name: string, b: BrandingPatch): Promise<{ business: BusinessRecord; created: boolean }> {
+    // One statement: a new business gets the branding given (unset columns at
+    // their defaults), an existing one has it applied as a patch.
     const { rows } = await query<TenantRow & { created: boolean }>(this.db, {
-      text: `WITH ins AS (INSERT INTO tenants (kind, external_id, name) VALUES ('business', $1, $2)
-                          ON CONFLICT (kind, external_id) DO UPDATE SET name = excluded.name
-                          RETURNING id, (xmax = 0) AS created)
-             SELECT id, created FROM ins`,
-      values: [businessId, name],
+      text: `INSERT INTO tenants (kind, external_id, name, mail_from_name, mail_from_address, reply_to, logo_url, accent_color,
+                                  support_url, default_locale)
+             VALUES ('business', $1, $2, nullif($3, ''), nullif($4, ''), nullif($5, ''), nullif($6, ''), nullif($7, ''),
+                     nullif($8, ''), coalesce(nullif($9, ''), 'en'))
+             ON CONFLICT (kind, external_id) DO UPDATE SET name = excluded.name, ${brandingSet(3)}
+             RETURNING ${TENANT_COLUMNS}, (xmax = 0) AS created`,
+      values: [businessId, name, ...brandingValues(b)],
     });
-    const created = rows[0]!.created;
-    const updated = await query<TenantRow>(this.db, {
-      text: `UPDATE tenants SET ${brandingSet(2)} WHERE kind = 'business' AND external_id = $1 RETURNING ${TENANT_COLUMNS}`,
-      values: [businessId, ...brandingValues(b)],
-    });
-    return { business: toBusiness(updated.rows[0]!), created };
+    return { business: toBusiness(rows[0]!), created: rows[0]!.created };
   }
 
   async listBusinesses(): Promise<BusinessRecord[]> {
@@ -238,13 +238,12 @@ export class PgAdminStore implements AdminStore {
                   c AS (DELETE FROM otp_codes WHERE email_id IN (SELECT id FROM em)),
                   o AS (DELETE FROM outbox WHERE email_id IN (SELECT id FROM em)),
                   s AS (DELETE FROM sessions WHERE user_id = $1),
-                  e AS (DELETE FROM emails WHERE user_id = $1)
-             SELECT count(*) AS n FROM users WHERE id = $1`,
+                  e AS (DELETE FROM emails WHERE user_id = $1),
+                  u AS (DELETE FROM users WHERE id = $1 RETURNING 1)
+             SELECT count(*) AS n FROM u`,
       values: [userId],
     });
-    if (Number(rows[0]!.n) === 0) return false;
-    await query(this.db, { text: "DELETE FROM users WHERE id = $1", values: [userId] });
-    return true;
+    return Number(rows[0]!.n) > 0;
   }
 
   async auditEvents(tenantId: string, since: number | undefined, until: number | undefined, limit: number): Promise<AuditRecord[]> {

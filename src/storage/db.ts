@@ -36,6 +36,11 @@ export function isUnavailable(err: unknown): boolean {
   );
 }
 
+/** What a caller is told when the database cannot be reached; the cause is kept for the log. */
+export function unavailableError(cause: unknown): DomainError {
+  return new DomainError("unavailable", "The service is temporarily unavailable.", {}, { cause });
+}
+
 /** Runs a query; a connectivity failure surfaces as "unavailable". */
 export async function query<R extends pg.QueryResultRow>(
   db: Db,
@@ -44,9 +49,6 @@ export async function query<R extends pg.QueryResultRow>(
   try {
     return await db.query<R>(config);
   } catch (err) {
-    if (isUnavailable(err)) {
-      throw new DomainError("unavailable", "The service is temporarily unavailable.", {}, { cause: err });
-    }
-    throw err;
+    throw isUnavailable(err) ? unavailableError(err) : err;
   }
 }

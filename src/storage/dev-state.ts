@@ -51,12 +51,8 @@ export async function writeDemoCredentials(dataDir: string, credentials: DemoCre
 
 /** Embedded mode: the admin token kept in dev-credentials.json, created on first need. */
 export async function loadOrCreateAdminToken(dataDir: string): Promise<string> {
-  let current: Record<string, unknown> = {};
-  try {
-    current = JSON.parse(await readFile(demoCredentialsPath(dataDir), "utf8")) as Record<string, unknown>;
-  } catch {
-    // No file yet (or an unreadable one): start a new one.
-  }
+  // No file yet (or an unreadable one): start a new one.
+  const current: Partial<DemoCredentials> = (await readDemoCredentials(dataDir)) ?? {};
   if (typeof current.admin_token === "string" && current.admin_token.length >= 16) return current.admin_token;
   const token = `admin-${randomBytes(24).toString("base64url")}`;
   await mkdir(dataDir, { recursive: true });

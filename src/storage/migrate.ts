@@ -9,13 +9,13 @@ const MIGRATIONS_DIR = fileURLToPath(new URL("../../migrations/", import.meta.ur
 // Any constant works; it only has to be the same for every instance.
 const LOCK_ID = 7_400_113_001;
 
-export interface Migration {
+interface Migration {
   readonly version: number;
   readonly name: string;
   readonly sql: string;
 }
 
-export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]> {
+async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]> {
   const files = (await readdir(dir)).filter((f) => /^\d+_.+\.sql$/.test(f)).sort();
   const migrations = await Promise.all(
     files.map(async (name) => ({ version: Number.parseInt(name, 10), name, sql: await readFile(dir + name, "utf8") })),

@@ -1,13 +1,12 @@
 // The demo tenants: business 7 with the customer jane.doe@example.com, and a
 // test project whose secret is shown once and kept in dev-credentials.json.
-import { randomBytes } from "node:crypto";
 import { hashSecret } from "../domain/password-hash.js";
-import { newId } from "../domain/ids.js";
+import { newId, newSecret } from "../domain/ids.js";
 import { readDemoCredentials, writeDemoCredentials, type DemoCredentials } from "./dev-state.js";
 import type { PgTenantStore } from "./tenant-store.js";
 
-export const DEMO_BUSINESS_ID = 7;
-export const DEMO_CUSTOMER = "jane.doe@example.com";
+const DEMO_BUSINESS_ID = 7;
+const DEMO_CUSTOMER = "jane.doe@example.com";
 
 /** Returns the demo credentials and whether this call created them. */
 export async function seedDemo(tenants: PgTenantStore, dataDir: string): Promise<{ credentials: DemoCredentials; created: boolean }> {
@@ -21,7 +20,7 @@ export async function seedDemo(tenants: PgTenantStore, dataDir: string): Promise
 
   const credentials: DemoCredentials = {
     project_id: newId("project", false),
-    secret: `secret-test-${randomBytes(24).toString("base64url")}`,
+    secret: newSecret(false),
     business_id: DEMO_BUSINESS_ID,
   };
   await tenants.createProject({

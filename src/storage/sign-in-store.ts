@@ -15,8 +15,7 @@ import {
   type SignInStore,
   type UserRecord,
 } from "../domain/sign-in-records.js";
-import { DomainError } from "../domain/errors.js";
-import { isUnavailable, query, type Db } from "./db.js";
+import { isUnavailable, query, unavailableError, type Db } from "./db.js";
 
 type Queryable = Pick<pg.PoolClient, "query">;
 
@@ -206,14 +205,19 @@ class PgAttemptTx implements AttemptTx {
 }
 
 export class PgSignInStore implements SignInStore {
-  constructor(private readonly db: Db) {}
+  /** The pool as the helpers shared with attempt transactions take it; failures map like query()'s. */
+  private readonly pooled: Queryable;
+
+  constructor(private readonly db: Db) {
+    this.pooled = { query: (text: string, values: unknown[]) => query(this.db, { text, values }) } as Queryable;
+  }
 
   async attempt<T>(fn: (tx: AttemptTx) => Promise<T>): Promise<T> {
     let client: pg.PoolClient;
     try {
       client = await this.db.connect();
     } catch (err) {
-      throw unavailable(err);
+      throw unavailableError(err);
     }
     try {
       await client.query("BEGIN");
@@ -226,7 +230,7 @@ export class PgSignInStore implements SignInStore {
         throw err.failure;
       }
       await client.query("ROLLBACK").catch(() => {});
-      throw isUnavailable(err) ? unavailable(err) : err;
+      throw isUnavailable(err) ? unavailableError(err) : err;
     } finally {
       client.release();
     }
@@ -251,7 +255,7 @@ export class PgSignInStore implements SignInStore {
   }
 
   updateSession(sessionId: string, update: SessionUpdate): Promise<SessionRecord> {
-    return updateSession({ query: (text: string, values: unknown[]) => query(this.db, { text, values }) } as Queryable, sessionId, update);
+    return updateSession(this.pooled, sessionId, update);
   }
 
   async revokeSession(sessionId: string): Promise<void> {
@@ -259,10 +263,6 @@ export class PgSignInStore implements SignInStore {
   }
 
   user(userId: string): Promise<UserRecord> {
-    return loadUser({ query: (text: string, values: unknown[]) => query(this.db, { text, values }) } as Queryable, userId);
+    return loadUser(this.pooled, userId);
   }
-}
-
-function unavailable(err: unknown): DomainError {
-  return new DomainError("unavailable", "The service is temporarily unavailable.", {}, { cause: err });
 }

@@ -1,5 +1,6 @@
 // Tenant look-ups and the writes an operator (or the demo seed) makes.
 import type { ProjectCredentials, Tenant, TenantStore } from "../domain/tenants.js";
+import { PgAdminStore } from "./admin-store.js";
 import { query, type Db } from "./db.js";
 
 interface TenantRow {
@@ -91,14 +92,6 @@ export class PgTenantStore implements TenantStore {
 
   /** Adds a user with one verified address (a customer, for a business). */
   async addUser(tenantId: string, u: { userId: string; emailId: string; address: string }): Promise<void> {
-    await query(this.db, {
-      text: `WITH e AS (
-               INSERT INTO emails (id, tenant_id, user_id, address, verified)
-               VALUES ($2, $1, $3, $4, true)
-               ON CONFLICT (tenant_id, address) DO NOTHING
-               RETURNING user_id)
-             INSERT INTO users (id, tenant_id, status) SELECT user_id, $1, 'active' FROM e`,
-      values: [tenantId, u.emailId, u.userId, u.address],
-    });
+    await new PgAdminStore(this.db).addUser(tenantId, u);
   }
 }
