@@ -12,8 +12,9 @@ import { Code, ConnectError, createClient, type Client } from "@connectrpc/conne
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { AdminService, type Branding } from "../../gen/otp/v1/admin_service_pb.js";
 import { ConfigError, loadAdminCliConfig } from "../config.js";
+import { readDemoCredentials } from "../storage/dev-state.js";
 
-export const EXIT = { ok: 0, failed: 1, usage: 2, denied: 3, notFound: 4, unavailable: 5 } as const;
+const EXIT = { ok: 0, failed: 1, usage: 2, denied: 3, notFound: 4, unavailable: 5 } as const;
 
 export interface Io {
   out(text: string): void;
@@ -93,6 +94,11 @@ function tenant(values: Values): { projectId: string; businessId: bigint } {
   if (values.project && values.business) throw new UsageError("give --project or --business, not both");
   if (!values.project && !values.business) throw new UsageError("--project or --business is required");
   return { projectId: values.project ?? "", businessId: values.business ? BigInt(int(values.business, "business")!) : 0n };
+}
+
+/** The tenant of a user command: `customer …` always names a business, `user …` either kind. */
+function userTenant(cmd: string, values: Values): { projectId: string; businessId: bigint } {
+  return tenant(cmd.startsWith("customer") ? { ...values, business: need(values, "business") } : values);
 }
 
 function branding(values: Values): Omit<Branding, "$typeName"> | undefined {
@@ -182,12 +188,12 @@ async function run(client: Client<typeof AdminService>, cmd: string, values: Val
     }
     case "user add":
     case "customer add": {
-      const r = await client.addUser({ ...tenant(cmd.startsWith("customer") ? { ...values, business: need(values, "business") } : values), email: need(values, "email") });
+      const r = await client.addUser({ ...userTenant(cmd, values), email: need(values, "email") });
       return { schema: S.addUser.output, message: r, rows: [{ user_id: r.userId, email_id: r.emailId, created: String(r.created) }] };
     }
     case "user list":
     case "customer list": {
-      const r = await client.listUsers({ ...tenant(cmd.startsWith("customer") ? { ...values, business: need(values, "business") } : values), limit: int(values.limit, "limit") });
+      const r = await client.listUsers({ ...userTenant(cmd, values), limit: int(values.limit, "limit") });
       return { schema: S.listUsers.output, message: r, rows: r.users.map((u) => ({ user_id: u.userId, status: u.status, emails: u.emails.join(", ") })) };
     }
     case "user remove":
@@ -213,7 +219,7 @@ function toIso(t: { seconds: bigint; nanos: number } | undefined): string {
 }
 
 /** Columns padded to their widest cell. */
-export function table(rows: readonly Record<string, string>[]): string {
+function table(rows: readonly Record<string, string>[]): string {
   if (rows.length === 0) return "(none)";
   const keys = Object.keys(rows[0]!);
   const widths = keys.map((k) => Math.max(k.length, ...rows.map((r) => (r[k] ?? "").length)));
@@ -222,13 +228,7 @@ export function table(rows: readonly Record<string, string>[]): string {
 }
 
 async function adminToken(configured: string | undefined, dataDir: string): Promise<string | undefined> {
-  if (configured) return configured;
-  try {
-    const credentials = JSON.parse(await readFile(path.join(dataDir, "dev-credentials.json"), "utf8")) as { admin_token?: string };
-    return credentials.admin_token;
-  } catch {
-    return undefined;
-  }
+  return configured || (await readDemoCredentials(dataDir))?.admin_token;
 }
 
 export async function main(argv: string[], env: Record<string, string | undefined>, io: Io): Promise<number> {

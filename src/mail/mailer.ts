@@ -118,7 +118,6 @@ function connectNoDelay(
 export interface DevMail {
   readonly id: string;
   readonly to: string;
-  readonly replyTo?: string;
   readonly subject: string;
   readonly text: string;
   readonly html: string;
@@ -158,7 +157,7 @@ export class DevMailbox implements Mailer {
 }
 
 /** "jane.doe@example.com" → "ja***@example.com": enough to tell mails apart in a log. */
-export function maskEmail(address: string): string {
+function maskEmail(address: string): string {
   const at = address.lastIndexOf("@");
   return at <= 0 ? "***" : `${address.slice(0, Math.min(2, at))}***${address.slice(at)}`;
 }

@@ -3,20 +3,20 @@
 // insertion). Templates are checked when saved; values are HTML-escaped
 // when rendered into an HTML part.
 
-export const PLACEHOLDERS = ["code", "expires_in_minutes", "tenant_name", "email", "support_url", "logo_url"] as const;
-export type Placeholder = (typeof PLACEHOLDERS)[number];
+const PLACEHOLDERS = ["code", "expires_in_minutes", "tenant_name", "email", "support_url", "logo_url"] as const;
+type Placeholder = (typeof PLACEHOLDERS)[number];
 export type TemplateValues = Readonly<Record<Placeholder, string>>;
 
 type Segment = { readonly text: string } | { readonly name: Placeholder };
 
-export class TemplateSyntaxError extends Error {
+class TemplateSyntaxError extends Error {
   override name = "TemplateSyntaxError";
 }
 
 const TOKEN = /\{\{\s*([a-z_]+)\s*\}\}/g;
 
 /** Splits a template into text and placeholders; throws on anything malformed. */
-export function parseTemplate(source: string): readonly Segment[] {
+function parseTemplate(source: string): readonly Segment[] {
   const segments: Segment[] = [];
   let last = 0;
   for (const m of source.matchAll(TOKEN)) {

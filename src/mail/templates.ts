@@ -3,7 +3,6 @@
 // tenant's custom template replaces the built-in copy when one is chosen.
 import { escapeHtml, renderTemplate, type TemplateParts, type TemplateValues } from "./template-language.js";
 
-export { escapeHtml };
 
 export const LOCALES = ["en", "es", "pt-br", "fr"] as const;
 export type Locale = (typeof LOCALES)[number];
@@ -80,7 +79,7 @@ const COPY: Record<Locale, Copy> = {
   },
 };
 
-export function isLocale(value: string): value is Locale {
+function isLocale(value: string): value is Locale {
   return (LOCALES as readonly string[]).includes(value);
 }
 

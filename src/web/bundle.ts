@@ -6,7 +6,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { build } from "esbuild";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-export const WEB_DIST = `${ROOT}dist/web/`;
+const WEB_DIST = `${ROOT}dist/web/`;
 const ENTRY = `${ROOT}src/web/signin.ts`;
 
 export async function bundleWeb(): Promise<void> {
