@@ -1,63 +1,31 @@
 // What the service writes to its log during a whole sign-in, at debug level:
 // request ids, and never a code, secret, token or full email address.
-import { mkdtemp, rm } from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
 import { Writable } from "node:stream";
 import { pino } from "pino";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { loadConfig } from "../../src/config.js";
-import { newId } from "../../src/domain/ids.js";
-import { hashSecret } from "../../src/domain/password-hash.js";
-import { build, type App } from "../../src/server.js";
-import { PgTenantStore } from "../../src/storage/tenant-store.js";
-import { PEPPER } from "../support/app.js";
-import { createTestDatabase, type TestDatabase } from "../support/database.js";
-import { codeIn, startSmtp, type TestSmtp } from "../support/smtp.js";
+import { startTestEnv, type TestEnv } from "../support/app.js";
+import { codeIn } from "../support/smtp.js";
 
 const lines: string[] = [];
-let app: App;
-let url: string;
-let smtp: TestSmtp;
-let database: TestDatabase;
-let dataDir: string;
+let env: TestEnv;
 
 beforeAll(async () => {
-  database = await createTestDatabase();
-  smtp = await startSmtp();
-  dataDir = await mkdtemp(path.join(os.tmpdir(), "otp-logs-"));
   const sink = new Writable({
     write(chunk, _enc, done) {
       lines.push(...String(chunk).split("\n").filter(Boolean));
       done();
     },
   });
-  const config = loadConfig({
-    DATABASE_URL: database.url,
-    OTP_PEPPER: PEPPER,
-    SMTP_URL: smtp.url,
-    PORT: "0",
-    DATA_DIR: dataDir,
-    OUTBOX_POLL_MS: "200",
-    ADMIN_TOKEN: "admin-token-for-the-log-test",
-  });
-  app = await build(config, { logger: pino({ level: "debug" }, sink) });
-  url = await app.listen();
+  env = await startTestEnv({ ADMIN_TOKEN: "admin-token-for-the-log-test" }, { logger: pino({ level: "debug" }, sink) });
 });
 
 afterAll(async () => {
-  await app?.close();
-  await smtp?.close();
-  await database?.drop();
-  await rm(dataDir, { recursive: true, force: true });
+  await env?.close();
 });
 
 it("logs each request with its id but no code, secret, token or full address", async () => {
-  const tenants = new PgTenantStore(app.db);
-  const projectId = newId("project", false);
-  const secret = `secret-test-${newId("request-id", false)}`;
-  await tenants.createProject({ projectId, name: "Logs", secretHash: await hashSecret(secret), live: false });
-  const auth = `Basic ${Buffer.from(`${projectId}:${secret}`).toString("base64")}`;
+  const { secret, authorization: auth } = await env.createProject("Logs");
+  const { url, smtp, app } = env;
   const email = `log.person.${Date.now()}@example.com`;
   const post = (p: string, body: unknown) =>
     fetch(`${url}${p}`, { method: "POST", headers: { authorization: auth, "content-type": "application/json" }, body: JSON.stringify(body) });

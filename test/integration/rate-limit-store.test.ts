@@ -5,11 +5,10 @@ import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LimitCharge } from "../../src/domain/rate-limit-policy.js";
 import type { SendCommand } from "../../src/domain/otp-sender.js";
-import { createPool, type Db } from "../../src/storage/db.js";
-import { migrate } from "../../src/storage/migrate.js";
+import type { Db } from "../../src/storage/db.js";
 import { PgOtpStore } from "../../src/storage/otp-store.js";
 import { PgTenantStore } from "../../src/storage/tenant-store.js";
-import { createTestDatabase, type TestDatabase } from "../support/database.js";
+import { createMigratedDatabase, type TestDatabase } from "../support/database.js";
 
 const HOUR = 3_600_000;
 let database: TestDatabase;
@@ -18,14 +17,13 @@ let store: PgOtpStore;
 let tenantId: string;
 
 beforeAll(async () => {
-  database = await createTestDatabase();
-  db = createPool(database.url, 20);
-  await migrate(db);
+  const migrated = await createMigratedDatabase(20);
+  database = migrated;
+  db = migrated.db;
   tenantId = (await new PgTenantStore(db).createProject({ projectId: "project-test-limits", name: "Limits", secretHash: "x", live: false })).id;
   store = new PgOtpStore(db);
 });
 afterAll(async () => {
-  await db?.end();
   await database?.drop();
 });
 

@@ -8,14 +8,13 @@ import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "../../gen/go
 import { OtpService } from "../../gen/otp/v1/otp_service_pb.js";
 import { loadConfig } from "../../src/config.js";
 import { newId } from "../../src/domain/ids.js";
-import { hashSecret } from "../../src/domain/password-hash.js";
 import { Secrets } from "../../src/domain/secrets.js";
-import { createPool, type Db } from "../../src/storage/db.js";
-import { migrate } from "../../src/storage/migrate.js";
+import type { Db } from "../../src/storage/db.js";
 import { pruneRateLimits } from "../../src/storage/otp-store.js";
 import { PgTenantStore } from "../../src/storage/tenant-store.js";
 import { createServices } from "../../src/services.js";
-import { createTestDatabase, type TestDatabase } from "../support/database.js";
+import { createTestProject } from "../support/app.js";
+import { createMigratedDatabase, type TestDatabase } from "../support/database.js";
 
 const PEPPER = "rpc-test-pepper-0123456789abcdef0123456789";
 
@@ -27,10 +26,10 @@ let wrongAuthorization: string;
 let businessId: bigint;
 
 beforeAll(async () => {
-  database = await createTestDatabase();
+  const migrated = await createMigratedDatabase(4);
+  database = migrated;
+  db = migrated.db;
   const config = loadConfig({ DATABASE_URL: database.url, OTP_PEPPER: PEPPER });
-  db = createPool(database.url, 4);
-  await migrate(db);
 
   // The same services and interceptors build() serves.
   const tenants = new PgTenantStore(db);
@@ -51,10 +50,8 @@ beforeAll(async () => {
   );
   client = createClient(OtpService, transport);
 
-  const projectId = newId("project", false);
-  const secret = `secret-test-${newId("request-id", false)}`;
-  await tenants.createProject({ projectId, name: "Acme", secretHash: await hashSecret(secret), live: false });
-  authorization = `Basic ${Buffer.from(`${projectId}:${secret}`).toString("base64")}`;
+  const { projectId, secret, authorization: basic } = await createTestProject(tenants);
+  authorization = basic;
   wrongAuthorization = `Basic ${Buffer.from(`${projectId}:${secret}-wrong`).toString("base64")}`;
 
   businessId = 4242n;
@@ -67,7 +64,6 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await db?.end();
   await database?.drop();
 });
 

@@ -4,7 +4,7 @@
 import { expect } from "vitest";
 import type { ReceivedMail, TestSmtp } from "./smtp.js";
 
-export const STYTCH_ERROR_KEYS = ["error_message", "error_type", "error_url", "request_id", "status_code"];
+const STYTCH_ERROR_KEYS = ["error_message", "error_type", "error_url", "request_id", "status_code"];
 export const REQUEST_ID = /^request-id-test-[0-9a-f-]{36}$/;
 export const JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 

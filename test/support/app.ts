@@ -3,7 +3,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { pino } from "pino";
+import { pino, type Logger } from "pino";
 import { loadConfig } from "../../src/config.js";
 import { newId } from "../../src/domain/ids.js";
 import { hashSecret } from "../../src/domain/password-hash.js";
@@ -36,7 +36,15 @@ export interface TestEnv {
   close(): Promise<void>;
 }
 
-export async function startTestEnv(env: Record<string, string> = {}): Promise<TestEnv> {
+/** A test project with a fresh id and secret, as callers authenticate with it. */
+export async function createTestProject(tenants: PgTenantStore, name = "Acme"): Promise<TestProject> {
+  const projectId = newId("project", false);
+  const secret = `secret-test-${newId("request-id", false)}`;
+  await tenants.createProject({ projectId, name, secretHash: await hashSecret(secret), live: false });
+  return { projectId, secret, authorization: `Basic ${Buffer.from(`${projectId}:${secret}`).toString("base64")}` };
+}
+
+export async function startTestEnv(env: Record<string, string> = {}, options: { logger?: Logger } = {}): Promise<TestEnv> {
   const database = await createTestDatabase();
   const smtp = await startSmtp();
   const dataDir = await mkdtemp(path.join(os.tmpdir(), "otp-test-data-"));
@@ -53,18 +61,13 @@ export async function startTestEnv(env: Record<string, string> = {}): Promise<Te
       ...env,
       ...extra,
     });
-    const app = await build(config, { logger: pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }) });
+    const app = await build(config, { logger: options.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }) });
     instances.push(app);
     return { app, url: await app.listen() };
   };
   const first = await startInstance();
   const tenants = new PgTenantStore(first.app.db);
-  const createProject = async (name = "Acme") => {
-    const projectId = newId("project", false);
-    const secret = `secret-test-${newId("request-id", false)}`;
-    await tenants.createProject({ projectId, name, secretHash: await hashSecret(secret), live: false });
-    return { projectId, secret, authorization: `Basic ${Buffer.from(`${projectId}:${secret}`).toString("base64")}` };
-  };
+  const createProject = (name = "Acme") => createTestProject(tenants, name);
   const project = await createProject();
   const businessId = 7000 + Math.floor(Math.random() * 1000);
   const business = await tenants.upsertBusiness({ businessId: String(businessId), name: "Harbour Yoga" });

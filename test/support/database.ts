@@ -3,6 +3,8 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { inject } from "vitest";
+import { createPool, type Db } from "../../src/storage/db.js";
+import { migrate } from "../../src/storage/migrate.js";
 
 export interface TestDatabase {
   readonly url: string;
@@ -25,6 +27,21 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       await c.connect();
       await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       await c.end();
+    },
+  };
+}
+
+/** A fresh database with the migrations applied and a pool on it; drop() ends the pool first. */
+export async function createMigratedDatabase(poolSize: number): Promise<TestDatabase & { readonly db: Db }> {
+  const database = await createTestDatabase();
+  const db = createPool(database.url, poolSize);
+  await migrate(db);
+  return {
+    url: database.url,
+    db,
+    async drop() {
+      await db.end();
+      await database.drop();
     },
   };
 }
