@@ -1,6 +1,7 @@
 // Which rate limits a send is charged against. Each limit is a GCRA bucket
 // stored as one row per key; the store charges them all or none, atomically.
 import type { RateLimit } from "../config.js";
+import { clientKey } from "./client-key.js";
 import type { Secrets } from "./secrets.js";
 
 export interface LimitCharge {
@@ -18,8 +19,9 @@ export interface SendLimits {
 }
 
 /**
- * Per tenant+address, per tenant+client IP (when one is known) and per
- * tenant. Addresses and IPs enter keys only as keyed hashes.
+ * Per tenant+address, per tenant+client (its IP, an IPv6 /64 as one client;
+ * see clientKey) when one is known, and per tenant. Addresses and IPs enter
+ * keys only as keyed hashes.
  *
  * The tenant limit is the one every send of a tenant is charged against, so
  * as a single row its lock would be held by one send at a time until that
@@ -40,7 +42,7 @@ export function chargesForSend(
     tenantCharge(tenantId, limits.tenant, limits.tenantShards, addressKey),
     { key: `e:${tenantId}:${addressKey}`, ...limits.email },
   ];
-  if (ip) charges.push({ key: `i:${tenantId}:${secrets.limitKey(ip)}`, ...limits.ip });
+  if (ip) charges.push({ key: `i:${tenantId}:${secrets.limitKey(clientKey(ip))}`, ...limits.ip });
   return charges;
 }
 

@@ -23,6 +23,13 @@ describe("chargesForSend", () => {
     expect(JSON.stringify(charges)).not.toContain("203.0.113.9");
   });
 
+  it("charges every address of one IPv6 /64 to the same IP key (an attacker cannot rotate through its /64)", () => {
+    const ipKey = (ip: string) => chargesForSend(limits, secrets, "42", "jane@example.com", ip)[2]!.key;
+    expect(ipKey("2001:db8:1:2::1")).toBe(ipKey("2001:db8:1:2:ffff:ffff:ffff:fffe"));
+    expect(ipKey("2001:db8:1:2::1")).not.toBe(ipKey("2001:db8:1:3::1"));
+    expect(ipKey("203.0.113.9")).not.toBe(ipKey("203.0.113.10"));
+  });
+
   it("leaves the IP out when it is not known", () => {
     expect(chargesForSend(limits, secrets, "42", "jane@example.com", undefined)).toHaveLength(2);
   });
