@@ -71,6 +71,11 @@ export interface Config {
     readonly maxAttempts: number;
   };
   readonly logLevel: string;
+  /** Platform tools: gRPC server reflection (on by default) and how often health watches re-probe readiness. */
+  readonly platform: {
+    readonly reflection: boolean;
+    readonly healthPollMs: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -186,6 +191,10 @@ export function loadConfig(env: Env = process.env): Config {
       maxAttempts: int("OUTBOX_MAX_ATTEMPTS", 100, 1, 10_000),
     },
     logLevel,
+    platform: {
+      reflection: bool("GRPC_REFLECTION", true),
+      healthPollMs: int("HEALTH_POLL_MS", 1_000, 50, 60_000),
+    },
   });
 }
 

@@ -18,6 +18,9 @@ import { PgOutboxStore } from "./storage/outbox-store.js";
 import { seedDemo } from "./storage/seed.js";
 import { PgTenantStore } from "./storage/tenant-store.js";
 import { createCors } from "./transport/cors.js";
+import { Health } from "../gen/health/v1/health_pb.js";
+import { healthServiceImpl, Readiness } from "./transport/health.js";
+import { DescriptorIndex, reflectionServices, reflectionV1AlphaImpl, reflectionV1Impl } from "./transport/reflection.js";
 import { contextValuesFor, createHttpHandler } from "./transport/http-handler.js";
 import { Metrics } from "./transport/metrics.js";
 import { createOnePortServer } from "./transport/one-port.js";
@@ -96,9 +99,30 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       const url = new URL(`http://localhost${req.url ?? "/"}`);
       void rest.fail(rest.shapeForPath(url.pathname), req, res, new DomainError("route_not_found", `No route for ${req.method} ${url.pathname}.`));
     };
+    let shuttingDown = false;
+    // One readiness for /readyz and grpc.health.v1: the database answers
+    // (and is migrated) within a second, and the server is not shutting down.
+    const readiness = new Readiness(
+      async () =>
+        !shuttingDown &&
+        (await Promise.race([
+          isMigrated(db, migrationCount).catch(() => false),
+          new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 1_000).unref()),
+        ])),
+      config.platform.healthPollMs,
+    );
+    // Health and reflection describe the server; they take no credentials
+    // and run outside the RPC interceptors (auth, validation, errors).
+    const platformServices = [Health, ...(config.platform.reflection ? reflectionServices : [])];
+    const described = new DescriptorIndex([...services.map((s) => s.service), ...platformServices]);
     const connect = connectNodeAdapter({
       routes: (router) => {
         for (const { service, impl } of services) router.service(service, impl as never);
+        router.service(Health, healthServiceImpl(readiness, described.serviceNames), { interceptors: [] });
+        if (config.platform.reflection) {
+          router.service(reflectionServices[0], reflectionV1Impl(described), { interceptors: [] });
+          router.service(reflectionServices[1], reflectionV1AlphaImpl(described), { interceptors: [] });
+        }
       },
       interceptors,
       readMaxBytes: config.maxBodyBytes,
@@ -106,7 +130,6 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       fallback: notFound as never,
     });
 
-    let shuttingDown = false;
     const handler = createHttpHandler({
       rest,
       connect: connect as never,
@@ -118,12 +141,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       cors: createCors(config.allowedOrigins),
       web: { assets: await loadWebAssets(), businessId: demo?.business_id ?? null },
       logger,
-      ready: async () =>
-        !shuttingDown &&
-        (await Promise.race([
-          isMigrated(db, migrationCount).catch(() => false),
-          new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 1_000).unref()),
-        ])),
+      ready: () => readiness.check(),
     });
 
     const onePort = createOnePortServer(handler, { sniffTimeoutMs: config.sniffTimeoutMs, requestTimeoutMs: 30_000 });
@@ -165,6 +183,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
         }),
       async close() {
         shuttingDown = true;
+        readiness.close();
         if (listening) await onePort.close(config.shutdownGraceMs);
         for (const cleanup of cleanups) await cleanup().catch((err) => logger.warn({ err }, "cleanup failed"));
       },
