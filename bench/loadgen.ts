@@ -5,18 +5,22 @@
 //   parent → {type:"go"}              the measured window runs
 //   child  → {type:"done", result}    then the child exits
 // REST and Connect JSON go through autocannon (HTTP/1.1, one request in
-// flight per connection); gRPC and Connect binary through a pool of
-// connect-node transports over HTTP/2, one session per connection. A paced
-// phase sends at a fixed rate, evenly spaced, over keep-alive HTTP/1.1.
-// Every request carries a fresh email address.
+// flight per connection); gRPC, Connect binary and Connect JSON over HTTP/2
+// through a lean node:http2 client (h2c, one session per connection, one
+// stream in flight per session, the request body encoded by hand), which
+// costs the machine about what autocannon does. A paced phase sends at a
+// fixed rate, evenly spaced (open loop), over keep-alive HTTP/1.1; the
+// overload phase does the same at twice the measured maximum.
+// Every request carries a fresh email address: that is why h2load, whose
+// body is the same for every request, cannot drive the send routes (one
+// address would make every send after the first a different, serialised
+// send on one rate-limit row, and its mail could not be told apart).
 import http from "node:http";
+import http2 from "node:http2";
 import autocannon from "autocannon";
-import { createClient, type Client } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
-import { OtpService } from "../gen/otp/v1/otp_service_pb.js";
 import { nowMs, percentiles, type Percentiles } from "./stats.js";
 
-export type RouteName = "healthz" | "legacy-rest" | "stytch-rest" | "connect-json" | "connect-binary" | "grpc";
+export type RouteName = "healthz" | "legacy-rest" | "stytch-rest" | "connect-json" | "connect-binary" | "grpc" | "connect-json-h2";
 
 export interface LoadSpec {
   readonly route: RouteName;
@@ -24,8 +28,10 @@ export interface LoadSpec {
   readonly connections: number;
   readonly warmupSeconds: number;
   readonly seconds: number;
-  /** Paced phase: requests per second, evenly spaced (open loop). */
+  /** Paced and overload phases: requests per second, evenly spaced (open loop). */
   readonly rate?: number;
+  /** Open loop: sockets the client may open (default: connections). */
+  readonly maxSockets?: number;
   /** "Basic …" for the Stytch-contract RPCs. */
   readonly authorization: string;
   readonly businessId: number;
@@ -48,6 +54,10 @@ export interface LoadResult {
   /** CPU the load generator used in the window, µs. */
   readonly clientCpuUs: number;
   readonly firstError?: string;
+  /** Answers 429 or 503 (refused), how many carried Retry-After, and how long they took. */
+  readonly refused: number;
+  readonly refusedWithRetryAfter: number;
+  readonly refusedLatencyMs: Percentiles;
 }
 
 type Msg = { type: "start"; spec: LoadSpec } | { type: "go" };
@@ -59,7 +69,13 @@ class Recorder {
   errors = 0;
   requests = 0;
   firstError: string | undefined;
+  refusedLatencies: number[] = [];
+  refusedWithRetryAfter = 0;
   constructor(private readonly keepAccepted: boolean) {}
+  refusal(latencyMs: number, retryAfter: boolean): void {
+    this.refusedLatencies.push(latencyMs);
+    if (retryAfter) this.refusedWithRetryAfter++;
+  }
   record(email: string, status: string, ok: boolean, latencyMs: number, detail?: string): void {
     this.requests++;
     this.statusCounts[status] = (this.statusCounts[status] ?? 0) + 1;
@@ -151,34 +167,115 @@ async function runAutocannon(spec: LoadSpec, seconds: number, rec: Recorder, pha
   await instance;
 }
 
-// ---------------------------------------------------------------- HTTP/2 (connect-node)
+// ---------------------------------------------------------------- HTTP/2 (node:http2, h2c)
 
-function connectClients(spec: LoadSpec): Client<typeof OtpService>[] {
-  return Array.from({ length: spec.connections }, () =>
-    createClient(
-      OtpService,
-      spec.route === "grpc"
-        ? createGrpcTransport({ baseUrl: spec.baseUrl })
-        : createConnectTransport({ baseUrl: spec.baseUrl, httpVersion: "2", useBinaryFormat: true }),
-    ),
-  );
+const RPC_PATH = "/otp.v1.OtpService/LoginOrCreateEmailOtp";
+
+/** LoginOrCreateEmailOtpRequest { email = 1 } in protobuf's wire format. */
+function protoEmail(email: string): Buffer {
+  const bytes = Buffer.from(email);
+  if (bytes.length > 127) throw new Error("bench addresses are short");
+  return Buffer.concat([Buffer.from([0x0a, bytes.length]), bytes]);
 }
 
-async function runConnect(spec: LoadSpec, clients: Client<typeof OtpService>[], seconds: number, rec: Recorder, phase: string): Promise<void> {
+interface H2Shape {
+  headers: http2.OutgoingHttpHeaders;
+  body(email: string): Buffer;
+  /** Whether the answer (status, headers, trailers, body) is a success; the reason otherwise. */
+  check(status: number, headers: http2.IncomingHttpHeaders, trailers: http2.IncomingHttpHeaders): string | undefined;
+}
+
+function h2Shape(spec: LoadSpec): H2Shape {
+  const base = { ":method": "POST", ":path": RPC_PATH, authorization: spec.authorization };
+  switch (spec.route) {
+    case "grpc":
+      return {
+        headers: { ...base, "content-type": "application/grpc+proto", te: "trailers" },
+        body: (email) => {
+          const msg = protoEmail(email);
+          const frame = Buffer.allocUnsafe(5 + msg.length);
+          frame[0] = 0;
+          frame.writeUInt32BE(msg.length, 1);
+          msg.copy(frame, 5);
+          return frame;
+        },
+        check: (status, headers, trailers) => {
+          const g = trailers["grpc-status"] ?? headers["grpc-status"];
+          return status === 200 && g === "0" ? undefined : `grpc_${String(g ?? status)}`;
+        },
+      };
+    case "connect-binary":
+      return {
+        headers: { ...base, "content-type": "application/proto", "connect-protocol-version": "1" },
+        body: protoEmail,
+        check: (status) => (status === 200 ? undefined : String(status)),
+      };
+    case "connect-json-h2":
+      return {
+        headers: { ...base, "content-type": "application/json", "connect-protocol-version": "1" },
+        body: (email) => Buffer.from(JSON.stringify({ email })),
+        check: (status) => (status === 200 ? undefined : String(status)),
+      };
+    default:
+      throw new Error(`${spec.route} is not an HTTP/2 route`);
+  }
+}
+
+function h2Sessions(spec: LoadSpec): http2.ClientHttp2Session[] {
+  return Array.from({ length: spec.connections }, () => {
+    const s = http2.connect(spec.baseUrl);
+    s.on("error", () => {});
+    return s;
+  });
+}
+
+/** One request on a session; resolves with an error reason, or undefined for a success. */
+function h2Request(
+  session: http2.ClientHttp2Session,
+  shape: H2Shape,
+  email: string,
+): Promise<{ fail?: string; detail?: string; refused?: boolean; retryAfter?: boolean }> {
+  return new Promise((resolve) => {
+    const stream = session.request(shape.headers);
+    let status = 0;
+    let headers: http2.IncomingHttpHeaders = {};
+    let trailers: http2.IncomingHttpHeaders = {};
+    let body = "";
+    stream.setTimeout(10_000, () => stream.close(http2.constants.NGHTTP2_CANCEL));
+    stream.on("response", (h) => {
+      headers = h;
+      status = Number(h[":status"]);
+    });
+    stream.on("trailers", (t) => (trailers = t));
+    stream.on("data", (c: Buffer) => {
+      if (status !== 200 && body.length < 300) body += c.toString();
+    });
+    stream.on("error", (err) => resolve({ fail: "transport_error", detail: err.message }));
+    stream.on("close", () => {
+      if (status === 0) return resolve({ fail: "transport_error", detail: "stream closed without an answer" });
+      const fail = shape.check(status, headers, trailers);
+      if (!fail) return resolve({});
+      // grpc-status 8 resource_exhausted / 14 unavailable; Connect's 429 / 503.
+      const refused = ["grpc_8", "grpc_14", "429", "503"].includes(fail);
+      const retryAfter = (headers["retry-after"] ?? trailers["retry-after"]) !== undefined;
+      resolve({ fail, detail: `${String(headers["grpc-message"] ?? trailers["grpc-message"] ?? "")} ${body}`, refused, retryAfter });
+    });
+    stream.end(shape.body(email));
+  });
+}
+
+async function runH2(spec: LoadSpec, sessions: http2.ClientHttp2Session[], seconds: number, rec: Recorder, phase: string): Promise<void> {
+  const shape = h2Shape(spec);
   const deadline = performance.now() + seconds * 1000;
-  const headers = { authorization: spec.authorization };
   await Promise.all(
-    clients.map(async (client) => {
+    sessions.map(async (session) => {
       while (performance.now() < deadline) {
         const email = freshEmail(spec, phase);
         const t0 = performance.now();
-        try {
-          await client.loginOrCreateEmailOtp({ email }, { headers, timeoutMs: 10_000 });
-          rec.record(email, "ok", true, performance.now() - t0);
-        } catch (err) {
-          const code = (err as { code?: unknown }).code;
-          rec.record(email, `connect_${String(code ?? "error")}`, false, performance.now() - t0, (err as Error).message);
-        }
+        const r = await h2Request(session, shape, email);
+        const ms = performance.now() - t0;
+        if (r.refused) rec.refusal(ms, r.retryAfter === true);
+        rec.record(email, r.fail ?? "ok", r.fail === undefined, ms, r.detail);
       }
     }),
   );
@@ -189,7 +286,7 @@ async function runConnect(spec: LoadSpec, clients: Client<typeof OtpService>[], 
 async function runPaced(spec: LoadSpec, rate: number, seconds: number, rec: Recorder, phase: string): Promise<void> {
   const shape = httpShape(spec);
   const url = new URL(spec.baseUrl);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: spec.connections });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: spec.maxSockets ?? spec.connections });
   const total = Math.round(rate * seconds);
   const start = performance.now();
   let issued = 0;
@@ -206,7 +303,9 @@ async function runPaced(spec: LoadSpec, rate: number, seconds: number, rec: Reco
           res.on("end", () => {
             const status = res.statusCode ?? 0;
             const ok = status >= 200 && status < 300;
-            rec.record(email, String(status), ok, performance.now() - t0, ok ? undefined : Buffer.concat(chunks).toString());
+            const ms = performance.now() - t0;
+            if (status === 429 || status === 503) rec.refusal(ms, res.headers["retry-after"] !== undefined);
+            rec.record(email, String(status), ok, ms, ok ? undefined : Buffer.concat(chunks).toString());
             resolve();
           });
         },
@@ -239,12 +338,12 @@ async function main(): Promise<void> {
   const start = await next();
   if (start.type !== "start") throw new Error("expected start");
   const { spec } = start;
-  const h2 = spec.route === "grpc" || spec.route === "connect-binary";
-  const clients = h2 ? connectClients(spec) : [];
+  const h2 = spec.route === "grpc" || spec.route === "connect-binary" || spec.route === "connect-json-h2";
+  const sessions = h2 ? h2Sessions(spec) : [];
 
   const run = async (seconds: number, rec: Recorder, phase: string) => {
     if (spec.rate) return runPaced(spec, spec.rate, seconds, rec, phase);
-    if (h2) return runConnect(spec, clients, seconds, rec, phase);
+    if (h2) return runH2(spec, sessions, seconds, rec, phase);
     return runAutocannon(spec, seconds, rec, phase);
   };
 
@@ -270,6 +369,9 @@ async function main(): Promise<void> {
     latencyMs: percentiles(rec.latencies),
     accepted: rec.accepted,
     clientCpuUs: cpu.user + cpu.system,
+    refused: rec.refusedLatencies.length,
+    refusedWithRetryAfter: rec.refusedWithRetryAfter,
+    refusedLatencyMs: percentiles(rec.refusedLatencies),
     ...(rec.firstError ? { firstError: rec.firstError } : {}),
   };
   process.send!({ type: "done", result }, () => process.exit(0));

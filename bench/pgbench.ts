@@ -232,3 +232,42 @@ export async function runPgbench(
     unmappedArgs: script.unmapped,
   };
 }
+
+// ---------------------------------------------------------------- the minimal-send reference
+
+/**
+ * The least a durable send can do: one rate-limit upsert, one code insert and
+ * one outbox insert in one transaction, as prepared statements. It runs on the
+ * bench's own three tables (schema bench_ref, made here), so it does not move
+ * when the service's schema does: "service sends/s ÷ reference tps" says how
+ * much of what this Postgres can do for a send the service turns into sends.
+ */
+export const REFERENCE_SETUP = `
+DROP SCHEMA IF EXISTS bench_ref CASCADE;
+CREATE SCHEMA bench_ref;
+CREATE TABLE bench_ref.rate_limits (key text PRIMARY KEY, tat timestamptz NOT NULL);
+CREATE TABLE bench_ref.codes (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  tenant_id bigint NOT NULL, address text NOT NULL, code_hash bytea NOT NULL,
+  expires_at timestamptz NOT NULL, created_at timestamptz NOT NULL DEFAULT now());
+CREATE INDEX ON bench_ref.codes (tenant_id, address);
+CREATE TABLE bench_ref.outbox (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  code_id bigint NOT NULL, recipient text NOT NULL, payload bytea NOT NULL,
+  status text NOT NULL DEFAULT 'pending', created_at timestamptz NOT NULL DEFAULT now());
+CREATE INDEX ON bench_ref.outbox (created_at) WHERE status = 'pending';
+`;
+
+/** The reference transaction: a fresh address per transaction, as every bench send has. */
+export function referenceScript(): { script: string; vars: Record<string, string>; unmapped: string[] } {
+  const script = [
+    "\\set n random(1, 9000000000000000)",
+    "BEGIN;",
+    "INSERT INTO bench_ref.rate_limits (key, tat) VALUES ('e:1:' || :n, now() + interval '20 seconds') ON CONFLICT (key) DO UPDATE SET tat = greatest(bench_ref.rate_limits.tat, now()) + interval '20 seconds';",
+    "INSERT INTO bench_ref.codes (tenant_id, address, code_hash, expires_at) VALUES (1, 'pgb.' || :n || '@bench.example', sha256(:n::text::bytea), now() + interval '2 minutes');",
+    "INSERT INTO bench_ref.outbox (code_id, recipient, payload) VALUES (lastval(), 'pgb.' || :n || '@bench.example', substring(sha512(:n::text::bytea) from 1 for 34));",
+    "COMMIT;",
+    "",
+  ].join("\n");
+  return { script, vars: {}, unmapped: [] };
+}

@@ -20,7 +20,7 @@ import { pino } from "pino";
 import { freePort, startEmbeddedPostgres } from "../src/storage/embedded.js";
 import { summariseProfile, type ProfileSummary } from "./cpuprofile.js";
 import type { LoadResult, LoadSpec, RouteName } from "./loadgen.js";
-import { buildScript, ensurePgbench, runPgbench, type CeilingResult, type LimitShape, type SendShape } from "./pgbench.js";
+import { buildScript, ensurePgbench, REFERENCE_SETUP, referenceScript, runPgbench, type CeilingResult, type LimitShape, type SendShape } from "./pgbench.js";
 import { cpuUs, machineTicks, sampleRss, statusKb, treeCpuUs } from "./procstat.js";
 import { writeReport, type DeliveryStats, type PacedResult, type RouteResult, type RunResult } from "./report.js";
 import { startSmtpSink, type SmtpSink } from "./smtp-sink.js";
@@ -39,9 +39,9 @@ function envInt(name: string, fallback: number): number {
   return n;
 }
 
-const ALL_ROUTES: readonly RouteName[] = ["healthz", "legacy-rest", "stytch-rest", "connect-json", "connect-binary", "grpc"];
+const ALL_ROUTES: readonly RouteName[] = ["healthz", "legacy-rest", "stytch-rest", "connect-json", "connect-json-h2", "connect-binary", "grpc"];
 /** Short, distinct per route: part of every address, so no two phases share one. */
-const ROUTE_TAG: Record<RouteName, string> = { healthz: "hz", "legacy-rest": "lg", "stytch-rest": "st", "connect-json": "cj", "connect-binary": "cb", grpc: "gr" };
+const ROUTE_TAG: Record<RouteName, string> = { healthz: "hz", "legacy-rest": "lg", "stytch-rest": "st", "connect-json": "cj", "connect-json-h2": "cjh", "connect-binary": "cb", grpc: "gr" };
 
 const settings = {
   seconds: envInt("BENCH_SECONDS", 10),
@@ -55,6 +55,14 @@ const settings = {
   patch: process.env.BENCH_PATCH || undefined,
   routes: (process.env.BENCH_ROUTES ? process.env.BENCH_ROUTES.split(",").map((s) => s.trim()) : ALL_ROUTES) as RouteName[],
   writeResultsMd: !/^(0|false|no)$/i.test(process.env.BENCH_WRITE_RESULTS_MD ?? ""),
+  /** Paced phase: this long at BENCH_PACED_SHARE % of the measured Stytch REST maximum. */
+  pacedSeconds: envInt("BENCH_PACED_SECONDS", 30),
+  pacedShare: envInt("BENCH_PACED_SHARE", 80) / 100,
+  /** Overload phase: this long at BENCH_OVERLOAD_FACTOR × the measured maximum (0 s: skipped). */
+  overloadSeconds: envInt("BENCH_OVERLOAD_SECONDS", 20),
+  overloadFactor: envInt("BENCH_OVERLOAD_FACTOR", 2),
+  /** The minimal-send reference in pgbench (0: skipped). */
+  reference: !/^(0|false|no)$/i.test(process.env.BENCH_REFERENCE ?? ""),
 };
 if (settings.patch && !settings.ref) throw new Error("BENCH_PATCH applies to an exported commit: set BENCH_REF too");
 for (const r of settings.routes) if (!ALL_ROUTES.includes(r)) throw new Error(`BENCH_ROUTES: unknown route ${r} (known: ${ALL_ROUTES.join(", ")})`);
@@ -336,14 +344,27 @@ function startLoadgen(spec: LoadSpec): { child: ChildProcess; next(): Promise<Fr
   };
 }
 
-function deliveryStats(sink: SmtpSink, accepted: [string, number][], windowStart: number, windowEnd: number, drain: { seconds: number; dropped: number }, countAtEnd: number, countAfterDrain: number, smtpConnectionsPerMail: number): DeliveryStats {
+/** Expiry (epoch ms) of each recipient's mail in the outbox, for the window's sends. */
+async function expiries(db: pg.Client, tag: string): Promise<Map<string, number>> {
+  const { rows } = await db.query<{ recipient: string; exp: number }>(
+    "SELECT recipient, extract(epoch FROM expires_at) * 1000 AS exp FROM outbox WHERE recipient LIKE $1",
+    [`b.${tag}.m.%`],
+  );
+  return new Map(rows.map((r) => [r.recipient, Number(r.exp)]));
+}
+
+function deliveryStats(sink: SmtpSink, accepted: [string, number][], windowStart: number, windowEnd: number, drain: { seconds: number; dropped: number }, countAtEnd: number, countAfterDrain: number, smtpConnectionsPerMail: number, expiry: Map<string, number>): DeliveryStats {
   // Undelivered mail counts as never arriving, so it weighs on the percentiles.
   const lat: number[] = [];
   let delivered = 0;
+  // Accepted codes whose mail never came, or came after the code expired.
+  let expiredUndelivered = 0;
   for (const [email, at] of accepted) {
     const arrived = sink.arrivals.get(email);
     if (arrived !== undefined) delivered++;
     lat.push(arrived === undefined ? Infinity : arrived - at);
+    const exp = expiry.get(email);
+    if (arrived === undefined || (exp !== undefined && arrived > exp)) expiredUndelivered++;
   }
   let inWindow = 0;
   for (let i = sink.times.length - 1; i >= 0; i--) {
@@ -356,6 +377,7 @@ function deliveryStats(sink: SmtpSink, accepted: [string, number][], windowStart
     expected: accepted.length,
     delivered,
     undelivered: accepted.length - delivered,
+    expiredUndelivered,
     smtpConnectionsPerMail,
     mailsInWindow: inWindow,
     mailsPerSec: inWindow / ((windowEnd - windowStart) / 1000),
@@ -376,7 +398,18 @@ interface Ctx {
   readonly businessId: number;
 }
 
-async function measureRoute(ctx: Ctx, route: RouteName, opts: { rate?: number; tag: string; warmupSeconds: number; seconds: number }): Promise<RouteResult> {
+interface MeasureOptions {
+  /** Open loop at this many requests per second. */
+  readonly rate?: number;
+  readonly maxSockets?: number;
+  readonly tag: string;
+  readonly warmupSeconds: number;
+  readonly seconds: number;
+  /** How long the drain after the window may take before what is left is dropped. */
+  readonly drainCapSeconds?: number;
+}
+
+async function measureRoute(ctx: Ctx, route: RouteName, opts: MeasureOptions): Promise<RouteResult> {
   const { service, db, sink } = ctx;
   const spec: LoadSpec = {
     route,
@@ -385,6 +418,7 @@ async function measureRoute(ctx: Ctx, route: RouteName, opts: { rate?: number; t
     warmupSeconds: opts.warmupSeconds,
     seconds: opts.seconds,
     ...(opts.rate ? { rate: opts.rate } : {}),
+    ...(opts.maxSockets ? { maxSockets: opts.maxSockets } : {}),
     authorization: ctx.authorization,
     businessId: ctx.businessId,
     tag: opts.tag,
@@ -420,7 +454,7 @@ async function measureRoute(ctx: Ctx, route: RouteName, opts: { rate?: number; t
   await sleep(1100);
   const xb = await commits();
   service.assertAlive();
-  const drain = await drainOutbox(db, service, settings.drainSeconds);
+  const drain = await drainOutbox(db, service, opts.drainCapSeconds ?? settings.drainSeconds);
   await sleep(100); // the last markSent's mail is already in; let stragglers land
   const c = { t: nowMs(), svc: cpuUs(service.pid), mails: sink.count(), smtpConns: sink.connections() };
   const rssPeakKb = rss.stop();
@@ -432,7 +466,8 @@ async function measureRoute(ctx: Ctx, route: RouteName, opts: { rate?: number; t
   const r = done.result;
   const windowS = (b.t - a.t) / 1000;
   // healthz sends nothing; legacy sends to unknown addresses queue no mail by design.
-  const delivery = route !== "healthz" && route !== "legacy-rest" ? deliveryStats(sink, r.accepted, a.t, b.t, drain, b.mails, c.mails, (c.smtpConns - a.smtpConns) / (c.mails - a.mails)) : undefined;
+  const sends = route !== "healthz" && route !== "legacy-rest";
+  const delivery = sends ? deliveryStats(sink, r.accepted, a.t, b.t, drain, b.mails, c.mails, (c.smtpConns - a.smtpConns) / (c.mails - a.mails), await expiries(db, opts.tag)) : undefined;
   return {
     route,
     rate: opts.rate,
@@ -459,6 +494,11 @@ async function measureRoute(ctx: Ctx, route: RouteName, opts: { rate?: number; t
     rssPeakMb: rssPeakKb / 1024,
     rssGrowthMb: rssGrowthKb / 1024,
     delivery,
+    offeredRps: r.requests / (r.durationMs / 1000),
+    acceptedRps: r.ok / (r.durationMs / 1000),
+    refused: r.refused,
+    refusedWithRetryAfter: r.refusedWithRetryAfter,
+    refusedLatencyMs: r.refusedLatencyMs,
   };
 }
 
@@ -511,14 +551,33 @@ async function oneRun(index: number, profile: boolean): Promise<RunResult> {
     routes.push(r);
   }
 
-  let paced: PacedResult | undefined;
+  // The measured maximum: the best send rate of the routes measured (Stytch REST's when it ran).
   const stytch = routes.find((r) => r.route === "stytch-rest");
-  const pacedRate = envInt("BENCH_PACED_RATE", 0) || (stytch ? Math.max(1, Math.round(stytch.rps / 2)) : 0);
-  if (pacedRate > 0) {
-    log(`paced: stytch-rest at ${pacedRate}/s (half the measured Stytch REST rate), evenly spaced, for delivery latency`);
-    const r = await measureRoute(ctx, "stytch-rest", { rate: pacedRate, tag: `r${index}pc`, warmupSeconds: Math.min(2, settings.warmupSeconds), seconds: settings.seconds });
+  const maxRate = stytch?.rps ?? 0;
+  let paced: PacedResult | undefined;
+  const pacedRate = envInt("BENCH_PACED_RATE", 0) || Math.round(maxRate * settings.pacedShare);
+  if (!profile && pacedRate > 0 && settings.pacedSeconds > 0) {
+    log(`paced: stytch-rest at ${pacedRate}/s (${Math.round(100 * settings.pacedShare)} % of the measured Stytch REST rate) for ${settings.pacedSeconds} s, evenly spaced, for delivery latency`);
+    const r = await measureRoute(ctx, "stytch-rest", { rate: pacedRate, tag: `r${index}pc`, warmupSeconds: Math.min(2, settings.warmupSeconds), seconds: settings.pacedSeconds, drainCapSeconds: Math.max(settings.drainSeconds, 30) });
     paced = { ...r, targetRate: pacedRate };
-    log(`paced: ${r.rps.toFixed(0)} rps, delivery ${r.delivery?.mailsPerSec.toFixed(0)} mails/s, accepted→delivered p50 ${r.delivery?.latencyMs.p50.toFixed(1)} ms p99 ${r.delivery?.latencyMs.p99.toFixed(1)} ms`);
+    log(`paced: ${r.rps.toFixed(0)} rps, delivery ${r.delivery?.mailsPerSec.toFixed(0)} mails/s, accepted→delivered p50 ${r.delivery?.latencyMs.p50.toFixed(1)} ms p99 ${r.delivery?.latencyMs.p99.toFixed(1)} ms, ${r.delivery?.undelivered} undelivered`);
+  }
+  let overload: PacedResult | undefined;
+  const overloadRate = envInt("BENCH_OVERLOAD_RATE", 0) || Math.round(maxRate * settings.overloadFactor);
+  if (!profile && overloadRate > 0 && settings.overloadSeconds > 0) {
+    // Many sockets, so the excess reaches the service rather than queueing in the client.
+    log(`overload: stytch-rest offered ${overloadRate}/s (${settings.overloadFactor}× the measured rate) for ${settings.overloadSeconds} s over up to ${settings.connections * 8} sockets`);
+    const r = await measureRoute(ctx, "stytch-rest", {
+      rate: overloadRate,
+      maxSockets: settings.connections * 8,
+      tag: `r${index}ov`,
+      warmupSeconds: 0,
+      seconds: settings.overloadSeconds,
+      // Long enough for every accepted code (2 minutes) to expire if its mail is still queued.
+      drainCapSeconds: 125,
+    });
+    overload = { ...r, targetRate: overloadRate };
+    log(`overload: offered ${r.offeredRps?.toFixed(0)}/s, accepted ${r.acceptedRps?.toFixed(0)}/s (p99 ${r.latencyMs.p99.toFixed(1)} ms), refused ${r.refused} (${r.refusedWithRetryAfter} with Retry-After, p99 ${r.refusedLatencyMs?.p99.toFixed(1)} ms), ${r.delivery?.expiredUndelivered} accepted codes expired undelivered`);
   }
 
   const rssHwmMb = statusKb(service.pid, "VmHWM") / 1024;
@@ -587,8 +646,23 @@ async function oneRun(index: number, profile: boolean): Promise<RunResult> {
       ceilings[shape.name] = c;
     }
   }
+  // The minimal-send reference on the same database.
+  let reference: CeilingResult | undefined;
+  if (!profile && settings.reference) {
+    const bin = ensurePgbench(log);
+    await db.query(REFERENCE_SETUP);
+    const target = { url: database.url, postmasterPid: database.postmasterPid };
+    const common2 = { clients: settings.connections, dir: tmp, treeCpuUs };
+    if (settings.warmupSeconds > 0) await runPgbench(bin, target, referenceScript(), { ...common2, shape: "minimal_send-warmup", seconds: 1 });
+    log(`reference: pgbench minimal_send, ${settings.connections} clients, ${settings.seconds} s, -M prepared`);
+    reference = await runPgbench(bin, target, referenceScript(), { ...common2, shape: "minimal_send", seconds: settings.seconds });
+    log(`reference minimal_send: ${reference.tps.toFixed(0)} tps, p50 ${reference.latencyMs.p50.toFixed(2)} ms, p99 ${reference.latencyMs.p99.toFixed(2)} ms`);
+    await db.query("DROP SCHEMA bench_ref CASCADE");
+  }
   for (const r of routes) {
     if (r.route === "healthz") continue;
+    r.refTps = reference?.tps;
+    r.refRatio = reference ? r.rps / reference.tps : undefined;
     const c = ceilings[r.route === "legacy-rest" ? "legacy_stranger" : "login_or_create"];
     r.ceilingShape = c?.shape;
     r.ceilingTps = c?.tps;
@@ -616,7 +690,9 @@ async function oneRun(index: number, profile: boolean): Promise<RunResult> {
     service: { startSeconds: service.startMs / 1000, rssHwmMb, cpuTotalSeconds: svcCpuTotalS },
     routes,
     paced,
+    overload,
     ceilings,
+    reference,
     outboxFinal: Object.fromEntries(outboxFinal.rows.map((r) => [r.status, Number(r.n)])),
     profile: profileSummary,
   };
