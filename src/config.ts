@@ -23,6 +23,8 @@ export interface Config {
   /** Port of the embedded Postgres; 0 picks a free one. */
   readonly embeddedPostgresPort: number;
   readonly dbPoolSize: number;
+  /** false: never change the schema at start (no DDL rights needed); refuse a schema older than this build needs. */
+  readonly migrateOnStart: boolean;
   /** Unset: deliver into the in-memory dev mailbox. */
   readonly smtpUrl: string | undefined;
   readonly mailFrom: string;
@@ -158,6 +160,7 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir: path.resolve(str("DATA_DIR", ".data")),
     embeddedPostgresPort: int("EMBEDDED_PG_PORT", 0, 0, 65_535),
     dbPoolSize: int("DB_POOL_SIZE", 20, 1, 1000),
+    migrateOnStart: bool("MIGRATE_ON_START", true),
     smtpUrl,
     mailFrom,
     pepper: pepperSecret === undefined ? undefined : { id: pepperId, secret: pepperSecret },
@@ -254,4 +257,12 @@ export function loadAdminCliConfig(env: Env = process.env): AdminCliConfig {
     token: env.ADMIN_TOKEN || undefined,
     dataDir: path.resolve(env.DATA_DIR || ".data"),
   });
+}
+
+/** What the migrate step (`npm run migrate`) needs: the database to migrate. */
+export function loadMigrateConfig(env: Env = process.env): { readonly databaseUrl: string } {
+  const databaseUrl = env.DATABASE_URL;
+  if (!databaseUrl) throw new ConfigError("DATABASE_URL is required: the migrate step applies migrations to that database");
+  if (!/^postgres(ql)?:\/\//.test(databaseUrl)) throw new ConfigError("DATABASE_URL must be a postgres:// or postgresql:// URL");
+  return Object.freeze({ databaseUrl });
 }

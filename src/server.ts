@@ -12,7 +12,7 @@ import { OutboxWorker } from "./mail/outbox-worker.js";
 import { createPool, type Db } from "./storage/db.js";
 import { loadOrCreateAdminToken, loadOrCreatePepper, type DemoCredentials } from "./storage/dev-state.js";
 import { startEmbeddedPostgres, type EmbeddedDatabase } from "./storage/embedded.js";
-import { isMigrated, migrate } from "./storage/migrate.js";
+import { checkSchemaVersion, isMigrated, migrate, SchemaTooOldError } from "./storage/migrate.js";
 import { pruneRateLimits, pruneUnverifiedAddresses } from "./storage/otp-store.js";
 import { PgOutboxStore } from "./storage/outbox-store.js";
 import { seedDemo } from "./storage/seed.js";
@@ -26,7 +26,7 @@ import { Metrics } from "./transport/metrics.js";
 import { createOnePortServer } from "./transport/one-port.js";
 import { RestRouter, type NodeRequest, type NodeResponse } from "./transport/rest.js";
 import { createServices } from "./services.js";
-import { loadWebAssets } from "./web/bundle.js";
+import { loadWebAssets } from "./web/assets.js";
 
 export interface App {
   readonly config: Config;
@@ -69,8 +69,16 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     const pepper = config.pepper ?? { id: config.pepperId, secret: await loadOrCreatePepper(config.dataDir) };
     const db = createPool(databaseUrl, config.dbPoolSize);
     cleanups.unshift(() => db.end());
-    const { applied, total: migrationCount } = await migrate(db);
-    if (applied.length > 0) logger.info({ applied }, "migrations applied");
+    // Embedded mode always migrates; with MIGRATE_ON_START=false a separate
+    // step (`npm run migrate`) does, and this instance needs no DDL rights.
+    let migrationCount: number;
+    if (embedded || config.migrateOnStart) {
+      const { applied, total } = await migrate(db);
+      if (applied.length > 0) logger.info({ applied }, "migrations applied");
+      migrationCount = total;
+    } else {
+      migrationCount = (await checkSchemaVersion(db)).required;
+    }
 
     const tenants = new PgTenantStore(db);
     const seeded = config.seedDemo ? (await seedDemo(tenants, config.dataDir)).credentials : undefined;
@@ -234,7 +242,8 @@ async function main(): Promise<void> {
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   main().catch((err) => {
-    process.stderr.write(`otp-service: failed to start: ${err instanceof Error ? err.stack : String(err)}\n`);
+    const detail = err instanceof SchemaTooOldError ? err.message : err instanceof Error ? err.stack : String(err);
+    process.stderr.write(`otp-service: failed to start: ${detail}\n`);
     process.exit(1);
   });
 }

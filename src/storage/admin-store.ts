@@ -193,7 +193,6 @@ export class PgAdminStore implements AdminStore {
 
   async template(tenantId: string, id: string): Promise<TemplateRecord | undefined> {
     const { rows } = await query<TemplateRow>(this.db, {
-      name: "template_by_id",
       text: `SELECT ${TEMPLATE_COLUMNS} FROM templates WHERE tenant_id = $1 AND id = $2`,
       values: [tenantId, id],
     });

@@ -12,8 +12,10 @@ export function createPool(connectionString: string, max: number): Db {
     connectionTimeoutMillis: 3_000,
     idleTimeoutMillis: 30_000,
     // Bound every statement so a wedged database answers "unavailable"
-    // instead of hanging a caller.
-    statement_timeout: 10_000,
+    // instead of hanging a caller. Client-side only: a server-side
+    // statement_timeout would travel as a startup parameter, which PgBouncer
+    // refuses ("unsupported startup parameter"); set it on the runtime role
+    // instead (docs/operations.md, "Deploy").
     query_timeout: 12_000,
     application_name: "otp-service",
   });

@@ -1,6 +1,10 @@
-// Applies the numbered, forward-only SQL files in migrations/ at start-up.
-// All pending files run in one transaction under an advisory lock, so several
-// instances may start at once and exactly one applies them.
+// Applies the numbered, forward-only SQL files in migrations/: at start-up,
+// or as a separate step (`npm run migrate`, dist/server/migrate.mjs) when
+// instances run without DDL rights (MIGRATE_ON_START=false), in which case
+// they only check the schema's version. All pending files run in one
+// transaction under a transaction-level advisory lock (which also holds
+// through PgBouncer's transaction pooling), so several instances may start at
+// once and exactly one applies them.
 import { readdir, readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import type { Db } from "./db.js";
@@ -63,4 +67,38 @@ export async function migrate(db: Db): Promise<{ applied: string[]; total: numbe
 export async function isMigrated(db: Db, expected: number): Promise<boolean> {
   const { rows } = await db.query<{ n: string }>("SELECT count(*) AS n FROM schema_migrations");
   return Number(rows[0]?.n) >= expected;
+}
+
+/** How many migrations this build has: the schema version it needs. */
+export async function requiredSchemaVersion(): Promise<number> {
+  return (await loadMigrations()).length;
+}
+
+/** The highest migration the database has recorded; 0 when none ran yet. */
+export async function schemaVersion(db: Db): Promise<number> {
+  const exists = await db.query<{ t: string | null }>("SELECT to_regclass('schema_migrations') AS t");
+  if (exists.rows[0]?.t == null) return 0;
+  const { rows } = await db.query<{ v: number | null }>("SELECT max(version) AS v FROM schema_migrations");
+  return Number(rows[0]?.v ?? 0);
+}
+
+/** The database's schema is older than this build needs (and this instance may not migrate). */
+export class SchemaTooOldError extends Error {
+  override name = "SchemaTooOldError";
+}
+
+/**
+ * For instances that do not migrate: refuses a schema older than this build
+ * needs. A newer one is fine (a rolling deploy migrates before the new
+ * instances start, while old ones still serve).
+ */
+export async function checkSchemaVersion(db: Db): Promise<{ current: number; required: number }> {
+  const [current, required] = await Promise.all([schemaVersion(db), requiredSchemaVersion()]);
+  if (current < required) {
+    throw new SchemaTooOldError(
+      `the database schema is at version ${current} but this build needs version ${required}; ` +
+        "MIGRATE_ON_START=false, so run the migrate step first (`npm run migrate`, or `node dist/server/migrate.mjs` in the image) with a role that may change the schema",
+    );
+  }
+  return { current, required };
 }

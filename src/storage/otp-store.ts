@@ -21,7 +21,6 @@ export class PgOtpStore implements OtpStore {
 
   async send(c: SendCommand): Promise<SendOutcome> {
     const { rows } = await query<SendRow>(this.db, {
-      name: "otp_send",
       text: SEND_SQL,
       values: [
         c.tenantId,

@@ -54,7 +54,6 @@ export class PgOutboxStore {
   /** Claims up to `limit` due rows for `leaseMs`; their attempt count goes up by one. */
   async claim(limit: number, leaseMs: number): Promise<OutboxRow[]> {
     const { rows } = await query<Row>(this.db, {
-      name: "outbox_claim",
       text: `WITH claimed AS (
                UPDATE outbox o
                SET status = 'sending', attempts = o.attempts + 1,
@@ -99,7 +98,6 @@ export class PgOutboxStore {
   /** Delivered: the rows are done and their codes wiped. */
   async markSent(ids: readonly string[]): Promise<void> {
     await query(this.db, {
-      name: "outbox_sent",
       text: "UPDATE outbox SET status = 'sent', payload = NULL, sent_at = now() WHERE id = ANY($1::bigint[])",
       values: [ids],
     });
@@ -117,7 +115,6 @@ export class PgOutboxStore {
 
   async scheduleRetry(id: string, delayMs: number, error: string): Promise<void> {
     await query(this.db, {
-      name: "outbox_retry",
       text: `UPDATE outbox SET status = 'pending', last_error = $3,
                next_attempt_at = now() + make_interval(secs => $2::double precision / 1000)
              WHERE id = $1 AND status = 'sending'`,
@@ -137,7 +134,6 @@ export class PgOutboxStore {
 
   private async finish(id: string, status: "sent" | "failed" | "expired", error: string | null): Promise<void> {
     await query(this.db, {
-      name: "outbox_finish",
       text: `UPDATE outbox SET status = $2, payload = NULL, last_error = coalesce($3, last_error),
                sent_at = CASE WHEN $2 = 'sent' THEN now() END
              WHERE id = $1`,
@@ -149,7 +145,6 @@ export class PgOutboxStore {
 /** How far behind delivery is: undelivered rows, and the age of the oldest. */
 export async function outboxBacklog(db: Db): Promise<{ depth: number; oldestSeconds: number }> {
   const { rows } = await query<{ depth: string; oldest: number | null }>(db, {
-    name: "outbox_backlog",
     text: `SELECT count(*) AS depth, extract(epoch FROM now() - min(created_at))::double precision AS oldest
            FROM outbox WHERE status IN ('pending', 'sending')`,
   });

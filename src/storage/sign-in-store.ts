@@ -238,7 +238,6 @@ export class PgSignInStore implements SignInStore {
 
   async sessionByTokenHash(tenantId: string, tokenHash: Buffer): Promise<SessionRecord | undefined> {
     const { rows } = await query<SessionRow>(this.db, {
-      name: "session_by_token",
       text: `SELECT ${SESSION_COLUMNS} FROM sessions WHERE tenant_id = $1 AND token_hash = $2`,
       values: [tenantId, tokenHash],
     });
@@ -247,7 +246,6 @@ export class PgSignInStore implements SignInStore {
 
   async sessionById(tenantId: string, sessionId: string): Promise<SessionRecord | undefined> {
     const { rows } = await query<SessionRow>(this.db, {
-      name: "session_by_id",
       text: `SELECT ${SESSION_COLUMNS} FROM sessions WHERE tenant_id = $1 AND id = $2`,
       values: [tenantId, sessionId],
     });

@@ -39,7 +39,6 @@ export class PgTenantStore implements TenantStore {
 
   async projectCredentials(projectId: string): Promise<ProjectCredentials | undefined> {
     const { rows } = await query<TenantRow>(this.db, {
-      name: "tenant_project",
       text: `SELECT ${COLUMNS} FROM tenants WHERE kind = 'project' AND external_id = $1`,
       values: [projectId],
     });
@@ -56,7 +55,6 @@ export class PgTenantStore implements TenantStore {
 
   async business(businessId: string): Promise<Tenant | undefined> {
     const { rows } = await query<TenantRow>(this.db, {
-      name: "tenant_business",
       text: `SELECT ${COLUMNS} FROM tenants WHERE kind = 'business' AND external_id = $1`,
       values: [businessId],
     });

@@ -7,7 +7,7 @@ import type { Logger } from "pino";
 import { createContextValues, type ContextValues } from "@connectrpc/connect";
 import { hashToken } from "../domain/sign-in.js";
 import type { DevMailbox } from "../mail/mailer.js";
-import type { WebAssets } from "../web/bundle.js";
+import type { WebAssets } from "../web/assets.js";
 import type { Cors } from "./cors.js";
 import { callInfoKey, newCallInfo, requestIdOf } from "./context.js";
 import type { Metrics } from "./metrics.js";

@@ -6,6 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { pino } from "pino";
 import type { TestProject } from "vitest/node";
+import { buildDist } from "../../src/build.js";
 import { startEmbeddedPostgres, type EmbeddedDatabase } from "../../src/storage/embedded.js";
 
 declare module "vitest" {
@@ -18,6 +19,9 @@ let embedded: EmbeddedDatabase | undefined;
 let dir: string | undefined;
 
 export async function setup(project: TestProject): Promise<void> {
+  // The service reads its sign-in page from dist/web/ and never builds it:
+  // build it (and the server bundles) from the sources under test.
+  await buildDist();
   let url = process.env.TEST_DATABASE_URL;
   if (!url) {
     dir = await mkdtemp(path.join(os.tmpdir(), "otp-test-pg-"));
