@@ -308,7 +308,7 @@ async function drainOutbox(db: pg.Client, service: Service, capSeconds: number):
 
 type FromChild = { type: "warmed"; requests: number; errors: number; firstError?: string } | { type: "done"; result: LoadResult };
 
-function startLoadgen(spec: LoadSpec): { child: ChildProcess; next(): Promise<FromChild>; send(m: unknown): void } {
+function startLoadgen(): { child: ChildProcess; next(): Promise<FromChild>; send(m: unknown): void } {
   const child = fork(path.join(BENCH_DIR, "loadgen.ts"), [], {
     execArgv: ["--import", "tsx"],
     cwd: REPO,
@@ -425,7 +425,7 @@ async function measureRoute(ctx: Ctx, route: RouteName, opts: MeasureOptions): P
     userAgent: USER_AGENT,
   };
   const rss = sampleRss(service.pid);
-  const lg = startLoadgen(spec);
+  const lg = startLoadgen();
   lg.send({ type: "start", spec });
   const warmed = await lg.next();
   if (warmed.type !== "warmed") throw new Error("load generator: expected warmed");

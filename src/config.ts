@@ -1,18 +1,8 @@
 // The service's configuration: the environment, parsed once into a typed,
 // defaulted, frozen object. Nothing else in the service reads process.env.
 import path from "node:path";
-
-/** A GCRA limit: `burst` requests at once, then one more every `periodMs`. */
-export interface RateLimit {
-  readonly burst: number;
-  readonly periodMs: number;
-}
-
-/** A secret that keys code hashes and outbox encryption, with its id. */
-export interface Pepper {
-  readonly id: number;
-  readonly secret: string;
-}
+import type { RateLimit } from "./domain/rate-limit-policy.js";
+import type { Pepper } from "./domain/secrets.js";
 
 export interface Config {
   readonly host: string;

@@ -22,7 +22,7 @@ import { Health } from "../gen/health/v1/health_pb.js";
 import { healthServiceImpl, Readiness } from "./transport/health.js";
 import { DescriptorIndex, reflectionServices, reflectionV1AlphaImpl, reflectionV1Impl } from "./transport/reflection.js";
 import { contextValuesFor, createHttpHandler } from "./transport/http-handler.js";
-import { Metrics } from "./transport/metrics.js";
+import { Metrics } from "./observability/metrics.js";
 import { createOnePortServer } from "./transport/one-port.js";
 import { RestRouter, type NodeRequest, type NodeResponse } from "./transport/rest.js";
 import { createServices } from "./services.js";
@@ -89,8 +89,9 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     const secrets = new Secrets(pepper, config.previousPeppers);
     const devMailbox = config.smtpUrl === undefined ? new DevMailbox(logger) : undefined;
     const mailer: Mailer = devMailbox ?? createSmtpMailer(config.smtpUrl!, config.outbox.concurrency);
-    const metrics = new Metrics(db);
-    const worker = new OutboxWorker(new PgOutboxStore(db), mailer, secrets, logger, {
+    const outbox = new PgOutboxStore(db);
+    const metrics = new Metrics({ outboxBacklog: () => outbox.backlog(), pool: db });
+    const worker = new OutboxWorker(outbox, mailer, secrets, logger, {
       observer: metrics,
       concurrency: config.outbox.concurrency,
       pollMs: config.outbox.pollMs,

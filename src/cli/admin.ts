@@ -257,7 +257,12 @@ export async function main(argv: string[], env: Record<string, string | undefine
       createConnectTransport({
         baseUrl: config.url,
         httpVersion: "1.1",
-        interceptors: [(next) => (req) => (req.header.set("authorization", `Bearer ${token}`), next(req))],
+        interceptors: [
+          (next) => (req) => {
+            req.header.set("authorization", `Bearer ${token}`);
+            return next(req);
+          },
+        ],
       }),
     );
     const result = await run(client, cmd, values);

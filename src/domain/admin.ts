@@ -2,7 +2,7 @@
 // checked by the transport's field rules; what needs state or the template
 // language is checked here.
 import { randomBytes } from "node:crypto";
-import { checkTemplate } from "../mail/template-language.js";
+import { checkTemplate } from "./template-language.js";
 import type { Clock } from "./clock.js";
 import { DomainError, invalidFields } from "./errors.js";
 import { newId, newSecret } from "./ids.js";

@@ -1,8 +1,13 @@
 // Which rate limits a send is charged against. Each limit is a GCRA bucket
 // stored as one row per key; the store charges them all or none, atomically.
-import type { RateLimit } from "../config.js";
 import { clientKey } from "./client-key.js";
 import type { Secrets } from "./secrets.js";
+
+/** A GCRA limit: `burst` requests at once, then one more every `periodMs`. */
+export interface RateLimit {
+  readonly burst: number;
+  readonly periodMs: number;
+}
 
 export interface LimitCharge {
   readonly key: string;

@@ -3,7 +3,12 @@
 // to deliver it. Every output names the pepper id that made it, so the pepper
 // can rotate while older codes stay checkable.
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, randomInt, timingSafeEqual } from "node:crypto";
-import type { Pepper } from "../config.js";
+
+/** A secret that keys code hashes and outbox encryption, with its id. */
+export interface Pepper {
+  readonly id: number;
+  readonly secret: string;
+}
 
 export const CODE_DIGITS = 6;
 

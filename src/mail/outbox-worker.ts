@@ -5,16 +5,10 @@
 // retried with backoff and jitter while the code is still valid, permanent
 // ones (SMTP 5xx) are marked failed at once.
 import type { Logger } from "pino";
+import type { DeliveryObserver, OutboxRow, OutboxStore } from "../domain/outbox.js";
 import type { Secrets } from "../domain/secrets.js";
-import type { OutboxRow, PgOutboxStore } from "../storage/outbox-store.js";
 import { smtpResponseCode, type Mailer } from "./mailer.js";
 import { renderCustomMail, renderOtpMail } from "./templates.js";
-
-/** Told about each delivery attempt (metrics). */
-export interface DeliveryObserver {
-  delivered(acceptedAt: Date): void;
-  attemptFailed(result: "retry" | "failed" | "expired"): void;
-}
 
 export interface OutboxWorkerOptions {
   readonly concurrency: number;
@@ -37,7 +31,7 @@ export class OutboxWorker {
   private flushingSent: Promise<void> | undefined;
 
   constructor(
-    private readonly store: PgOutboxStore,
+    private readonly store: OutboxStore,
     private readonly mailer: Mailer,
     private readonly secrets: Secrets,
     private readonly logger: Logger,

@@ -1,23 +1,16 @@
 // The passcode email in each supported locale: a subject, a plain-text part
 // that reads well alone, and an HTML part with inline styles only. A
 // tenant's custom template replaces the built-in copy when one is chosen.
-import { escapeHtml, renderTemplate, type TemplateParts, type TemplateValues } from "./template-language.js";
+import { isLocale, type Locale } from "../domain/locales.js";
+import type { Branding } from "../domain/outbox.js";
+import { escapeHtml, renderTemplate, type TemplateParts, type TemplateValues } from "../domain/template-language.js";
 
 
-export const LOCALES = ["en", "es", "pt-br", "fr"] as const;
-export type Locale = (typeof LOCALES)[number];
 
 export interface MailContent {
   readonly subject: string;
   readonly text: string;
   readonly html: string;
-}
-
-export interface Branding {
-  readonly logoUrl: string | null;
-  /** #rgb or #rrggbb, checked when saved. */
-  readonly accentColor: string | null;
-  readonly supportUrl: string | null;
 }
 
 export interface MailFacts {
@@ -78,10 +71,6 @@ const COPY: Record<Locale, Copy> = {
     help: "Besoin d'aide ?",
   },
 };
-
-function isLocale(value: string): value is Locale {
-  return (LOCALES as readonly string[]).includes(value);
-}
 
 /** Subjects are single-line whatever a tenant name holds. */
 function oneLine(value: string): string {

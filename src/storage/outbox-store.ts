@@ -1,29 +1,8 @@
 // The outbox's life after a send: claim due rows (SKIP LOCKED, with a lease,
 // so any number of workers in any number of instances share the work and a
 // crashed worker's rows come back), then record how each delivery went.
-import type { TemplateParts } from "../mail/template-language.js";
-import type { Branding } from "../mail/templates.js";
+import type { OutboxBacklog, OutboxRow, OutboxStore } from "../domain/outbox.js";
 import { query, type Db } from "./db.js";
-
-export interface OutboxRow {
-  readonly id: string;
-  readonly recipient: string;
-  readonly locale: string;
-  readonly template: "login" | "signup";
-  readonly payload: Buffer | null;
-  readonly keyId: number;
-  readonly expiresAt: Date;
-  readonly messageId: string;
-  readonly attempts: number;
-  readonly createdAt: Date;
-  readonly tenantName: string;
-  readonly mailFromName: string | null;
-  readonly mailFromAddress: string | null;
-  readonly replyTo: string | null;
-  readonly branding: Branding;
-  /** The tenant's own template, when the send chose one that still exists. */
-  readonly custom: TemplateParts | undefined;
-}
 
 interface Row {
   id: string;
@@ -48,7 +27,7 @@ interface Row {
   custom_html: string | null;
 }
 
-export class PgOutboxStore {
+export class PgOutboxStore implements OutboxStore {
   constructor(private readonly db: Db) {}
 
   /** Claims up to `limit` due rows for `leaseMs`; their attempt count goes up by one. */
@@ -132,6 +111,15 @@ export class PgOutboxStore {
     });
   }
 
+  /** How far behind delivery is: undelivered rows, and the age of the oldest. */
+  async backlog(): Promise<OutboxBacklog> {
+    const { rows } = await query<{ depth: string; oldest: number | null }>(this.db, {
+      text: `SELECT count(*) AS depth, extract(epoch FROM now() - min(created_at))::double precision AS oldest
+             FROM outbox WHERE status IN ('pending', 'sending')`,
+    });
+    return { depth: Number(rows[0]!.depth), oldestSeconds: rows[0]!.oldest ?? 0 };
+  }
+
   private async finish(id: string, status: "sent" | "failed" | "expired", error: string | null): Promise<void> {
     await query(this.db, {
       text: `UPDATE outbox SET status = $2, payload = NULL, last_error = coalesce($3, last_error),
@@ -140,13 +128,4 @@ export class PgOutboxStore {
       values: [id, status, error === null ? null : error.slice(0, 500)],
     });
   }
-}
-
-/** How far behind delivery is: undelivered rows, and the age of the oldest. */
-export async function outboxBacklog(db: Db): Promise<{ depth: number; oldestSeconds: number }> {
-  const { rows } = await query<{ depth: string; oldest: number | null }>(db, {
-    text: `SELECT count(*) AS depth, extract(epoch FROM now() - min(created_at))::double precision AS oldest
-           FROM outbox WHERE status IN ('pending', 'sending')`,
-  });
-  return { depth: Number(rows[0]!.depth), oldestSeconds: rows[0]!.oldest ?? 0 };
 }

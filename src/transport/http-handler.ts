@@ -6,19 +6,23 @@ import { timingSafeEqual } from "node:crypto";
 import type { Logger } from "pino";
 import { createContextValues, type ContextValues } from "@connectrpc/connect";
 import { hashToken } from "../domain/sign-in.js";
-import type { DevMailbox } from "../mail/mailer.js";
 import type { WebAssets } from "../web/assets.js";
 import type { Cors } from "./cors.js";
 import { callInfoKey, newCallInfo, requestIdOf } from "./context.js";
-import type { Metrics } from "./metrics.js";
+import type { Metrics } from "../observability/metrics.js";
 import { tooLarge, writeJson, type NodeRequest, type NodeResponse, type RestRouter, type RouteMatch } from "./rest.js";
+
+/** What the dev mailbox route shows: the newest mails, as JSON. */
+export interface DevMailboxView {
+  list(): unknown;
+}
 
 export interface HttpHandlerOptions {
   readonly rest: RestRouter;
   readonly connect: (req: NodeRequest, res: NodeResponse) => void;
   readonly metrics: Metrics;
   readonly metricsToken: string | undefined;
-  readonly devMailbox: DevMailbox | undefined;
+  readonly devMailbox: DevMailboxView | undefined;
   readonly maxBodyBytes: number;
   readonly trustProxy: boolean;
   /** Database reachable and migrated, and not shutting down. */

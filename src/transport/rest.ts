@@ -147,7 +147,9 @@ export class RestRouter {
         contextValues: values,
       });
       const output = await invokeUnaryImplementation(route.spec as never, ctx, input, [...this.options.interceptors]);
-      ctx.responseHeader.forEach((v, k) => res.setHeader(k, v));
+      ctx.responseHeader.forEach((v, k) => {
+        res.setHeader(k, v);
+      });
       writeJson(res, 200, route.shape.success(route.method.output, output as never));
     } catch (err) {
       // Errors from the interceptors are already mapped (and logged).
@@ -217,7 +219,8 @@ function assignQuery(schema: DescMessage, json: JsonObject, key: string, value: 
     if (!field) return undefined; // Unknown parameters are ignored, as in JSON bodies.
     if (i < path.length - 1) {
       if (field.fieldKind !== "message") return undefined;
-      target = (target[field.jsonName] ??= {}) as JsonObject;
+      target[field.jsonName] ??= {};
+      target = target[field.jsonName] as JsonObject;
       current = field.message;
       continue;
     }
@@ -229,8 +232,10 @@ function assignQuery(schema: DescMessage, json: JsonObject, key: string, value: 
     const typed = scalar === ScalarType.BOOL ? (value === "true" ? true : value === "false" ? false : value) : value;
     // The path or query value replaces a body value for the same field, whichever its spelling.
     if (field.name !== field.jsonName) delete target[field.name];
-    if (field.fieldKind === "list") ((target[field.jsonName] ??= []) as unknown[]).push(typed);
-    else target[field.jsonName] = typed;
+    if (field.fieldKind === "list") {
+      target[field.jsonName] ??= [];
+      (target[field.jsonName] as unknown[]).push(typed);
+    } else target[field.jsonName] = typed;
   }
   return undefined;
 }
@@ -305,7 +310,7 @@ function toHeaders(req: NodeRequest): Headers {
   const headers = new Headers();
   for (const [key, value] of Object.entries(req.headers)) {
     if (key.startsWith(":") || value === undefined) continue;
-    if (Array.isArray(value)) value.forEach((v) => headers.append(key, v));
+    if (Array.isArray(value)) for (const v of value) headers.append(key, v);
     else headers.set(key, value);
   }
   return headers;

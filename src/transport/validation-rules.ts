@@ -2,7 +2,7 @@
 // field with that name, in any message, obeys them. Rules that need state
 // (does this user exist, is this code right) belong to the domain instead.
 import { isIP } from "node:net";
-import { LOCALES } from "../mail/templates.js";
+import { LOCALES } from "../domain/locales.js";
 
 export interface FieldRule {
   /** The zero value (empty string, 0) is a violation. */
@@ -19,6 +19,7 @@ export interface FieldRule {
 // RFC 5321 limits: 64 octets before the @, 254 in all. Printable ASCII and
 // UTF-8 letters; no whitespace, control characters, quotes or angle brackets
 // (so nothing can break out of a mail header or a log line).
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this rule refuses
 const EMAIL = /^[^\s@<>()[\]\\,;:"\x00-\x1f\x7f]{1,64}@(?=.{1,253}$)([a-z0-9\u00a1-\uffff](?:[a-z0-9\u00a1-\uffff-]{0,61}[a-z0-9\u00a1-\uffff])?\.)+[a-z\u00a1-\uffff]{2,63}$/iu;
 
 export const FIELD_RULES: Readonly<Record<string, FieldRule>> = {

@@ -42,21 +42,26 @@ function fail(message: string, field?: HTMLInputElement): void {
 function explain(err: unknown): void {
   const e = ConnectError.from(err);
   const fields = e.findDetails(BadRequestSchema).flatMap((b) => b.fieldViolations.map((v) => v.field));
+  fail(...words(e, fields));
+}
+
+/** The sentence for a failed call, and the field it points at (if any). */
+function words(e: ConnectError, fields: string[]): [string, HTMLInputElement?] {
   switch (e.code) {
     case Code.InvalidArgument:
-      if (fields.includes("otp")) return fail("That code is wrong, expired or already used. Check the email or ask for a new code.", code);
-      if (fields.includes("business_id")) return fail("Enter the number of a business you belong to.", business);
-      if (fields.includes("email")) return fail("Enter a valid email address.", email);
-      return fail("Please check what you entered.");
+      if (fields.includes("otp")) return ["That code is wrong, expired or already used. Check the email or ask for a new code.", code];
+      if (fields.includes("business_id")) return ["Enter the number of a business you belong to.", business];
+      if (fields.includes("email")) return ["Enter a valid email address.", email];
+      return ["Please check what you entered."];
     case Code.ResourceExhausted: {
       const retry = e.findDetails(RetryInfoSchema)[0]?.retryDelay;
       const seconds = retry ? Number(retry.seconds) : Number(e.metadata.get("retry-after") ?? 0);
-      return fail(seconds > 0 ? `Too many attempts. Try again in ${seconds} seconds.` : "Too many attempts. Try again in a little while.");
+      return [seconds > 0 ? `Too many attempts. Try again in ${seconds} seconds.` : "Too many attempts. Try again in a little while."];
     }
     case Code.Unavailable:
-      return fail("The service is unavailable right now. Try again shortly.");
+      return ["The service is unavailable right now. Try again shortly."];
     default:
-      return fail("Something went wrong. Please try again.");
+      return ["Something went wrong. Please try again."];
   }
 }
 

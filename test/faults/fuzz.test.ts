@@ -215,7 +215,7 @@ describe.runIf(FAULTS_ENABLED)("fuzzing every route of a running service", () =>
       { weight: 1, arbitrary: fc.constant(`Basic ${Buffer.from(`${projectId}:wrong-secret`).toString("base64")}`) },
       { weight: 2, arbitrary: fc.constant(`Bearer ${ADMIN_TOKEN}`) },
       fc.constant(undefined),
-      fc.constantFrom("Basic", "Basic ", "Basic ====", "Basic Og==", "Basic YTo=", "Bearer", "Bearer x", "basic " + Buffer.from(":").toString("base64"), "Digest x"),
+      fc.constantFrom("Basic", "Basic ", "Basic ====", "Basic Og==", "Basic YTo=", "Bearer", "Bearer x", `basic ${Buffer.from(":").toString("base64")}`, "Digest x"),
       printable.map((s) => `Basic ${Buffer.from(s).toString("base64")}`),
       fc.integer({ min: 1000, max: 12_000 }).map((n) => `Bearer ${"a".repeat(n)}`),
     );
@@ -355,7 +355,7 @@ describe.runIf(FAULTS_ENABLED)("fuzzing every route of a running service", () =>
     await batch("REST routes again", request(REST), 200);
     rss.end = svc!.rssKb();
     const total = stats.requests + raw.cases;
-    writeFileSync(path.join(LOG_DIR, `fuzz-violations-${svc!.pid}.txt`), [...stats.violations, ...raw.violations].join("\n") + "\n");
+    writeFileSync(path.join(LOG_DIR, `fuzz-violations-${svc!.pid}.txt`), `${[...stats.violations, ...raw.violations].join("\n")}\n`);
     console.log(
       `[fuzz] ${total} cases (${stats.requests} HTTP requests + ${raw.cases} raw HTTP/1.1 byte streams) in ${((Date.now() - started) / 1000).toFixed(1)} s; ` +
         `statuses ${JSON.stringify(stats.byStatus)}; raw ${JSON.stringify(raw.endings)}; 5xx or no answer: ${stats.violations.length + raw.violations.length} ` +

@@ -129,7 +129,7 @@ describe.runIf(FAULTS_ENABLED)("Postgres stopped mid-load and started again", ()
     for (const s of samples) {
       const key = `${phase(s)}:${s.kind}`;
       const status = s.answer.status ? String(s.answer.status) : `network error`;
-      table[key] = { ...(table[key] ?? {}), [status]: ((table[key] ?? {})[status] ?? 0) + 1 };
+      table[key] = { ...table[key], [status]: (table[key]?.[status] ?? 0) + 1 };
     }
     const slowest = Math.max(...samples.map((s) => s.answer.ms));
     console.log(

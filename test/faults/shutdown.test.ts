@@ -97,7 +97,11 @@ describe.runIf(FAULTS_ENABLED)(`${variant.name}: SIGTERM with requests and deliv
     // New connections: refused once the listener is closed.
     await waitFor(
       "new connections to be refused",
-      async () => ((await connectionRefused(svc!.port, 500)) ? (refusedAfterMs = Date.now() - signalledAt) : undefined),
+      async () => {
+        if (!(await connectionRefused(svc!.port, 500))) return undefined;
+        refusedAfterMs = Date.now() - signalledAt;
+        return refusedAfterMs;
+      },
       GRACE_MS,
       20,
     ).catch(() => {});

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AdminService } from "../../gen/otp/v1/admin_service_pb.js";
 import { newId } from "../../src/domain/ids.js";
 import { startTestEnv, type TestEnv } from "../support/app.js";
+import type { Json } from "../support/answers.js";
 import { codeIn, type ReceivedMail } from "../support/smtp.js";
 
 const TOKEN = "admin-api-test-token-0123456789abcdef";
@@ -71,9 +72,6 @@ const ROUTES: Record<Rpc, { verb: string; path: string; body?: true }> = {
   getDeliveryStatus: { verb: "GET", path: "/admin/v1/deliveries/{email_id}" },
 };
 
-// Results are JSON of known shape; `any` keeps the assertions readable.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Json = any;
 
 interface Driver {
   readonly name: "REST" | "Connect";
@@ -127,7 +125,14 @@ function adminClient(token: string | undefined, baseUrl = env.url): Client<typeo
       baseUrl,
       httpVersion: "1.1",
       interceptors:
-        token === undefined ? [] : [(next) => (req) => (req.header.set("authorization", `Bearer ${token}`), next(req))],
+        token === undefined
+          ? []
+          : [
+              (next) => (req) => {
+                req.header.set("authorization", `Bearer ${token}`);
+                return next(req);
+              },
+            ],
     }),
   );
 }

@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../../src/cli/admin.js";
 import { startTestEnv, type TestEnv } from "../support/app.js";
+import type { Json } from "../support/answers.js";
 
 const TOKEN = "admin-cli-test-token-0123456789abcdef";
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -54,8 +55,7 @@ async function ok(args: string[]): Promise<string> {
   return r.out;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-async function json(args: string[]): Promise<any> {
+async function json(args: string[]): Promise<Json> {
   return JSON.parse(await ok([...args, "--json"]));
 }
 

@@ -14,7 +14,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LOCALES, renderOtpMail, type MailFacts } from "../../src/mail/templates.js";
+import { LOCALES } from "../../src/domain/locales.js";
+import { renderOtpMail, type MailFacts } from "../../src/mail/templates.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const HAVE_CHROMIUM = existsSync(CHROMIUM);

@@ -8,7 +8,7 @@ import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload } 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { SessionService } from "../../gen/otp/v1/otp_service_pb.js";
-import { answer, emailFactory, expectStytchError, JWT, mailbox, REQUEST_ID, type Answer } from "../support/answers.js";
+import { answer, emailFactory, expectStytchError, JWT, type Json, mailbox, REQUEST_ID, type Answer } from "../support/answers.js";
 import { startTestEnv, type TestEnv, type TestProject } from "../support/app.js";
 import { codeIn } from "../support/smtp.js";
 
@@ -60,8 +60,7 @@ async function sendCode(email: string, project: TestProject = env.project): Prom
 interface SignedIn {
   readonly sent: Sent;
   /** The AuthenticateOtp answer. */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  readonly body: any;
+  readonly body: Json;
   readonly token: string;
   readonly jwt: string;
   readonly sessionId: string;

@@ -72,7 +72,7 @@ export async function startSmtp(listenPort = 0): Promise<TestSmtp> {
           messageId: parsed.messageId ?? "",
           raw,
         });
-        waiters.splice(0).forEach((w) => w());
+        for (const w of waiters.splice(0)) w();
         callback();
       });
     },

@@ -2,8 +2,9 @@
 // without branding, with hostile tenant names), the custom template language
 // (checkTemplate's refusals, renderTemplate's escaping) and renderCustomMail.
 import { describe, expect, it } from "vitest";
-import { checkTemplate, renderTemplate, type TemplateValues } from "../../src/mail/template-language.js";
-import { LOCALES, renderCustomMail, renderOtpMail, type MailFacts } from "../../src/mail/templates.js";
+import { LOCALES } from "../../src/domain/locales.js";
+import { checkTemplate, renderTemplate, type TemplateValues } from "../../src/domain/template-language.js";
+import { renderCustomMail, renderOtpMail, type MailFacts } from "../../src/mail/templates.js";
 
 const CODE = "482916";
 

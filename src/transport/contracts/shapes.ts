@@ -51,7 +51,8 @@ const legacy: RestShape = {
     let errors: Record<string, string[]> | null = null;
     for (const v of failure.violations) {
       errors ??= {};
-      (errors[v.jsonField] ??= []).push(`${v.jsonField} ${v.description}`);
+      errors[v.jsonField] ??= [];
+      errors[v.jsonField].push(`${v.jsonField} ${v.description}`);
     }
     return {
       status: mapping.http,

@@ -129,8 +129,7 @@ export async function startService(
     stream.setEncoding("utf8");
     stream.on("data", (chunk: string) => {
       buffered += chunk;
-      let nl: number;
-      while ((nl = buffered.indexOf("\n")) >= 0) {
+      for (let nl = buffered.indexOf("\n"); nl >= 0; nl = buffered.indexOf("\n")) {
         onLine(buffered.slice(0, nl));
         buffered = buffered.slice(nl + 1);
       }

@@ -1,16 +1,23 @@
 // Prometheus metrics (prom-client), in a registry of the service's own so
 // several instances in one process (tests) do not collide. RPC outcomes are
 // counted by an interceptor, delivery by the outbox worker's observer, and
-// the outbox and pool gauges are read when scraped.
+// the outbox and pool gauges are read when scraped, from sources the
+// composition root hands in (so this module knows no storage).
 import type { Interceptor } from "@connectrpc/connect";
 import { ConnectError } from "@connectrpc/connect";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { DomainError } from "../domain/errors.js";
-import type { DeliveryObserver } from "../mail/outbox-worker.js";
-import type { Db } from "../storage/db.js";
-import { outboxBacklog } from "../storage/outbox-store.js";
-import { callInfoKey } from "./context.js";
-import { connectCodeName } from "./error-mapping.js";
+import type { DeliveryObserver, OutboxBacklog } from "../domain/outbox.js";
+import { callInfoKey } from "../transport/context.js";
+import { connectCodeName } from "../transport/error-mapping.js";
+
+/** What the gauges read when scraped. */
+export interface MetricsSources {
+  /** Undelivered outbox rows and the age of the oldest. */
+  outboxBacklog(): Promise<OutboxBacklog>;
+  /** The database pool's connection counts. */
+  readonly pool: { readonly totalCount: number; readonly idleCount: number; readonly waitingCount: number };
+}
 
 const SEND_RPCS = new Set(["SendEmailOtp", "LoginOrCreateEmailOtp", "SendOtp"]);
 
@@ -48,13 +55,14 @@ export class Metrics implements DeliveryObserver {
     registers: [this.registry],
   });
 
-  constructor(db: Db) {
+  constructor(sources: MetricsSources) {
     collectDefaultMetrics({ register: this.registry, prefix: "otp_process_" });
     const registers = [this.registry];
     // Both outbox gauges come from one query; a scrape collects them at once.
-    let inFlight: Promise<{ depth: number; oldestSeconds: number }> | undefined;
+    let inFlight: Promise<OutboxBacklog> | undefined;
     const backlog = () =>
-      (inFlight ??= outboxBacklog(db)
+      (inFlight ??= sources
+        .outboxBacklog()
         .catch(() => ({ depth: Number.NaN, oldestSeconds: Number.NaN }))
         .finally(() => (inFlight = undefined)));
     new Gauge({
@@ -79,9 +87,9 @@ export class Metrics implements DeliveryObserver {
       labelNames: ["state"] as const,
       registers,
       collect() {
-        this.set({ state: "total" }, db.totalCount);
-        this.set({ state: "idle" }, db.idleCount);
-        this.set({ state: "waiting" }, db.waitingCount);
+        this.set({ state: "total" }, sources.pool.totalCount);
+        this.set({ state: "idle" }, sources.pool.idleCount);
+        this.set({ state: "waiting" }, sources.pool.waitingCount);
       },
     });
   }

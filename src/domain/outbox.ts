@@ -1,0 +1,64 @@
+// The outbox as the delivery worker sees it: a port that storage implements.
+// A send commits a row; the worker claims due rows under a lease, delivers
+// them, and records each outcome. Owning the port here lets the worker's
+// retry policy run against an in-memory outbox in unit tests.
+import type { TemplateParts } from "./template-language.js";
+
+/** A tenant's look in its mail; colours and URLs were checked when saved. */
+export interface Branding {
+  readonly logoUrl: string | null;
+  /** #rgb or #rrggbb, checked when saved. */
+  readonly accentColor: string | null;
+  readonly supportUrl: string | null;
+}
+
+/** A claimed outbox row with everything needed to render and send it. */
+export interface OutboxRow {
+  readonly id: string;
+  readonly recipient: string;
+  readonly locale: string;
+  readonly template: "login" | "signup";
+  /** The encrypted code; null once wiped. */
+  readonly payload: Buffer | null;
+  readonly keyId: number;
+  readonly expiresAt: Date;
+  readonly messageId: string;
+  /** Attempts so far, this one included. */
+  readonly attempts: number;
+  readonly createdAt: Date;
+  readonly tenantName: string;
+  readonly mailFromName: string | null;
+  readonly mailFromAddress: string | null;
+  readonly replyTo: string | null;
+  readonly branding: Branding;
+  /** The tenant's own template, when the send chose one that still exists. */
+  readonly custom: TemplateParts | undefined;
+}
+
+/** Storage port of the outbox, for the delivery worker. */
+export interface OutboxStore {
+  /** Claims up to `limit` due rows for `leaseMs`; their attempt count goes up by one. */
+  claim(limit: number, leaseMs: number): Promise<OutboxRow[]>;
+  /** Delivered: the rows are done and their codes wiped. */
+  markSent(ids: readonly string[]): Promise<void>;
+  /** A permanent failure: the row is done and its code wiped. */
+  markFailed(id: string, error: string): Promise<void>;
+  /** The code expired before it could be delivered. */
+  markExpired(id: string, error: string | null): Promise<void>;
+  /** A temporary failure: the row comes due again after `delayMs`. */
+  scheduleRetry(id: string, delayMs: number, error: string): Promise<void>;
+  /** Gives claimed rows back at once, e.g. on shutdown. */
+  release(ids: readonly string[]): Promise<void>;
+}
+
+/** How far behind delivery is: undelivered rows, and the age of the oldest. */
+export interface OutboxBacklog {
+  readonly depth: number;
+  readonly oldestSeconds: number;
+}
+
+/** Told about each delivery attempt (metrics). */
+export interface DeliveryObserver {
+  delivered(acceptedAt: Date): void;
+  attemptFailed(result: "retry" | "failed" | "expired"): void;
+}
