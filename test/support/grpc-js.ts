@@ -4,7 +4,7 @@
 import { fromBinary, toBinary, type DescService } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: grpc-js makes its methods at run time, one per RPC
 export type GrpcJsClient = grpc.Client & Record<string, any>;
 
 export function grpcJsClient(service: DescService, baseUrl: string): GrpcJsClient {
