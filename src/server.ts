@@ -3,16 +3,18 @@
 // only listens when this file is run directly.
 import { pathToFileURL } from "node:url";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { pino, type Logger } from "pino";
+import { pino, type DestinationStream, type Logger } from "pino";
 import { ConfigError, loadConfig, type Config } from "./config.js";
 import { DomainError } from "./domain/errors.js";
 import { Secrets } from "./domain/secrets.js";
 import { createSmtpMailer, DevMailbox, type Mailer } from "./mail/mailer.js";
+import { databaseFailure, dataDirFailure, listenFailure, startFailureMessage, StartError } from "./start-failure.js";
+import { lockDataDir, type DataDirLock } from "./storage/data-dir-lock.js";
 import { OutboxWorker } from "./mail/outbox-worker.js";
 import { createPool, type Db } from "./storage/db.js";
 import { loadOrCreateAdminToken, loadOrCreatePepper, type DemoCredentials } from "./storage/dev-state.js";
 import { startEmbeddedPostgres, type EmbeddedDatabase } from "./storage/embedded.js";
-import { checkSchemaVersion, isMigrated, migrate, SchemaTooOldError } from "./storage/migrate.js";
+import { checkSchemaVersion, isMigrated, migrate } from "./storage/migrate.js";
 import { pruneRateLimits, pruneUnverifiedAddresses } from "./storage/otp-store.js";
 import { PgOutboxStore } from "./storage/outbox-store.js";
 import { seedDemo } from "./storage/seed.js";
@@ -48,40 +50,66 @@ export interface BuildOptions {
   readonly logger?: Logger;
 }
 
-export async function build(config: Config, options: BuildOptions = {}): Promise<App> {
+/** The service's JSON log: ISO timestamps, and what must never be written redacted. */
+export function createLogger(level: string, destination?: DestinationStream): Logger {
   // Postgres error details can quote row values (an address in a unique
   // violation): they never reach the log.
-  const logger =
-    options.logger ??
-    pino({
-      level: config.logLevel,
-      redact: ["*.secret", "*.authorization", "*.password", "*.token", "err.detail", "err.cause.detail", "err.where"],
-    });
+  const options = {
+    level,
+    timestamp: pino.stdTimeFunctions.isoTime,
+    redact: ["*.secret", "*.authorization", "*.password", "*.token", "err.detail", "err.cause.detail", "err.where"],
+  };
+  return destination ? pino(options, destination) : pino(options);
+}
+
+export async function build(config: Config, options: BuildOptions = {}): Promise<App> {
+  const logger = options.logger ?? createLogger(config.logLevel);
   const cleanups: (() => Promise<unknown>)[] = [];
+  // Released after everything else has stopped, the embedded Postgres included.
+  let lock: DataDirLock | undefined;
   try {
     let databaseUrl = config.databaseUrl;
     let embedded: EmbeddedDatabase | undefined;
     if (databaseUrl === undefined) {
-      embedded = await startEmbeddedPostgres(config.dataDir, config.embeddedPostgresPort, logger);
-      cleanups.push(() => embedded!.stop());
-      databaseUrl = embedded.url;
+      lock = await lockDataDir(config.dataDir).catch((err) => Promise.reject(dataDirFailure(err, config.dataDir)));
+      const started = await startEmbeddedPostgres(config.dataDir, config.embeddedPostgresPort, logger).catch((err) =>
+        Promise.reject(dataDirFailure(err, config.dataDir)),
+      );
+      embedded = started;
+      cleanups.push(() => started.stop());
+      databaseUrl = started.url;
     }
-    const pepper = config.pepper ?? { id: config.pepperId, secret: await loadOrCreatePepper(config.dataDir) };
+    const pepper = config.pepper ?? {
+      id: config.pepperId,
+      secret: await loadOrCreatePepper(config.dataDir).catch((err) => Promise.reject(dataDirFailure(err, config.dataDir))),
+    };
     const db = createPool(databaseUrl, config.dbPoolSize);
     cleanups.unshift(() => db.end());
     // Embedded mode always migrates; with MIGRATE_ON_START=false a separate
     // step (`npm run migrate`) does, and this instance needs no DDL rights.
     let migrationCount: number;
     if (embedded || config.migrateOnStart) {
-      const { applied, total } = await migrate(db);
+      const { applied, total } = await migrate(db).catch((err) => Promise.reject(databaseFailure(err, config)));
       if (applied.length > 0) logger.info({ applied }, "migrations applied");
       migrationCount = total;
     } else {
-      migrationCount = (await checkSchemaVersion(db)).required;
+      migrationCount = (await checkSchemaVersion(db).catch((err) => Promise.reject(databaseFailure(err, config)))).required;
     }
 
     const tenants = new PgTenantStore(db);
-    const seeded = config.seedDemo ? (await seedDemo(tenants, config.dataDir)).credentials : undefined;
+    const seeded = config.seedDemo
+      ? (await seedDemo(tenants, config.dataDir).catch((err) => Promise.reject(dataDirFailure(err, config.dataDir)))).credentials
+      : undefined;
+    if (!seeded && !(await tenants.anyTenant())) {
+      logger.warn(
+        {
+          create_project: "npm run admin -- project create --name NAME",
+          create_business: "npm run admin -- business upsert --id NUMBER --name NAME",
+          ...(config.adminToken === undefined ? { first: "set ADMIN_TOKEN on the service: the admin API is off without it" } : {}),
+        },
+        "no tenant exists yet: every send is refused until a project or business is created (OTP_URL and ADMIN_TOKEN tell the CLI where and how)",
+      );
+    }
     // Embedded mode always has an admin API, its token kept beside the demo credentials.
     const adminToken = config.adminToken ?? (embedded ? await loadOrCreateAdminToken(config.dataDir) : undefined);
     const demo = seeded && embedded ? { ...seeded, admin_token: adminToken } : seeded;
@@ -195,10 +223,12 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
         readiness.close();
         if (listening) await onePort.close(config.shutdownGraceMs);
         for (const cleanup of cleanups) await cleanup().catch((err) => logger.warn({ err }, "cleanup failed"));
+        await lock?.release().catch(() => {});
       },
     };
   } catch (err) {
     for (const cleanup of cleanups) await cleanup().catch(() => {});
+    await lock?.release().catch(() => {});
     throw err;
   }
 }
@@ -214,37 +244,70 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const app = await build(config);
-  const url = await app.listen();
-  app.logger.info({ url, routes: app.restRoutes }, "otp-service listening (gRPC, gRPC-Web, Connect and REST on one port)");
-  if (app.demo) {
-    app.logger.info(
-      { project_id: app.demo.project_id, business_id: app.demo.business_id, credentials_file: "dev-credentials.json in DATA_DIR" },
+  // From here on, whatever happens, the embedded Postgres is stopped before
+  // the process ends: a signal or a crash during start-up waits for build()
+  // and closes what it made.
+  let app: App | undefined;
+  let stopping: Promise<void> | undefined;
+  const stop = (reason: string, exitCode: number) => {
+    if (stopping) return;
+    app?.logger.info({ reason }, "shutting down");
+    const force = setTimeout(() => process.exit(exitCode || 1), config.shutdownGraceMs + 5_000);
+    force.unref();
+    stopping = (async () => {
+      await building.catch(() => {});
+      if (app) {
+        await app.close().catch((err) => {
+          exitCode ||= 1;
+          app!.logger.error({ err }, "shutdown failed");
+        });
+        app.logger.info({ exit_code: exitCode }, "stopped");
+      }
+      process.exit(exitCode);
+    })();
+  };
+  process.on("SIGTERM", () => stop("SIGTERM", 0));
+  process.on("SIGINT", () => stop("SIGINT", 0));
+  const crash = (err: unknown) => {
+    if (app) app.logger.fatal({ err }, "crashed; stopping");
+    else process.stderr.write(`otp-service: crashed during start-up: ${startFailureMessage(err)}\n`);
+    stop("crash", 1);
+  };
+  process.on("uncaughtException", crash);
+  process.on("unhandledRejection", crash);
+
+  const building = (async () => {
+    app = await build(config);
+    return app.listen().catch((err) => Promise.reject(listenFailure(err, config.host, config.port)));
+  })();
+  let url: string;
+  try {
+    url = await building;
+  } catch (err) {
+    // Nothing is left running: build() cleans up after its own failure, and
+    // a failure to listen closes what build() started.
+    await app?.close().catch(() => {});
+    app = undefined;
+    process.stderr.write(`otp-service: failed to start: ${startFailureMessage(err)}\n`);
+    if (!(err instanceof StartError) && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+    process.exit(1);
+  }
+  if (stopping) return;
+  const started = app!;
+  started.logger.info({ url, routes: started.restRoutes }, "otp-service listening (gRPC, gRPC-Web, Connect and REST on one port)");
+  if (started.demo) {
+    started.logger.info(
+      { project_id: started.demo.project_id, business_id: started.demo.business_id, credentials_file: "dev-credentials.json in DATA_DIR" },
       "demo tenants ready; the project secret (and, in embedded mode, the admin token) is in the credentials file",
     );
   }
-  if (app.devMailbox) app.logger.info({ mailbox: `${url}/dev/mailbox` }, "no SMTP_URL: mail goes to the dev mailbox");
-  app.logger.info({ page: `${url}/signin` }, "sign-in page");
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    app.logger.info({ signal }, "shutting down");
-    const force = setTimeout(() => process.exit(1), config.shutdownGraceMs + 5_000);
-    force.unref();
-    app.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.on("SIGTERM", () => stop("SIGTERM"));
-  process.on("SIGINT", () => stop("SIGINT"));
+  if (started.devMailbox) started.logger.info({ mailbox: `${url}/dev/mailbox` }, "no SMTP_URL: mail goes to the dev mailbox; open it in a browser to read it");
+  started.logger.info({ page: `${url}/signin` }, "sign-in page");
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   main().catch((err) => {
-    const detail = err instanceof SchemaTooOldError ? err.message : err instanceof Error ? err.stack : String(err);
-    process.stderr.write(`otp-service: failed to start: ${detail}\n`);
+    process.stderr.write(`otp-service: failed to start: ${startFailureMessage(err)}\n`);
     process.exit(1);
   });
 }

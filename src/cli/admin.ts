@@ -214,6 +214,13 @@ async function run(client: Client<typeof AdminService>, cmd: string, values: Val
   }
 }
 
+/** The system error code when the server could not be reached at all (refused, no such host…). */
+function unreachableCause(e: ConnectError): string | undefined {
+  if (e.code !== Code.Unavailable && e.code !== Code.Unknown && e.code !== Code.Internal) return undefined;
+  const text = [e.rawMessage, String((e.cause as { code?: unknown } | undefined)?.code ?? ""), String((e.cause as Error | undefined)?.message ?? "")].join(" ");
+  return /\b(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ECONNRESET|ETIMEDOUT)\b/.exec(text)?.[1];
+}
+
 function toIso(t: { seconds: bigint; nanos: number } | undefined): string {
   return t ? new Date(Number(t.seconds) * 1000 + Math.floor(t.nanos / 1e6)).toISOString() : "";
 }
@@ -245,8 +252,10 @@ export async function main(argv: string[], env: Record<string, string | undefine
     return values.help ? EXIT.ok : EXIT.usage;
   }
   const cmd = positionals.slice(0, ["audit", "delivery"].includes(positionals[0]!) ? 1 : 2).join(" ");
+  let url = env.OTP_URL || "http://127.0.0.1:8080";
   try {
     const config = loadAdminCliConfig(env);
+    url = config.url;
     const token = await adminToken(config.token, config.dataDir);
     if (!token) {
       io.err("no admin token: set ADMIN_TOKEN (or run next to an embedded server's DATA_DIR)");
@@ -279,6 +288,13 @@ export async function main(argv: string[], env: Record<string, string | undefine
       return EXIT.usage;
     }
     const e = ConnectError.from(err);
+    const unreachable = unreachableCause(e);
+    if (unreachable) {
+      io.err(
+        `error: cannot reach otp-service at ${url} (${unreachable}): is it running? ${env.OTP_URL ? "Check that OTP_URL points" : "OTP_URL is not set, so the default was tried: set OTP_URL"} to where the service listens`,
+      );
+      return EXIT.unavailable;
+    }
     io.err(`error: ${e.rawMessage}`);
     switch (e.code) {
       case Code.Unauthenticated:

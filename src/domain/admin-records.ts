@@ -84,5 +84,6 @@ export interface AdminStore {
   listUsers(tenantId: string, limit: number): Promise<AdminUserRecord[]>;
   removeUser(userId: string): Promise<boolean>;
   auditEvents(tenantId: string, since: number | undefined, until: number | undefined, limit: number): Promise<AuditRecord[]>;
-  deliveries(emailId: string): Promise<DeliveryRecord[]>;
+  /** The mails sent to an address, newest first; undefined when no address has this id. */
+  deliveries(emailId: string): Promise<DeliveryRecord[] | undefined>;
 }

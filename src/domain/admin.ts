@@ -105,8 +105,8 @@ export class Admin {
     return this.store.auditEvents(await this.tenant(ref), since, until, limit);
   }
 
-  deliveries(emailId: string): Promise<DeliveryRecord[]> {
-    return this.store.deliveries(emailId);
+  async deliveries(emailId: string): Promise<DeliveryRecord[]> {
+    return (await this.store.deliveries(emailId)) ?? notFound("email_id", "emailId", "names no email address");
   }
 
   private async tenant(ref: TenantRef | undefined): Promise<string> {

@@ -200,8 +200,9 @@ export class OutboxWorker {
   private async failed(row: OutboxRow, err: unknown): Promise<void> {
     const status = smtpResponseCode(err);
     const reason = err instanceof Error ? err.message : String(err);
+    const cause = deliveryCause(err);
     if (status !== undefined && status >= 500) {
-      this.logger.warn({ outboxId: row.id, status }, "mail rejected permanently");
+      this.logger.warn({ outboxId: row.id, status, cause }, "mail rejected permanently");
       await this.store.markFailed(row.id, reason);
       this.options.observer?.attemptFailed("failed");
       return;
@@ -212,15 +213,34 @@ export class OutboxWorker {
     const base = Math.min(30_000, 1_000 * 2 ** (row.attempts - 1));
     const delay = base / 2 + Math.random() * (base / 2);
     if (row.attempts >= this.options.maxAttempts) {
+      this.logger.warn({ outboxId: row.id, attempt: row.attempts, status, cause }, "mail delivery failed; giving up (OUTBOX_MAX_ATTEMPTS)");
       await this.store.markFailed(row.id, `gave up after ${row.attempts} attempts: ${reason}`);
       this.options.observer?.attemptFailed("failed");
     } else if (Date.now() + delay >= row.expiresAt.getTime()) {
+      this.logger.warn({ outboxId: row.id, attempt: row.attempts, status, cause }, "mail delivery failed; the code expires before the next try");
       await this.store.markExpired(row.id, reason);
       this.options.observer?.attemptFailed("expired");
     } else {
       this.options.observer?.attemptFailed("retry");
-      this.logger.info({ outboxId: row.id, attempt: row.attempts, status }, "mail delivery failed; will retry");
+      this.logger.info({ outboxId: row.id, attempt: row.attempts, status, cause, retry_in_ms: Math.round(delay) }, "mail delivery failed; will retry");
       await this.store.scheduleRetry(row.id, delay, reason);
     }
   }
+}
+
+/**
+ * Why a delivery failed, short and free of addresses: the system error code
+ * (ECONNREFUSED, ETIMEDOUT…) or the SMTP reply code. The server's reply text
+ * is not logged: it often quotes the recipient.
+ */
+export function deliveryCause(err: unknown): string {
+  const status = smtpResponseCode(err);
+  if (status !== undefined) return `SMTP ${status}`;
+  const e = err as { code?: unknown; message?: unknown; cause?: unknown } | null;
+  const fromMessage = typeof e?.message === "string" ? /\b(E(?:CONN[A-Z]+|TIMEDOUT|NOTFOUND|AI_AGAIN|HOSTUNREACH|NETUNREACH|PIPE|ADDRNOTAVAIL|PROTO))\b/.exec(e.message)?.[1] : undefined;
+  // nodemailer wraps socket errors as ESOCKET/ECONNECTION; the message keeps the system code.
+  if (fromMessage) return fromMessage;
+  if (typeof e?.code === "string") return e.code;
+  if (e?.cause) return deliveryCause(e.cause);
+  return err instanceof Error ? err.name : "unknown";
 }

@@ -276,7 +276,7 @@ export class PgAdminStore implements AdminStore {
     }));
   }
 
-  async deliveries(emailId: string): Promise<DeliveryRecord[]> {
+  async deliveries(emailId: string): Promise<DeliveryRecord[] | undefined> {
     const { rows } = await query<{
       message_id: string;
       status: string;
@@ -289,6 +289,10 @@ export class PgAdminStore implements AdminStore {
              WHERE email_id = $1 ORDER BY id DESC LIMIT 50`,
       values: [emailId],
     });
+    if (rows.length === 0) {
+      const known = await query(this.db, { text: "SELECT 1 FROM emails WHERE id = $1", values: [emailId] });
+      if (known.rowCount === 0) return undefined;
+    }
     return rows.map((r) => ({
       messageId: r.message_id,
       status: r.status,

@@ -2,10 +2,11 @@
 // server installed. Its data lives under the data directory and survives
 // restarts.
 import { existsSync } from "node:fs";
-import { chmod, mkdir, stat } from "node:fs/promises";
+import { chmod, mkdir, readFile, stat } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import type { Logger } from "pino";
+import { commandLineOf, processRuns } from "./data-dir-lock.js";
 
 export interface EmbeddedDatabase {
   readonly url: string;
@@ -50,6 +51,7 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, logge
   }
   const chosenPort = port || (await freePort());
   const EmbeddedPostgres = await loadEmbeddedPostgres();
+  const recent: string[] = [];
   const pg = new EmbeddedPostgres({
     databaseDir,
     port: chosenPort,
@@ -63,17 +65,88 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, logge
     // machines lack; a later flag wins, and C is always there.
     initdbFlags: ["--encoding=UTF8", "--locale=C", "--lc-messages=C"],
     postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="],
-    onLog: () => {},
+    // Postgres says why it did not start only in its own log: the last
+    // lines are kept for the error, and show at debug level.
+    onLog: (message: string) => {
+      for (const line of message.split("\n")) {
+        if (!line.trim()) continue;
+        recent.push(line.trim());
+        if (recent.length > 40) recent.shift();
+        logger.debug({ line: line.trim() }, "embedded postgres");
+      }
+    },
     onError: (err: unknown) => logger.warn({ err }, "embedded postgres"),
   });
   if (!existsSync(path.join(databaseDir, "PG_VERSION"))) {
     logger.info({ databaseDir }, "initialising the embedded Postgres");
-    await pg.initialise();
+    try {
+      await pg.initialise();
+    } catch (err) {
+      throw new EmbeddedPostgresError(`initdb failed in ${databaseDir}: ${whyFrom(recent, err)}; remove that directory (it holds no data yet) or set DATA_DIR to another one`);
+    }
   }
-  await pg.start();
+  await stopOrphan(databaseDir, logger);
+  try {
+    await pg.start();
+  } catch (err) {
+    throw explainStartFailure(recent, err, databaseDir, chosenPort, port !== 0);
+  }
   logger.info({ port: chosenPort }, "embedded Postgres started");
   return {
     url: `postgres://postgres:postgres@127.0.0.1:${chosenPort}/postgres`,
     stop: () => pg.stop(),
   };
+}
+
+/** Why the embedded Postgres would not start, with what to do about it. */
+export class EmbeddedPostgresError extends Error {
+  override name = "EmbeddedPostgresError";
+}
+
+/** The FATAL/ERROR lines Postgres wrote, else the package's own error. */
+function whyFrom(lines: readonly string[], err: unknown): string {
+  const fatal = lines.filter((l) => /\b(FATAL|ERROR|PANIC|HINT):/.test(l)).map((l) => l.replace(/^.*?\b(FATAL|ERROR|PANIC|HINT):\s*/, "$1: "));
+  if (fatal.length > 0) return fatal.slice(-3).join(" / ");
+  if (err instanceof Error && err.message) return err.message;
+  if (typeof err === "string" && err) return err;
+  return lines.length > 0 ? lines.slice(-2).join(" / ") : "postgres exited without saying why";
+}
+
+function explainStartFailure(lines: readonly string[], err: unknown, databaseDir: string, port: number, portChosen: boolean): EmbeddedPostgresError {
+  const all = lines.join("\n");
+  const holder = /another postmaster \(PID (\d+)\)/.exec(all)?.[1];
+  if (holder) {
+    return new EmbeddedPostgresError(
+      `the embedded Postgres in ${databaseDir} is already running (postgres pid ${holder}): another otp-service uses this DATA_DIR, or one was killed and left it behind; stop it (kill ${holder}) or set DATA_DIR to another directory`,
+    );
+  }
+  if (/could not (bind|create listen socket)|Address already in use/i.test(all)) {
+    return new EmbeddedPostgresError(
+      portChosen
+        ? `EMBEDDED_PG_PORT ${port} is already in use: set EMBEDDED_PG_PORT to a free port, or unset it to pick one`
+        : `the embedded Postgres could not listen on port ${port} (taken meanwhile): start again`,
+    );
+  }
+  return new EmbeddedPostgresError(`the embedded Postgres in ${databaseDir} did not start: ${whyFrom(lines, err)}`);
+}
+
+/**
+ * A Postgres still running on our data directory after the otp-service that
+ * started it died (SIGKILL, a crash): our caller holds the DATA_DIR lock, so
+ * no live service owns it. It is stopped (fast shutdown, as pg_ctl does)
+ * rather than left to block every later start.
+ */
+async function stopOrphan(databaseDir: string, logger: Logger): Promise<void> {
+  const pid = Number.parseInt((await readFile(path.join(databaseDir, "postmaster.pid"), "utf8").catch(() => "")).split("\n")[0] ?? "", 10);
+  if (!processRuns(pid)) return;
+  const command = commandLineOf(pid);
+  if (!command?.includes("postgres") || !command.includes(databaseDir)) return;
+  logger.warn({ postgres_pid: pid }, "stopping the embedded Postgres an earlier otp-service left running on this DATA_DIR");
+  try {
+    process.kill(pid, "SIGINT");
+  } catch {
+    return;
+  }
+  const deadline = Date.now() + 15_000;
+  while (processRuns(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
 }

@@ -53,6 +53,12 @@ export class PgTenantStore implements TenantStore {
       : undefined;
   }
 
+  /** True once any project or business exists (start-up checks it once). */
+  async anyTenant(): Promise<boolean> {
+    const { rows } = await query<{ any: boolean }>(this.db, { text: "SELECT EXISTS (SELECT 1 FROM tenants) AS any" });
+    return rows[0]?.any === true;
+  }
+
   async business(businessId: string): Promise<Tenant | undefined> {
     const { rows } = await query<TenantRow>(this.db, {
       text: `SELECT ${COLUMNS} FROM tenants WHERE kind = 'business' AND external_id = $1`,

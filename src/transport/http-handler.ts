@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import { createContextValues, type ContextValues } from "@connectrpc/connect";
 import { hashToken } from "../domain/sign-in.js";
 import type { WebAssets } from "../web/assets.js";
+import { favicon } from "../web/favicon.js";
 import type { Cors } from "./cors.js";
 import { callInfoKey, newCallInfo, requestIdOf } from "./context.js";
 import type { Metrics } from "../observability/metrics.js";
@@ -31,6 +32,8 @@ export interface HttpHandlerOptions {
   /** The sign-in page; undefined: not served. */
   readonly web: { readonly assets: WebAssets; readonly businessId: number | null } | undefined;
   readonly logger: Logger;
+  /** The trace id of the request's span, once tracing is wired; shown in the access line. */
+  readonly traceIdOf?: (req: NodeRequest) => string | undefined;
 }
 
 const calls = new WeakMap<NodeRequest, ContextValues>();
@@ -63,6 +66,18 @@ export function createHttpHandler(o: HttpHandlerOptions) {
     if (get && o.web && url.pathname === "/signin/config.json") {
       return writeJson(res, 200, { business_id: o.web.businessId, dev_mailbox: o.devMailbox !== undefined });
     }
+    if (get && url.pathname === "/favicon.ico") {
+      const icon = favicon();
+      (res as import("node:http").ServerResponse).writeHead(200, {
+        "content-type": "image/x-icon",
+        "content-length": icon.length,
+        "cache-control": "public, max-age=86400",
+        "x-content-type-options": "nosniff",
+      });
+      if (req.method === "HEAD") res.end();
+      else res.end(icon);
+      return;
+    }
     if (get && url.pathname === "/readyz") {
       const ok = await o.ready();
       return writeJson(res, ok ? 200 : 503, { status: ok ? "ready" : "unavailable" });
@@ -83,6 +98,7 @@ export function createHttpHandler(o: HttpHandlerOptions) {
     }
     if (await o.rest.handle(req, res, url, found)) return;
     parseErrorsAreBadInput(res);
+    if (String(req.headers["content-type"] ?? "").startsWith("application/grpc")) noteGrpcTrailers(res);
     o.connect(req, res);
   };
 
@@ -100,18 +116,58 @@ export function createHttpHandler(o: HttpHandlerOptions) {
     const values = createContextValues().set(callInfoKey, info);
     calls.set(req, values);
     res.setHeader("x-request-id", requestIdOf(values));
-    if (o.logger.isLevelEnabled("debug")) res.once("finish", () => {
-      // The path only: query strings can hold email addresses.
-      o.logger.debug(
-        { request_id: info.id, method: req.method, path: url.pathname, protocol: info.protocol, status: res.statusCode,
-          ms: Number(process.hrtime.bigint() - started) / 1e6 },
-        "request",
-      );
-    });
+    res.once("finish", () => accessLine(o, req, res, url, found, started));
     serve(req, res, url, found).catch((err) => {
       o.logger.error({ err, request_id: info.id }, "request handling failed");
       writeJson(res, 500, { code: "internal", message: "Something went wrong on our side." });
     });
+  };
+}
+
+/**
+ * One line per request at info level, for operators: what was called, how it
+ * ended, how long it took, and the request id exactly as the caller got it
+ * in x-request-id (so grepping for one finds the other). The path only:
+ * query strings can hold email addresses. trace_id joins it once tracing
+ * provides one (HttpHandlerOptions.traceIdOf).
+ */
+function accessLine(o: HttpHandlerOptions, req: NodeRequest, res: NodeResponse, url: URL, found: readonly RouteMatch[], started: bigint): void {
+  if (!o.logger.isLevelEnabled("info")) return;
+  const r = res as import("node:http").ServerResponse;
+  const route = found.find((f) => f.route.verb === req.method)?.route;
+  const rpc = route
+    ? `${route.method.parent.typeName}/${route.method.name}`
+    : /^\/[\w.]+\/\w+$/.test(url.pathname) && url.pathname.includes(".")
+      ? url.pathname.slice(1)
+      : undefined;
+  const grpcStatus = r.getHeader("grpc-status") ?? grpcTrailers.get(res);
+  o.logger.info(
+    {
+      request_id: r.getHeader("x-request-id"),
+      trace_id: o.traceIdOf?.(req),
+      method: req.method,
+      path: url.pathname.length > 200 ? `${url.pathname.slice(0, 200)}…` : url.pathname,
+      ...(route ? { route: route.template } : {}),
+      ...(rpc ? { rpc } : {}),
+      protocol: calls.get(req)?.get(callInfoKey).protocol,
+      status: r.statusCode,
+      ...(grpcStatus !== undefined ? { grpc_status: Number(grpcStatus) } : {}),
+      ms: Math.round(Number(process.hrtime.bigint() - started) / 1e4) / 100,
+    },
+    "request",
+  );
+}
+
+/** gRPC sends its status in trailers; they are noted for the access line. */
+const grpcTrailers = new WeakMap<NodeRequest | NodeResponse, string>();
+
+function noteGrpcTrailers(res: NodeResponse): void {
+  const r = res as import("node:http").ServerResponse;
+  const addTrailers = r.addTrailers.bind(r);
+  r.addTrailers = (headers) => {
+    const status = (headers as Record<string, unknown>)["grpc-status"];
+    if (status !== undefined) grpcTrailers.set(res, String(status));
+    addTrailers(headers);
   };
 }
 

@@ -538,7 +538,9 @@ describe.each([restDriver, connectDriver])("AdminService over $name", (api) => {
       },
     ]);
     expect(Date.parse(deliveries[0].sent_at)).toBeGreaterThanOrEqual(Date.parse(deliveries[0].created_at));
-    expect((await api.call("getDeliveryStatus", { email_id: "email-test-00000000-0000-0000-0000-000000000000" })).deliveries).toEqual([]);
+    // An id no address has is not found (the CLI exits 4), not an empty list.
+    const unknown = await failure(api.call("getDeliveryStatus", { email_id: "email-test-00000000-0000-0000-0000-000000000000" }));
+    expectFailure(api, unknown, "not_found", 404, /email_id names no email address/);
   });
 });
 
@@ -811,16 +813,26 @@ describe("mail a tenant's settings shape", () => {
       expect(mail.subject).toBe(`Your ${NAME} code: ${codeIn(mail)}`);
     });
 
+    it("signup_template_id and login_template_id may name the template by its name, as the README's walkthrough does", async () => {
+      const email = freshEmail("byname");
+      const res = await loginOrCreate(auth, { email, expiration_minutes: 4, signup_template_id: "welcome", login_template_id: "returning" });
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      const mail = await mailTo(email);
+      expect(mail.subject).toBe(`[${NAME}] sign-up code ${codeIn(mail)}`);
+    });
+
     it.each([
-      ["login_template_id", "a sign-up template", "names a signup template, not a login one"],
-      ["signup_template_id", "a login template", "names a login template, not a signup one"],
-      ["signup_template_id", "an unknown id", "names no template of this project"],
-      ["login_template_id", "another project's template", "names no template of this project"],
-    ] as const)("%s naming %s: 400 bad_request naming the field, nothing stored", async (field, what, description) => {
+      ["login_template_id", "a sign-up template", () => `names a signup template, not a login one: "${signup.template_id}"; its login templates are ${login.template_id} ("returning")`],
+      ["signup_template_id", "a login template", () => `names a login template, not a signup one: "${login.template_id}"; its signup templates are ${signup.template_id} ("welcome")`],
+      ["signup_template_id", "an unknown id", () => `names no signup template of this project by id or name: "template-000000000000000000000000"; its signup templates are ${signup.template_id} ("welcome")`],
+      ["signup_template_id", "an unknown name", () => `names no signup template of this project by id or name: "welcom"; its signup templates are ${signup.template_id} ("welcome")`],
+      ["login_template_id", "another project's template", () => `names no login template of this project by id or name: "%ID%"; its login templates are ${login.template_id} ("returning")`],
+    ] as const)("%s naming %s: 400 bad_request naming the field and the ids that exist, nothing stored", async (field, what, description) => {
       let templateId: string;
       if (what === "a sign-up template") templateId = signup.template_id;
       else if (what === "a login template") templateId = login.template_id;
       else if (what === "an unknown id") templateId = "template-000000000000000000000000";
+      else if (what === "an unknown name") templateId = "welcom";
       else {
         const other = await restDriver.call("setTemplate", {
           project_id: env.project.projectId,
@@ -836,7 +848,7 @@ describe("mail a tenant's settings shape", () => {
       const res = await loginOrCreate(auth, { email, [field]: templateId });
       expect(res.status).toBe(400);
       expect(res.body.error_type).toBe("bad_request");
-      expect(res.body.error_message).toBe(`${field} ${description}`);
+      expect(res.body.error_message).toBe(`${field} ${description().replace("%ID%", templateId)}`);
       // Refused before anything was stored: the address has no user.
       const addresses = (await restDriver.call("listUsers", { project_id: projectId })).users.flatMap((u: Json) => u.emails);
       expect(addresses).not.toContain(email);

@@ -293,11 +293,24 @@ describe("exit codes", () => {
     expect(r.err).toContain("branding.accent_color");
   });
 
-  it("5 when OTP_URL is unreachable", async () => {
+  it("4 for delivery of an email id that does not exist, with a message (not an empty table and 0)", async () => {
+    const r = await cli(["delivery", "--email-id", "email-test-00000000-0000-0000-0000-000000000000"]);
+    expect(r.code).toBe(4);
+    expect(r.out).toBe("");
+    expect(r.err).toBe("error: email_id names no email address");
+  });
+
+  it("5 when OTP_URL is unreachable, saying so and naming OTP_URL", async () => {
     const r = await cli(["project", "list"], { OTP_URL: "http://127.0.0.1:1" });
     expect(r.code).toBe(5);
     expect(r.out).toBe("");
-    expect(r.err).toMatch(/^error: /);
+    expect(r.err).toBe("error: cannot reach otp-service at http://127.0.0.1:1 (ECONNREFUSED): is it running? Check that OTP_URL points to where the service listens");
+    const unset = await cli(["project", "list"], { OTP_URL: undefined });
+    if (unset.code === 5) {
+      expect(unset.err).toBe(
+        "error: cannot reach otp-service at http://127.0.0.1:8080 (ECONNREFUSED): is it running? OTP_URL is not set, so the default was tried: set OTP_URL to where the service listens",
+      );
+    }
   });
 
   it("2 for an OTP_URL that is not an http(s) URL", async () => {

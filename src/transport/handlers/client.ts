@@ -55,14 +55,15 @@ export function sentOrThrow(result: SendResult): Extract<SendResult, { sent: tru
   return result;
 }
 
-/** The custom templates a send names, checked against the tenant's. */
+/** The custom templates a send names (by id or name), resolved to the tenant's template ids. */
 export async function chosenTemplates(
   deps: HandlerDeps,
   ctx: HandlerContext,
   req: { loginTemplateId: string; signupTemplateId: string },
 ): Promise<{ loginTemplateId?: string; signupTemplateId?: string }> {
   const tenant = projectOf(ctx);
-  if (req.loginTemplateId) await deps.templates.check(tenant.id, req.loginTemplateId, "login");
-  if (req.signupTemplateId) await deps.templates.check(tenant.id, req.signupTemplateId, "signup");
-  return { loginTemplateId: req.loginTemplateId || undefined, signupTemplateId: req.signupTemplateId || undefined };
+  return {
+    loginTemplateId: req.loginTemplateId ? await deps.templates.resolve(tenant.id, req.loginTemplateId, "login") : undefined,
+    signupTemplateId: req.signupTemplateId ? await deps.templates.resolve(tenant.id, req.signupTemplateId, "signup") : undefined,
+  };
 }
