@@ -19,7 +19,9 @@ import { pruneRateLimits, pruneUnverifiedAddresses } from "./storage/otp-store.j
 import { PgOutboxStore } from "./storage/outbox-store.js";
 import { seedDemo } from "./storage/seed.js";
 import { PgTenantStore } from "./storage/tenant-store.js";
+import { runWithStatementSignal } from "./storage/statement-deadline.js";
 import { createCors } from "./transport/cors.js";
+import { deadlineInterceptor } from "./transport/interceptors/deadline.js";
 import { Health } from "../gen/health/v1/health_pb.js";
 import { healthServiceImpl, Readiness } from "./transport/health.js";
 import { DescriptorIndex, reflectionServices, reflectionV1AlphaImpl, reflectionV1Impl } from "./transport/reflection.js";
@@ -127,7 +129,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       defaultFrom: config.mailFrom,
     });
 
-    const { services, interceptors } = await createServices(db, config, secrets, logger, adminToken, [metrics.interceptor()], () =>
+    const { services, interceptors } = await createServices(db, config, secrets, logger, adminToken, [metrics.interceptor(), deadlineInterceptor(runWithStatementSignal)], () =>
       worker.wake(),
     );
     const contextValues = (req: NodeRequest) => contextValuesFor(req, config.trustProxy);

@@ -17,6 +17,7 @@ export type Reason =
   | "user_lock_limit_reached"
   | "rate_limited"
   | "unavailable"
+  | "deadline_exceeded"
   | "payload_too_large"
   | "unsupported_media_type"
   | "route_not_found"

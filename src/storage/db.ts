@@ -2,11 +2,13 @@
 // bug: connectivity failures become DomainError("unavailable").
 import pg from "pg";
 import { DomainError } from "../domain/errors.js";
+import { DeadlinePool } from "./statement-deadline.js";
 
 export type Db = pg.Pool;
 
 export function createPool(connectionString: string, max: number): Db {
-  const pool = new pg.Pool({
+  // Statements of a call with a deadline are cancelled when it passes (statement-deadline.ts).
+  const pool: Db = new DeadlinePool({
     connectionString,
     max,
     connectionTimeoutMillis: 3_000,
@@ -18,7 +20,7 @@ export function createPool(connectionString: string, max: number): Db {
     // instead (docs/operations.md, "Deploy").
     query_timeout: 12_000,
     application_name: "otp-service",
-  });
+  }) as unknown as Db;
   // An idle client losing its connection must not crash the process; the
   // pool replaces it on the next checkout.
   pool.on("error", () => {});

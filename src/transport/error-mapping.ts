@@ -36,6 +36,7 @@ export const ERROR_MAP: Readonly<Record<Reason, Mapping>> = {
   admin_disabled: { code: Code.NotFound, http: 404, stytch: "route_not_found", legacy: "No such route." },
   rate_limited: { code: Code.ResourceExhausted, http: 429, stytch: "too_many_requests", legacy: "Too many one-time password requests. Wait before requesting another code." },
   unavailable: { code: Code.Unavailable, http: 503, stytch: "service_unavailable", legacy: "The service is temporarily unavailable. Try again shortly." },
+  deadline_exceeded: { code: Code.DeadlineExceeded, http: 504, stytch: "request_timeout", legacy: "The request took too long. Try again." },
   payload_too_large: { code: Code.ResourceExhausted, http: 413, stytch: "request_too_large", legacy: "The request is too large." },
   unsupported_media_type: { code: Code.InvalidArgument, http: 415, stytch: "bad_request", legacy: "Unsupported content type." },
   route_not_found: { code: Code.NotFound, http: 404, stytch: "route_not_found", legacy: "No such route." },
@@ -50,7 +51,7 @@ const REASON_BY_CODE: Partial<Record<Code, Reason>> = {
   [Code.Unavailable]: "unavailable",
   [Code.NotFound]: "route_not_found",
   [Code.Unimplemented]: "method_not_allowed",
-  [Code.DeadlineExceeded]: "unavailable",
+  [Code.DeadlineExceeded]: "deadline_exceeded",
 };
 
 /** Connect's wire name of a code: Code.InvalidArgument → "invalid_argument". */

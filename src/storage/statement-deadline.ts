@@ -1,0 +1,118 @@
+// Deadlines reach Postgres: while a call with a deadline runs, its abort
+// signal is carried (AsyncLocalStorage) to every statement it issues; once
+// the signal aborts, the statement under way is cancelled in the server
+// (Postgres's cancel request, which ends just that statement; a transaction
+// it was in rolls back) and the caller gets "deadline_exceeded". A
+// statement that finished first keeps its result: the call reports what
+// was committed. Without a deadline nothing changes and nothing is paid but
+// one lookup per statement.
+import { AsyncLocalStorage } from "node:async_hooks";
+import net from "node:net";
+import pg from "pg";
+import { DomainError } from "../domain/errors.js";
+
+const callSignal = new AsyncLocalStorage<AbortSignal>();
+
+/** Runs fn with the call's signal carried to every statement it issues. */
+export function runWithStatementSignal<T>(signal: AbortSignal, fn: () => T): T {
+  return callSignal.run(signal, fn);
+}
+
+export function deadlineExceeded(cause?: unknown): DomainError {
+  return new DomainError("deadline_exceeded", "The deadline passed before the call finished.", {}, { cause });
+}
+
+// SQLSTATE of a statement cancelled on request (or by statement_timeout).
+const QUERY_CANCELED = "57014";
+// Statements that end a transaction already failing must run whatever the deadline.
+const CLEANUP = /^\s*ROLLBACK\b/i;
+
+type QueryArgs = [unknown, ...unknown[]];
+
+function textOf(config: unknown): string {
+  return typeof config === "string" ? config : String((config as { text?: unknown } | null)?.text ?? "");
+}
+
+/** A pg client whose statements are cancelled when the calling RPC's deadline passes. */
+export class DeadlineClient extends pg.Client {
+  // @ts-expect-error pg's overloads are not expressible on an override; every form is passed through.
+  override query(...args: QueryArgs): unknown {
+    const signal = callSignal.getStore();
+    if (signal === undefined || typeof args[args.length - 1] === "function" || typeof (args[0] as { submit?: unknown })?.submit === "function" || CLEANUP.test(textOf(args[0]))) {
+      return (super.query as (...a: unknown[]) => unknown)(...args);
+    }
+    return this.queryUntil(signal, args);
+  }
+
+  private async queryUntil(signal: AbortSignal, args: QueryArgs): Promise<unknown> {
+    if (signal.aborted) throw deadlineExceeded(signal.reason);
+    let cancelled: Promise<void> | undefined;
+    const onAbort = () => (cancelled = this.sendCancelRequest());
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      return await (super.query as (...a: unknown[]) => Promise<unknown>)(...args);
+    } catch (err) {
+      if (cancelled && (err as { code?: unknown }).code === QUERY_CANCELED) throw deadlineExceeded(err);
+      throw err;
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+      // The connection goes back to the pool only once the server has taken
+      // the cancel request, so it cannot cancel someone else's statement.
+      if (cancelled) await cancelled;
+    }
+  }
+
+  /** Postgres's CancelRequest, on a connection of its own; resolves once the server has closed it. */
+  private sendCancelRequest(): Promise<void> {
+    const self = this as unknown as { processID: number; secretKey: number; host: string; port: number };
+    return new Promise<void>((resolve) => {
+      const socket = self.host.startsWith("/") ? net.connect(`${self.host}/.s.PGSQL.${self.port}`) : net.connect(self.port, self.host);
+      const packet = Buffer.alloc(16);
+      packet.writeInt32BE(16, 0);
+      packet.writeInt32BE(80877102, 4);
+      packet.writeInt32BE(self.processID, 8);
+      packet.writeInt32BE(self.secretKey, 12);
+      const timer = setTimeout(() => socket.destroy(), 2_000);
+      socket.once("connect", () => socket.end(packet));
+      socket.on("error", () => socket.destroy());
+      socket.once("close", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      socket.resume();
+    });
+  }
+}
+
+/**
+ * A pool whose query() holds on to the caller's signal across the wait for
+ * a connection (pg-pool hands connections out in callbacks, which would run
+ * in another call's context).
+ */
+export class DeadlinePool extends pg.Pool {
+  constructor(config: pg.PoolConfig) {
+    super({ ...config, Client: DeadlineClient as unknown as typeof pg.Client });
+  }
+
+  // @ts-expect-error as above: pg's overloads, passed through.
+  override query(...args: QueryArgs): unknown {
+    const signal = callSignal.getStore();
+    if (signal === undefined || typeof args[args.length - 1] === "function") return (super.query as (...a: unknown[]) => unknown)(...args);
+    return this.queryUntil(signal, args);
+  }
+
+  private async queryUntil(signal: AbortSignal, args: QueryArgs): Promise<unknown> {
+    if (signal.aborted) throw deadlineExceeded(signal.reason);
+    const client = await this.connect();
+    let failure: Error | undefined;
+    try {
+      return await callSignal.run(signal, () => (client.query as (...a: unknown[]) => Promise<unknown>)(...args));
+    } catch (err) {
+      failure = err as Error;
+      throw err;
+    } finally {
+      // As pg-pool's own query(): a connection whose statement failed is not reused.
+      client.release(failure);
+    }
+  }
+}

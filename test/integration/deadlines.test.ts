@@ -1,0 +1,108 @@
+// Deadlines honoured end to end. Another connection holds a lock on the
+// outbox, so a send's statement waits in Postgres; the caller's deadline
+// (grpc-timeout / connect-timeout-ms, sent as a header with no deadline
+// kept by the client itself, so the answer seen is the server's) passes:
+// the server cancels the statement, answers deadline_exceeded, and the
+// send has queued no mail. Without a lock the same call succeeds.
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { OtpService } from "../../gen/otp/v1/otp_service_pb.js";
+import { emailFactory, mailbox, sleep } from "../support/answers.js";
+import { startTestEnv, type TestEnv } from "../support/app.js";
+
+let env: TestEnv;
+beforeAll(async () => {
+  env = await startTestEnv();
+});
+afterAll(async () => {
+  await env?.close();
+});
+
+const email = emailFactory();
+const { mailsTo, waitForMailTo } = mailbox(() => env.smtp);
+
+/** Another connection locks the outbox against inserts until released. */
+async function lockOutbox(): Promise<{ client: pg.Client; release(): Promise<void> }> {
+  const client = new pg.Client({ connectionString: env.database.url });
+  await client.connect();
+  await client.query("BEGIN");
+  await client.query("LOCK TABLE outbox IN EXCLUSIVE MODE");
+  return {
+    client,
+    async release() {
+      await client.query("ROLLBACK");
+      await client.end();
+    },
+  };
+}
+
+/** The service's send statements now waiting on a lock (the outbox worker's poll waits too, and is not counted). */
+async function waitingStatements(observer: pg.Client): Promise<number> {
+  const { rows } = await observer.query<{ n: string }>(
+    "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'otp-service' AND wait_event_type = 'Lock' AND query LIKE '%otp_send(%'",
+  );
+  return Number(rows[0]!.n);
+}
+
+const TRANSPORTS = [
+  { name: "gRPC", header: ["grpc-timeout", "400m"], make: (baseUrl: string) => createGrpcTransport({ baseUrl }) },
+  { name: "gRPC-Web", header: ["grpc-timeout", "400m"], make: (baseUrl: string) => createGrpcWebTransport({ baseUrl, httpVersion: "1.1" }) },
+  { name: "Connect", header: ["connect-timeout-ms", "400"], make: (baseUrl: string) => createConnectTransport({ baseUrl, httpVersion: "1.1" }) },
+] as const;
+
+describe("a deadline that passes while the send waits in Postgres", () => {
+  for (const t of TRANSPORTS) {
+    it(`over ${t.name}: the statement is cancelled, the answer is deadline_exceeded, and no mail is queued`, async () => {
+      const client = createClient(OtpService, t.make(env.url));
+      const address = email(`deadline-${t.name.toLowerCase()}`);
+      const lock = await lockOutbox();
+      const started = Date.now();
+      let failure: unknown;
+      try {
+        await client.loginOrCreateEmailOtp({ email: address }, { headers: { authorization: env.project.authorization, [t.header[0]]: t.header[1] } });
+      } catch (err) {
+        failure = err;
+      }
+      const elapsed = Date.now() - started;
+      try {
+        expect(failure).toBeInstanceOf(ConnectError);
+        expect((failure as ConnectError).code, String(failure)).toBe(Code.DeadlineExceeded);
+        // Answered at the deadline, not at the 10 s statement_timeout.
+        expect(elapsed).toBeLessThan(5_000);
+        // Nothing of the call is still waiting in Postgres.
+        let waiting = await waitingStatements(lock.client);
+        for (let i = 0; i < 50 && waiting > 0; i++) {
+          await sleep(20);
+          waiting = await waitingStatements(lock.client);
+        }
+        expect(waiting).toBe(0);
+      } finally {
+        await lock.release();
+      }
+      // The lock is gone and the worker polls every 200 ms: a queued mail would arrive now.
+      await sleep(1_500);
+      expect(mailsTo(address)).toHaveLength(0);
+    });
+  }
+
+  it("with time to spare, the same call succeeds and its mail is sent", async () => {
+    const client = createClient(OtpService, createGrpcTransport({ baseUrl: env.url }));
+    const address = email("deadline-ok");
+    const res = await client.loginOrCreateEmailOtp({ email: address }, { headers: { authorization: env.project.authorization, "grpc-timeout": "10S" } });
+    expect(res.statusCode).toBe(200);
+    await waitForMailTo(address, 1);
+  });
+
+  it("a lock released before the deadline: the send completes and reports success", async () => {
+    const client = createClient(OtpService, createGrpcTransport({ baseUrl: env.url }));
+    const address = email("deadline-race");
+    const lock = await lockOutbox();
+    const call = client.loginOrCreateEmailOtp({ email: address }, { headers: { authorization: env.project.authorization, "grpc-timeout": "5S" } });
+    await sleep(200);
+    await lock.release();
+    expect((await call).statusCode).toBe(200);
+    await waitForMailTo(address, 1);
+  });
+});
