@@ -1,6 +1,6 @@
 // The connection pool, and the one place that tells a database outage from a
 // bug: connectivity failures become DomainError("unavailable").
-import pg from "pg";
+import type pg from "pg";
 import { DomainError } from "../domain/errors.js";
 import { DeadlinePool } from "./statement-deadline.js";
 
