@@ -95,12 +95,14 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       if (applied.length > 0) logger.info({ applied }, "migrations applied");
       migrationCount = total;
     } else {
-      migrationCount = (await checkSchemaVersion(db).catch((err) => Promise.reject(databaseFailure(err, config)))).required;
+      const { required, differing } = await checkSchemaVersion(db).catch((err) => Promise.reject(databaseFailure(err, config)));
+      if (differing.length > 0) logger.warn({ functions: differing }, "SQL functions differ from this build's; run the migrate step of the build that should serve");
+      migrationCount = required;
     }
 
     const tenants = new PgTenantStore(db);
     const seeded = config.seedDemo
-      ? (await seedDemo(tenants, config.dataDir).catch((err) => Promise.reject(dataDirFailure(err, config.dataDir)))).credentials
+      ? (await seedDemo(db, config.dataDir).catch((err) => Promise.reject(dataDirFailure(err, config.dataDir)))).credentials
       : undefined;
     if (!seeded && !(await tenants.anyTenant())) {
       logger.warn(

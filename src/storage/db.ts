@@ -45,6 +45,32 @@ export function unavailableError(cause: unknown): DomainError {
   return new DomainError("unavailable", "The service is temporarily unavailable.", {}, { cause });
 }
 
+/**
+ * Runs `fn` in a transaction on one pooled connection: COMMIT when it
+ * returns, ROLLBACK when it throws, unless `keep(err)` says the work done so
+ * far must be committed before the error goes on (a failed sign-in attempt
+ * still counts). The connection goes back to the pool either way.
+ */
+export async function withTransaction<T>(
+  db: Db,
+  fn: (client: pg.PoolClient) => Promise<T>,
+  keep: (err: unknown) => boolean = () => false,
+): Promise<T> {
+  const client = await db.connect();
+  try {
+    await client.query("BEGIN");
+    const result = await fn(client);
+    await client.query("COMMIT");
+    return result;
+  } catch (err) {
+    if (keep(err)) await client.query("COMMIT");
+    else await client.query("ROLLBACK").catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
 /** Runs a query; a connectivity failure surfaces as "unavailable". */
 export async function query<R extends pg.QueryResultRow>(
   db: Db,

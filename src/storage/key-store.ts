@@ -2,7 +2,7 @@
 // lock so instances starting together agree on one.
 import type { JWK } from "jose";
 import type { KeyStore, StoredKey } from "../domain/signing-keys.js";
-import type { Db } from "./db.js";
+import { type Db, withTransaction } from "./db.js";
 
 const LOCK_ID = 7_400_113_002;
 
@@ -18,9 +18,7 @@ export class PgKeyStore implements KeyStore {
   constructor(private readonly db: Db) {}
 
   async ensureActive(fresh: () => Promise<StoredKey>): Promise<StoredKey[]> {
-    const client = await this.db.connect();
-    try {
-      await client.query("BEGIN");
+    const rows = await withTransaction(this.db, async (client) => {
       await client.query("SELECT pg_advisory_xact_lock($1)", [LOCK_ID]);
       const select = () =>
         client.query<Row>(
@@ -28,28 +26,21 @@ export class PgKeyStore implements KeyStore {
            WHERE retired_at IS NULL OR retired_at > now() - interval '1 day'
            ORDER BY (retired_at IS NULL) DESC, created_at DESC`,
         );
-      let { rows } = await select();
-      if (!rows.some((r) => r.retired_at === null)) {
-        const key = await fresh();
-        await client.query(
-          "INSERT INTO signing_keys (kid, public_jwk, private_sealed, pepper_id) VALUES ($1, $2, $3, $4)",
-          [key.kid, key.publicJwk, key.privateSealed, key.pepperId],
-        );
-        ({ rows } = await select());
-      }
-      await client.query("COMMIT");
-      return rows.map((r) => ({
-        kid: r.kid,
-        publicJwk: r.public_jwk,
-        privateSealed: r.private_sealed,
-        pepperId: r.pepper_id,
-        retired: r.retired_at !== null,
-      }));
-    } catch (err) {
-      await client.query("ROLLBACK").catch(() => {});
-      throw err;
-    } finally {
-      client.release();
-    }
+      const { rows } = await select();
+      if (rows.some((r) => r.retired_at === null)) return rows;
+      const key = await fresh();
+      await client.query(
+        "INSERT INTO signing_keys (kid, public_jwk, private_sealed, pepper_id) VALUES ($1, $2, $3, $4)",
+        [key.kid, key.publicJwk, key.privateSealed, key.pepperId],
+      );
+      return (await select()).rows;
+    });
+    return rows.map((r) => ({
+      kid: r.kid,
+      publicJwk: r.public_jwk,
+      privateSealed: r.private_sealed,
+      pepperId: r.pepper_id,
+      retired: r.retired_at !== null,
+    }));
   }
 }

@@ -15,7 +15,7 @@ import {
   type SignInStore,
   type UserRecord,
 } from "../domain/sign-in-records.js";
-import { isUnavailable, query, unavailableError, type Db } from "./db.js";
+import { isUnavailable, query, unavailableError, withTransaction, type Db } from "./db.js";
 
 type Queryable = Pick<pg.PoolClient, "query">;
 
@@ -212,27 +212,13 @@ export class PgSignInStore implements SignInStore {
     this.pooled = { query: (text: string, values: unknown[]) => query(this.db, { text, values }) } as Queryable;
   }
 
+  /** One attempt's transaction; a CommitThenFail keeps what the attempt wrote, then fails with its error. */
   async attempt<T>(fn: (tx: AttemptTx) => Promise<T>): Promise<T> {
-    let client: pg.PoolClient;
     try {
-      client = await this.db.connect();
+      return await withTransaction(this.db, (client) => fn(new PgAttemptTx(client)), (err) => err instanceof CommitThenFail);
     } catch (err) {
-      throw unavailableError(err);
-    }
-    try {
-      await client.query("BEGIN");
-      const result = await fn(new PgAttemptTx(client));
-      await client.query("COMMIT");
-      return result;
-    } catch (err) {
-      if (err instanceof CommitThenFail) {
-        await client.query("COMMIT");
-        throw err.failure;
-      }
-      await client.query("ROLLBACK").catch(() => {});
+      if (err instanceof CommitThenFail) throw err.failure;
       throw isUnavailable(err) ? unavailableError(err) : err;
-    } finally {
-      client.release();
     }
   }
 

@@ -1,6 +1,6 @@
-// Tenant look-ups and the writes an operator (or the demo seed) makes.
+// Tenant look-ups for the send and sign-in use cases. Tenants are written
+// only through PgAdminStore (the admin API, the CLI and the demo seed).
 import type { ProjectCredentials, Tenant, TenantStore } from "../domain/tenants.js";
-import { PgAdminStore } from "./admin-store.js";
 import { query, type Db } from "./db.js";
 
 interface TenantRow {
@@ -65,37 +65,5 @@ export class PgTenantStore implements TenantStore {
       values: [businessId],
     });
     return rows[0] ? toTenant(rows[0]) : undefined;
-  }
-
-  async createProject(p: { projectId: string; name: string; secretHash: string; live: boolean }): Promise<Tenant> {
-    const { rows } = await query<TenantRow>(this.db, {
-      text: `INSERT INTO tenants (kind, external_id, name, live, secret_hash)
-             VALUES ('project', $1, $2, $3, $4) RETURNING ${COLUMNS}`,
-      values: [p.projectId, p.name, p.live, p.secretHash],
-    });
-    return toTenant(rows[0]!);
-  }
-
-  async upsertBusiness(b: {
-    businessId: string;
-    name: string;
-    mailFromName?: string;
-    mailFromAddress?: string;
-  }): Promise<Tenant> {
-    const { rows } = await query<TenantRow>(this.db, {
-      text: `INSERT INTO tenants (kind, external_id, name, mail_from_name, mail_from_address)
-             VALUES ('business', $1, $2, $3, $4)
-             ON CONFLICT (kind, external_id) DO UPDATE
-               SET name = excluded.name, mail_from_name = excluded.mail_from_name,
-                   mail_from_address = excluded.mail_from_address
-             RETURNING ${COLUMNS}`,
-      values: [b.businessId, b.name, b.mailFromName ?? null, b.mailFromAddress ?? null],
-    });
-    return toTenant(rows[0]!);
-  }
-
-  /** Adds a user with one verified address (a customer, for a business). */
-  async addUser(tenantId: string, u: { userId: string; emailId: string; address: string }): Promise<void> {
-    await new PgAdminStore(this.db).addUser(tenantId, u);
   }
 }

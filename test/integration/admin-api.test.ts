@@ -9,8 +9,8 @@ import { Code, ConnectError, createClient, type Client } from "@connectrpc/conne
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AdminService } from "../../gen/otp/v1/admin_service_pb.js";
-import { newId } from "../../src/domain/ids.js";
-import { startTestEnv, type TestEnv } from "../support/app.js";
+import { PgAdminStore } from "../../src/storage/admin-store.js";
+import { addTestUser, startTestEnv, type TestEnv } from "../support/app.js";
 import type { Json } from "../support/answers.js";
 import { codeIn, type ReceivedMail } from "../support/smtp.js";
 
@@ -908,13 +908,9 @@ describe("mail a tenant's settings shape", () => {
 
     it("a CR/LF name already in the database (not through the API) still gives one From, one Subject, no Bcc", async () => {
       const id = freshBusinessId();
-      const business = await env.tenants.upsertBusiness({
-        businessId: String(id),
-        name: "Café\r\nBcc: evil@x.com",
-        mailFromName: "Desk\r\nBcc: evil2@x.com",
-      });
+      await new PgAdminStore(env.app.db).upsertBusiness(String(id), "Café\r\nBcc: evil@x.com", { senderName: "Desk\r\nBcc: evil2@x.com" });
       const customer = freshEmail("crlf");
-      await env.tenants.addUser(business.id, { userId: newId("user", false), emailId: newId("email", false), address: customer });
+      await addTestUser(env.app.db, (await env.tenants.business(String(id)))!.id, customer);
       await legacySend(customer, id);
       const mail = await mailTo(customer);
       expectSafeHeaders(mail, customer);

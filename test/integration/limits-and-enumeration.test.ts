@@ -5,7 +5,8 @@ import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newId } from "../../src/domain/ids.js";
-import { startTestEnv, type TestEnv } from "../support/app.js";
+import { PgAdminStore } from "../../src/storage/admin-store.js";
+import { addTestUser, startTestEnv, type TestEnv } from "../support/app.js";
 
 let env: TestEnv;
 let urls: [string, string];
@@ -82,7 +83,7 @@ describe("per-email limit across two instances under concurrency", () => {
     const email = `burst-${randomUUID()}@example.com`;
     const userId = newId("user", false);
     const emailId = newId("email", false);
-    await env.tenants.addUser(credentials!.tenant.id, { userId, emailId, address: email });
+    await new PgAdminStore(env.app.db).addUser(credentials!.tenant.id, { userId, emailId, address: email });
 
     // Authenticate once on each instance first (a call that fails after
     // auth and charges no limit), so the burst below measures the limit,
@@ -155,7 +156,7 @@ describe("legacy sendOtp does not reveal whether an email is a customer", () => 
     const business = await env.tenants.business(String(env.businessId));
     known = `known-${randomUUID()}@example.com`;
     unknown = `stranger-${randomUUID()}@example.com`;
-    await env.tenants.addUser(business!.id, { userId: newId("user", false), emailId: newId("email", false), address: known });
+    await addTestUser(env.app.db, business!.id, known);
   });
 
   it("answers an unknown address byte for byte as it answers a customer, and mails only the customer", async () => {

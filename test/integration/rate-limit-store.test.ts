@@ -7,7 +7,7 @@ import type { LimitCharge } from "../../src/domain/rate-limit-policy.js";
 import type { SendCommand } from "../../src/domain/otp-sender.js";
 import type { Db } from "../../src/storage/db.js";
 import { PgOtpStore } from "../../src/storage/otp-store.js";
-import { PgTenantStore } from "../../src/storage/tenant-store.js";
+import { createTestProject } from "../support/app.js";
 import { createMigratedDatabase, type TestDatabase } from "../support/database.js";
 
 const HOUR = 3_600_000;
@@ -20,7 +20,7 @@ beforeAll(async () => {
   const migrated = await createMigratedDatabase(20);
   database = migrated;
   db = migrated.db;
-  tenantId = (await new PgTenantStore(db).createProject({ projectId: "project-test-limits", name: "Limits", secretHash: "x", live: false })).id;
+  ({ tenantId } = await createTestProject(db, "Limits"));
   store = new PgOtpStore(db);
 });
 afterAll(async () => {

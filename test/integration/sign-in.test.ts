@@ -10,7 +10,7 @@ import { BadRequestSchema, ErrorInfoSchema } from "../../gen/google/rpc/error_de
 import { OtpService } from "../../gen/otp/v1/otp_service_pb.js";
 import { newId } from "../../src/domain/ids.js";
 import { answer, emailFactory, expectStytchError, JWT, mailbox, REQUEST_ID, sleep, type Answer } from "../support/answers.js";
-import { startTestEnv, type TestEnv, type TestProject } from "../support/app.js";
+import { addTestUser, startTestEnv, type TestEnv, type TestProject } from "../support/app.js";
 import { codeIn } from "../support/smtp.js";
 
 let env: TestEnv;
@@ -526,7 +526,7 @@ async function addCustomer(tag: string): Promise<string> {
   const business = await env.tenants.business(String(env.businessId));
   expect(business).toBeDefined();
   const address = freshEmail(tag);
-  await env.tenants.addUser(business!.id, { userId: newId("user", false), emailId: newId("email", false), address });
+  await addTestUser(env.app.db, business!.id, address);
   return address;
 }
 

@@ -7,13 +7,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { OtpService } from "../../gen/otp/v1/otp_service_pb.js";
 import { loadConfig } from "../../src/config.js";
-import { newId } from "../../src/domain/ids.js";
 import { Secrets } from "../../src/domain/secrets.js";
 import type { Db } from "../../src/storage/db.js";
 import { pruneRateLimits } from "../../src/storage/otp-store.js";
-import { PgTenantStore } from "../../src/storage/tenant-store.js";
 import { createServices } from "../../src/services.js";
-import { createTestProject } from "../support/app.js";
+import { addTestUser, createTestBusiness, createTestProject } from "../support/app.js";
 import { createMigratedDatabase, type TestDatabase } from "../support/database.js";
 
 const PEPPER = "rpc-test-pepper-0123456789abcdef0123456789";
@@ -32,7 +30,6 @@ beforeAll(async () => {
   const config = loadConfig({ DATABASE_URL: database.url, OTP_PEPPER: PEPPER });
 
   // The same services and interceptors build() serves.
-  const tenants = new PgTenantStore(db);
   const secrets = new Secrets(config.pepper!, config.previousPeppers);
   const { services, interceptors } = await createServices(
     db,
@@ -50,17 +47,12 @@ beforeAll(async () => {
   );
   client = createClient(OtpService, transport);
 
-  const { projectId, secret, authorization: basic } = await createTestProject(tenants);
+  const { projectId, secret, authorization: basic } = await createTestProject(db);
   authorization = basic;
   wrongAuthorization = `Basic ${Buffer.from(`${projectId}:${secret}-wrong`).toString("base64")}`;
 
   businessId = 4242n;
-  const business = await tenants.upsertBusiness({ businessId: String(businessId), name: "Harbour Yoga" });
-  await tenants.addUser(business.id, {
-    userId: newId("user", false),
-    emailId: newId("email", false),
-    address: "customer@example.com",
-  });
+  await addTestUser(db, await createTestBusiness(db, businessId), "customer@example.com");
 });
 
 afterAll(async () => {

@@ -8,6 +8,8 @@ import { loadConfig } from "../../src/config.js";
 import { newId } from "../../src/domain/ids.js";
 import { hashSecret } from "../../src/domain/password-hash.js";
 import { build, type App } from "../../src/server.js";
+import { PgAdminStore } from "../../src/storage/admin-store.js";
+import type { Db } from "../../src/storage/db.js";
 import { PgTenantStore } from "../../src/storage/tenant-store.js";
 import { createTestDatabase, type TestDatabase } from "./database.js";
 import { startSmtp, type TestSmtp } from "./smtp.js";
@@ -26,6 +28,7 @@ export interface TestEnv {
   readonly url: string;
   readonly smtp: TestSmtp;
   readonly database: TestDatabase;
+  /** Tenant lookups, as the send and sign-in use cases make them. */
   readonly tenants: PgTenantStore;
   readonly project: TestProject;
   readonly businessId: number;
@@ -37,11 +40,25 @@ export interface TestEnv {
 }
 
 /** A test project with a fresh id and secret, as callers authenticate with it. */
-export async function createTestProject(tenants: PgTenantStore, name = "Acme"): Promise<TestProject> {
+export async function createTestProject(db: Db, name = "Acme"): Promise<TestProject & { readonly tenantId: string }> {
+  const admin = new PgAdminStore(db);
   const projectId = newId("project", false);
   const secret = `secret-test-${newId("request-id", false)}`;
-  await tenants.createProject({ projectId, name, secretHash: await hashSecret(secret), live: false });
-  return { projectId, secret, authorization: `Basic ${Buffer.from(`${projectId}:${secret}`).toString("base64")}` };
+  await admin.createProject({ projectId, name, secretHash: await hashSecret(secret), live: false, branding: {} });
+  const tenantId = (await admin.tenantId({ projectId }))!;
+  return { projectId, secret, tenantId, authorization: `Basic ${Buffer.from(`${projectId}:${secret}`).toString("base64")}` };
+}
+
+/** A business (created, or renamed if it exists); returns its internal tenant id. */
+export async function createTestBusiness(db: Db, businessId: number | bigint, name = "Harbour Yoga"): Promise<string> {
+  const admin = new PgAdminStore(db);
+  await admin.upsertBusiness(String(businessId), name, {});
+  return (await admin.tenantId({ businessId: String(businessId) }))!;
+}
+
+/** A user with one verified address in the tenant (a customer, for a business). */
+export async function addTestUser(db: Db, tenantId: string, address: string): Promise<{ userId: string; emailId: string }> {
+  return new PgAdminStore(db).addUser(tenantId, { userId: newId("user", false), emailId: newId("email", false), address });
 }
 
 export async function startTestEnv(env: Record<string, string> = {}, options: { logger?: Logger } = {}): Promise<TestEnv> {
@@ -66,13 +83,13 @@ export async function startTestEnv(env: Record<string, string> = {}, options: { 
     return { app, url: await app.listen() };
   };
   const first = await startInstance();
-  const tenants = new PgTenantStore(first.app.db);
-  const createProject = (name = "Acme") => createTestProject(tenants, name);
+  const db = first.app.db;
+  const tenants = new PgTenantStore(db);
+  const createProject = (name = "Acme") => createTestProject(db, name);
   const project = await createProject();
   const businessId = 7000 + Math.floor(Math.random() * 1000);
-  const business = await tenants.upsertBusiness({ businessId: String(businessId), name: "Harbour Yoga" });
   const customer = "jane.doe@example.com";
-  await tenants.addUser(business.id, { userId: newId("user", false), emailId: newId("email", false), address: customer });
+  await addTestUser(db, await createTestBusiness(db, businessId), customer);
   return {
     app: first.app,
     url: first.url,

@@ -1,27 +1,3 @@
--- The send path, made cheaper for Postgres (figures in bench/RESULTS.md).
---
--- * rate_limits loses its index on tat, so charging a limit is a HOT update
---   that touches no index; the minute-ly prune scans the table instead. Free
---   space is left on each page for those updates.
--- * otp_send charges all its limits in one INSERT ... ON CONFLICT statement
---   instead of insert, lock and update, and takes the charge back when a
---   limit is exceeded.
--- * otp_send no longer calls pg_notify: NOTIFY serialises every committing
---   transaction that used it on one lock, so concurrent sends could not share
---   a WAL flush. The instance that accepted a send wakes its own outbox
---   worker; other instances still poll.
--- * otp_codes, outbox and audit_events no longer check tenant_id against
---   tenants: each such check locks the tenant's row (FOR KEY SHARE), and with
---   every concurrent send of a tenant holding that lock Postgres must track
---   the lockers as a multixact on that one row. The tenant_id in those
---   tables copies emails.tenant_id (itself still checked), tenants are never
---   deleted, and every send's tenant comes from an authenticated lookup.
-DROP INDEX rate_limits_tat;
-ALTER TABLE rate_limits SET (fillfactor = 50);
-ALTER TABLE otp_codes DROP CONSTRAINT otp_codes_tenant_id_fkey;
-ALTER TABLE outbox DROP CONSTRAINT outbox_tenant_id_fkey;
-ALTER TABLE audit_events DROP CONSTRAINT audit_events_tenant_id_fkey;
-
 -- otp_send: a whole passcode send in one statement and one round trip.
 --
 -- 1. Charge every rate limit (GCRA) atomically: the keys are locked in a
@@ -33,6 +9,15 @@ ALTER TABLE audit_events DROP CONSTRAINT audit_events_tenant_id_fkey;
 --
 -- The same statement runs whether or not the address exists, so the legacy
 -- route charges limits identically for unknown addresses.
+--
+-- Charging all limits in one INSERT ... ON CONFLICT (and taking the charge
+-- back when one is exceeded) keeps the send to few row versions. No
+-- pg_notify: NOTIFY serialises committing transactions on one lock, so
+-- concurrent sends could not share a WAL flush; the accepting instance wakes
+-- its own outbox worker and the others poll.
+--
+-- This file is re-applied whenever its content changes (src/storage/migrate.ts).
+-- A change of arguments or result columns must DROP FUNCTION first.
 CREATE OR REPLACE FUNCTION otp_send(
   p_tenant_id      bigint,
   p_address        text,
