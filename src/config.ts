@@ -40,10 +40,29 @@ export interface Config {
     readonly tenant: RateLimit;
     /** Rows the tenant limit is split over, so a tenant's sends do not queue on one row lock. */
     readonly tenantShards: number;
+    /** The daily cap per address: sends to one address in a day (burst), refilled evenly (period). */
+    readonly emailDaily: RateLimit;
+  };
+  /**
+   * The guessing budget: failed passcode checks per client network (an IPv4
+   * address or an IPv6 /64), whatever address they were for, on every route
+   * that checks a code. Charged in Postgres, so it holds across instances.
+   */
+  readonly guessLimit: RateLimit;
+  /** Refusing wrong project secrets cheaply (kept per instance: it guards this instance's CPU). */
+  readonly projectAuth: {
+    /** Failed authentications per client network. */
+    readonly failuresPerClient: RateLimit;
+    /** Failed authentications per project. */
+    readonly failuresPerProject: RateLimit;
+    /** Secret hashes (scrypt) verified at once; the rest wait, a few of them. */
+    readonly maxConcurrentHashes: number;
+    /** Verifications allowed to wait for a hashing slot; beyond that, refused at once. */
+    readonly maxQueuedHashes: number;
   };
   /** Minutes a legacy portal passcode stays valid. */
   readonly legacyCodeTtlMinutes: number;
-  /** The legacy send's answer time floor, which hides whether an address is a customer. */
+  /** The legacy send and exchange answer no sooner than this, which hides whether an address is a customer. */
   readonly legacyMinResponseMs: number;
   /** Minutes a legacy bearer token (ExchangeOtp) stays valid. */
   readonly legacyTokenTtlMinutes: number;
@@ -167,6 +186,16 @@ export function loadConfig(env: Env = process.env): Config {
       ip: limit("RATE_LIMIT_IP", 30, 2_000),
       tenant: limit("RATE_LIMIT_TENANT", 1000, 10),
       tenantShards: int("RATE_LIMIT_TENANT_SHARDS", 16, 1, 256),
+      // 20 a day: 20 at once, then one more every 72 minutes.
+      emailDaily: limit("RATE_LIMIT_EMAIL_DAILY", 20, 4_320_000),
+    },
+    // 100 failed checks at once, then one more every 36 s: 100 an hour.
+    guessLimit: limit("GUESS_LIMIT_CLIENT", 100, 36_000),
+    projectAuth: {
+      failuresPerClient: limit("AUTH_FAILURE_LIMIT_CLIENT", 10, 6_000),
+      failuresPerProject: limit("AUTH_FAILURE_LIMIT_PROJECT", 30, 2_000),
+      maxConcurrentHashes: int("AUTH_MAX_CONCURRENT_HASHES", 2, 1, 64),
+      maxQueuedHashes: int("AUTH_MAX_QUEUED_HASHES", 16, 0, 10_000),
     },
     legacyCodeTtlMinutes: int("LEGACY_CODE_TTL_MINUTES", 10, 1, 60),
     legacyTokenTtlMinutes: int("LEGACY_TOKEN_TTL_MINUTES", 60, 1, 43_200),

@@ -47,17 +47,16 @@ export async function createServices(
   const deps = {
     templates,
     businesses,
-    sender: new OtpSender(new PgOtpStore(db), secrets, config.limits, config.mailFrom.split("@")[1]!, mailQueued),
-    signIn: new SignIn(
-      new PgSignInStore(db),
-      secrets,
-      await KeyRing.open(new PgKeyStore(db), secrets),
-      systemClock,
-      config.attempts,
-      config.legacyTokenTtlMinutes,
-    ),
-    legacyCodeTtlMinutes: config.legacyCodeTtlMinutes,
-    legacyMinResponseMs: config.legacyMinResponseMs,
+    sender: new OtpSender(new PgOtpStore(db), secrets, config.limits, config.mailFrom.split("@")[1]!, mailQueued, {
+      codeTtlMinutes: config.legacyCodeTtlMinutes,
+      minResponseMs: config.legacyMinResponseMs,
+    }),
+    signIn: new SignIn(new PgSignInStore(db), secrets, await KeyRing.open(new PgKeyStore(db), secrets), systemClock, {
+      attempts: config.attempts,
+      guessLimit: config.guessLimit,
+      legacyTokenTtlMinutes: config.legacyTokenTtlMinutes,
+      legacyMinResponseMs: config.legacyMinResponseMs,
+    }),
   };
   return {
     services: [

@@ -5,6 +5,7 @@ import { randomUUID } from "node:crypto";
 import { DomainError } from "./errors.js";
 import { newId } from "./ids.js";
 import { chargesForSend, limitName, type LimitCharge, type SendLimits } from "./rate-limit-policy.js";
+import { ResponseFloor } from "./response-floor.js";
 import { generateCode, type Secrets } from "./secrets.js";
 import type { Tenant } from "./tenants.js";
 
@@ -69,10 +70,18 @@ export type SendResult =
   | { readonly sent: true; readonly userId: string; readonly emailId: string; readonly userCreated: boolean }
   | { readonly sent: false };
 
+/** The legacy portal's send: codes' lifetime and the answer's time floor. */
+export interface LegacySendPolicy {
+  readonly codeTtlMinutes: number;
+  readonly minResponseMs: number;
+}
+
 const SANDBOX_EMAIL = "sandbox@stytch.com";
 const SANDBOX_CODE = "000000";
 
 export class OtpSender {
+  private readonly legacyFloor: ResponseFloor;
+
   constructor(
     private readonly store: OtpStore,
     private readonly secrets: Secrets,
@@ -80,7 +89,29 @@ export class OtpSender {
     private readonly messageIdDomain: string,
     /** Told after a send queued mail and committed: wakes this instance's delivery. */
     private readonly mailQueued: () => void = () => {},
-  ) {}
+    private readonly legacy: LegacySendPolicy = { codeTtlMinutes: 10, minResponseMs: 0 },
+  ) {
+    this.legacyFloor = new ResponseFloor(legacy.minResponseMs);
+  }
+
+  /**
+   * The legacy portal's send: the same answer whether or not the address is
+   * a customer of the business. The same statement runs either way (and
+   * charges the same limits); a stranger simply gets no code or mail. A
+   * customer's send writes more, so the answer waits for a fixed floor.
+   */
+  sendLegacy(business: Tenant, email: string, client: Client): Promise<void> {
+    return this.legacyFloor.hold(async () => {
+      await this.send({
+        tenant: business,
+        email,
+        ttlMinutes: this.legacy.codeTtlMinutes,
+        locale: business.defaultLocale,
+        client,
+        ifUnknown: "ignore",
+      });
+    });
+  }
 
   async send(request: SendRequest): Promise<SendResult> {
     const { tenant, client } = request;

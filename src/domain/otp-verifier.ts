@@ -56,6 +56,8 @@ export interface FailureEffects {
   /** The live code whose try count goes up, if the attempt was against it. */
   readonly codeId: string | undefined;
   readonly exhaustCode: boolean;
+  /** Whether the failure counts towards the email's lock. */
+  readonly countsTowardLock: boolean;
   /** Set when this failure locks the email. */
   readonly lockUntil: number | null;
 }
@@ -96,11 +98,19 @@ export function judgeAttempt(
   return { kind: "stale", why };
 }
 
-/** The bookkeeping a non-ok verdict causes. */
+/**
+ * The bookkeeping a non-ok verdict causes. Only a try at the live code
+ * counts towards the email's lock: with no live code there is nothing to
+ * guess, and counting such tries would let anyone lock a customer out with
+ * a hundred requests and no mail sent. So locking an email takes
+ * lockThreshold / perCode codes actually sent to it, which the per-address
+ * send limits and daily cap bound.
+ */
 export function failureEffects(state: EmailState, verdict: Verdict, now: number, limits: AttemptLimits): FailureEffects {
   const codeId = verdict.kind === "wrong" || verdict.kind === "client_mismatch" ? verdict.codeId : undefined;
   const code = codeId === undefined ? undefined : state.codes.find((c) => c.id === codeId);
   const exhaustCode = code !== undefined && code.failedAttempts + 1 >= limits.perCode;
-  const lock = state.consecutiveFailures + 1 >= limits.lockThreshold;
-  return { codeId, exhaustCode, lockUntil: lock ? now + limits.lockMinutes * 60_000 : null };
+  const countsTowardLock = code !== undefined;
+  const lock = countsTowardLock && state.consecutiveFailures + 1 >= limits.lockThreshold;
+  return { codeId, exhaustCode, countsTowardLock, lockUntil: lock ? now + limits.lockMinutes * 60_000 : null };
 }

@@ -21,12 +21,16 @@ export interface SendLimits {
   readonly tenant: RateLimit;
   /** How many rows the tenant limit is split over (see tenantShard). */
   readonly tenantShards: number;
+  /** The daily cap per tenant+address. */
+  readonly emailDaily: RateLimit;
 }
 
 /**
- * Per tenant+address, per tenant+client (its IP, an IPv6 /64 as one client;
- * see clientKey) when one is known, and per tenant. Addresses and IPs enter
- * keys only as keyed hashes.
+ * Per tenant+address (a short-term limit and a daily cap), per tenant+client
+ * network (when a client is known; see clientKey) and per tenant.
+ * Addresses and IPs enter keys only as keyed hashes. Every charge depends
+ * only on the address as written, never on whether it exists, so a legacy
+ * caller is limited alike for a customer and a stranger.
  *
  * The tenant limit is the one every send of a tenant is charged against, so
  * as a single row its lock would be held by one send at a time until that
@@ -46,9 +50,22 @@ export function chargesForSend(
   const charges: LimitCharge[] = [
     tenantCharge(tenantId, limits.tenant, limits.tenantShards, addressKey),
     { key: `e:${tenantId}:${addressKey}`, ...limits.email },
+    { key: `d:${tenantId}:${addressKey}`, ...limits.emailDaily },
   ];
   if (ip) charges.push({ key: `i:${tenantId}:${secrets.limitKey(clientKey(ip))}`, ...limits.ip });
   return charges;
+}
+
+/**
+ * The guessing budget's row for a client: failed passcode checks by one
+ * client network. `scope` is where the client's address comes from: the
+ * legacy routes see the browser itself, so one budget spans every business
+ * ("legacy"); a Stytch caller reports its end user's address (or is itself
+ * the client), so the budget is per project, and one project's caller cannot
+ * spend another's.
+ */
+export function guessCharge(limit: RateLimit, secrets: Secrets, scope: string, ip: string | undefined): LimitCharge {
+  return { key: `g:${scope}:${secrets.limitKey(ip === undefined ? "unknown" : clientKey(ip))}`, ...limit };
 }
 
 /** The tenant limit's shard for an address (given as its keyed hash). */
@@ -74,6 +91,7 @@ function shardOf(hash: string, shards: number): number {
 }
 
 /** Which limit a key belongs to, for error details and metrics. */
-export function limitName(key: string): "tenant" | "email" | "ip" {
-  return key.startsWith("t:") ? "tenant" : key.startsWith("i:") ? "ip" : "email";
+export function limitName(key: string): "tenant" | "email" | "email_daily" | "ip" | "guess" {
+  const names = { t: "tenant", i: "ip", d: "email_daily", g: "guess" } as const;
+  return names[key[0] as keyof typeof names] ?? "email";
 }

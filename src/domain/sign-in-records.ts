@@ -2,6 +2,7 @@
 // storage ports they do it through.
 import type { DomainError } from "./errors.js";
 import type { EmailState, FailureEffects } from "./otp-verifier.js";
+import type { LimitCharge } from "./rate-limit-policy.js";
 
 /** Thrown from inside an attempt: the store commits what was written, then throws `failure`. */
 export class CommitThenFail extends Error {
@@ -76,6 +77,15 @@ export type EmailLookup = { readonly emailId: string } | { readonly address: str
 
 /** One transaction with one email's row locked. */
 export interface AttemptTx {
+  /**
+   * Charges one failed check to a guessing budget before the check, holding
+   * the budget's row until the attempt ends. Over budget: how long until a
+   * check is allowed (and the caller abandons the attempt, which charges
+   * nothing).
+   */
+  chargeGuess(charge: LimitCharge): Promise<{ readonly retryAfterMs: number } | undefined>;
+  /** Gives a charge back: the check succeeded. */
+  refundGuess(charge: LimitCharge): Promise<void>;
   lockEmail(tenantId: string, lookup: EmailLookup): Promise<EmailState | undefined>;
   recordFailure(emailId: string, effects: FailureEffects): Promise<void>;
   /** Marks the code used, the email verified, the user active; resets the failure count. */

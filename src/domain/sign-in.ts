@@ -9,6 +9,9 @@ import { newId } from "./ids.js";
 import type { Client } from "./otp-sender.js";
 import { normalizeAddress } from "./otp-sender.js";
 import { failureEffects, judgeAttempt, type AttemptLimits, type ClientMatch, type EmailState, type Verdict } from "./otp-verifier.js";
+import type { RateLimit } from "../config.js";
+import { guessCharge } from "./rate-limit-policy.js";
+import { ResponseFloor } from "./response-floor.js";
 import type { Secrets } from "./secrets.js";
 import { CommitThenFail, type AttemptTx, type EmailLookup, type Factor, type SessionRecord, type SignInStore, type UserRecord } from "./sign-in-records.js";
 import type { KeyRing } from "./signing-keys.js";
@@ -36,28 +39,50 @@ export interface AuthenticateRequest {
   readonly methodId: string;
   readonly code: string;
   readonly client: Client;
+  /** The address the call itself came from (the caller's backend, for a Stytch call). */
+  readonly peer: string | undefined;
   readonly match: ClientMatch;
   readonly sessionDurationMinutes: number | undefined;
   readonly existing: SessionHandle;
   readonly customClaims: Record<string, unknown> | undefined;
 }
 
+/** Where a check's guessing budget is kept, and for which client address. */
+interface Guesser {
+  readonly scope: string;
+  readonly ip: string | undefined;
+}
+
+export interface SignInPolicy {
+  readonly attempts: AttemptLimits;
+  /** Failed checks per client network, on every route (see guessCharge). */
+  readonly guessLimit: RateLimit;
+  readonly legacyTokenTtlMinutes: number;
+  /** The legacy exchange answers no sooner than this (or than its recent calls took; see ResponseFloor), whatever the outcome. */
+  readonly legacyMinResponseMs: number;
+}
+
 export class SignIn {
+  private readonly exchangeFloor: ResponseFloor;
+
   constructor(
     private readonly store: SignInStore,
     private readonly secrets: Secrets,
     private readonly keys: KeyRing,
     private readonly clock: Clock,
-    private readonly limits: AttemptLimits,
-    private readonly legacyTokenTtlMinutes: number,
-  ) {}
+    private readonly policy: SignInPolicy,
+  ) {
+    this.exchangeFloor = new ResponseFloor(policy.legacyMinResponseMs);
+  }
 
   async authenticateOtp(req: AuthenticateRequest): Promise<{ user: UserRecord; issued: IssuedSession | undefined }> {
     checkCustomClaims(req.customClaims);
     const existing = req.existing.token || req.existing.jwt ? await this.findLiveSession(req.tenant, req.existing) : undefined;
     const now = this.clock.now();
     return this.store.attempt(async (tx) => {
-      const { state, user } = await this.judge(tx, req.tenant, { emailId: req.methodId }, req.code, req.client, req.match, "authenticate", now);
+      // The end user's address when the caller reports it, else the caller's own.
+      const guesser = { scope: `p${req.tenant.id}`, ip: req.client.ipAddress ?? req.peer };
+      const { state, user } = await this.judge(tx, req.tenant, { emailId: req.methodId }, req.code, req.client, req.match, "authenticate", now, guesser);
       if (existing && existing.session.userId !== user.userId) {
         throw new DomainError("session_not_found", "The session belongs to another user.");
       }
@@ -95,24 +120,34 @@ export class SignIn {
     });
   }
 
-  /** Legacy portal: the customer's code for a bearer JWT. Unknown address and wrong code look the same. */
-  async exchangeOtp(business: Tenant, email: string, code: string, client: Client): Promise<string> {
-    const now = this.clock.now();
-    const address = normalizeAddress(email);
-    const user = await this.store.attempt(async (tx) => {
-      const { user } = await this.judge(tx, business, { address }, code, client, {}, "exchange", now);
-      return user;
+  /**
+   * Legacy portal: the customer's code for a bearer JWT. The legacy routes
+   * are public, so nothing in the answer may tell a customer from a
+   * stranger: an unknown address, a wrong, stale or exhausted code and a
+   * locked customer all get one answer, no sooner than the response floor.
+   * The guessing budget is the browser's, across every business, and is
+   * charged alike whoever the address is.
+   */
+  exchangeOtp(business: Tenant, email: string, code: string, client: Client): Promise<string> {
+    return this.exchangeFloor.hold(async () => {
+      const now = this.clock.now();
+      const address = normalizeAddress(email);
+      const guesser = { scope: "legacy", ip: client.ipAddress };
+      const user = await this.store.attempt(async (tx) => {
+        const { user } = await this.judge(tx, business, { address }, code, client, {}, "exchange", now, guesser);
+        return user;
+      });
+      return this.keys.sign(
+        { email: address, business_id: Number(business.externalId) },
+        {
+          issuer: "otp-service",
+          audience: `business:${business.externalId}`,
+          subject: user.userId,
+          nowMs: now,
+          ttlSeconds: this.policy.legacyTokenTtlMinutes * 60,
+        },
+      );
     });
-    return this.keys.sign(
-      { email: address, business_id: Number(business.externalId) },
-      {
-        issuer: "otp-service",
-        audience: `business:${business.externalId}`,
-        subject: user.userId,
-        nowMs: now,
-        ttlSeconds: this.legacyTokenTtlMinutes * 60,
-      },
-    );
   }
 
   async authenticateSession(
@@ -159,7 +194,18 @@ export class SignIn {
     match: ClientMatch,
     action: "authenticate" | "exchange",
     now: number,
+    guesser: Guesser,
   ): Promise<{ state: EmailState; user: UserRecord }> {
+    // The check is charged to the client's budget first and given back if
+    // it succeeds; over budget, the attempt ends here and writes nothing.
+    const charge = guessCharge(this.policy.guessLimit, this.secrets, guesser.scope, guesser.ip);
+    const over = await tx.chargeGuess(charge);
+    if (over) {
+      throw new DomainError("rate_limited", "Too many failed passcode checks from this client: wait before trying again.", {
+        retryAfterMs: over.retryAfterMs,
+        limit: "guess",
+      });
+    }
     const state = await tx.lockEmail(tenant.id, lookup);
     const verdict = judgeAttempt(state, code, now, this.secrets, match);
     const base = {
@@ -171,14 +217,15 @@ export class SignIn {
       userAgent: client.userAgent,
     };
     if (verdict.kind === "ok") {
+      await tx.refundGuess(charge);
       const user = await tx.recordSuccess(state!.emailId, verdict.codeId);
       await tx.audit({ ...base, outcome: "ok", reason: undefined });
       return { state: state!, user };
     }
-    if (state && verdict.kind !== "locked") await tx.recordFailure(state.emailId, failureEffects(state, verdict, now, this.limits));
+    if (state && verdict.kind !== "locked") await tx.recordFailure(state.emailId, failureEffects(state, verdict, now, this.policy.attempts));
     await tx.audit({ ...base, outcome: verdict.kind, reason: reasonOf(verdict) });
     // The failure's bookkeeping must commit even though the call fails.
-    throw new CommitThenFail(verdictError(verdict, now));
+    throw new CommitThenFail(action === "exchange" ? legacyOtpInvalid() : verdictError(verdict, now));
   }
 
   private async findLiveSession(tenant: Tenant, handle: SessionHandle): Promise<{ session: SessionRecord; token: string }> {
@@ -240,6 +287,13 @@ function reasonOf(v: Verdict): string | undefined {
     default:
       return undefined;
   }
+}
+
+/** The legacy exchange's one answer to every failed check. */
+function legacyOtpInvalid(): DomainError {
+  return new DomainError("invalid_argument", "otp is invalid or expired", {
+    violations: [{ field: "otp", jsonField: "otp", description: "is invalid or expired" }],
+  });
 }
 
 function verdictError(v: Verdict, now: number): DomainError {

@@ -31,6 +31,7 @@ describe.runIf(FAULTS_ENABLED)("legacy send latency: known customer vs unknown a
       SEED_DEMO: "true",
       DATA_DIR: data.path,
       RATE_LIMIT_EMAIL_BURST: "1000000",
+      RATE_LIMIT_EMAIL_DAILY_BURST: "1000000",
       RATE_LIMIT_IP_BURST: "1000000",
       RATE_LIMIT_TENANT_BURST: "1000000",
     });

@@ -191,6 +191,8 @@ describe.runIf(FAULTS_ENABLED)("fuzzing every route of a running service", () =>
       SNIFF_TIMEOUT_MS: String(SNIFF_MS),
       MAX_BODY_BYTES: String(MAX_BODY),
       RATE_LIMIT_EMAIL_BURST: "1000000",
+      RATE_LIMIT_EMAIL_DAILY_BURST: "1000000",
+      GUESS_LIMIT_CLIENT_BURST: "1000000",
       RATE_LIMIT_IP_BURST: "1000000",
       RATE_LIMIT_TENANT_BURST: "1000000",
       LOG_LEVEL: "info",

@@ -18,8 +18,10 @@ let env: TestEnv;
 let secondUrl: string;
 beforeAll(async () => {
   // Many sends to one address in a few seconds (the lock-out scenario needs
-  // 21): lift the per-email send limit, which is not under test here.
-  env = await startTestEnv({ RATE_LIMIT_EMAIL_BURST: "1000" });
+  // 21), and many failed checks from this one client: lift the per-email
+  // send limits and the guessing budget, which are not under test here
+  // (see legacy-no-oracle.test.ts and guessing-budget.test.ts).
+  env = await startTestEnv({ RATE_LIMIT_EMAIL_BURST: "1000", RATE_LIMIT_EMAIL_DAILY_BURST: "1000", GUESS_LIMIT_CLIENT_BURST: "100000" });
   secondUrl = (await env.startInstance()).url;
 });
 afterAll(async () => {

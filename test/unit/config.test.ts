@@ -33,7 +33,9 @@ describe("loadConfig defaults", () => {
       ip: { burst: 30, periodMs: 2_000 },
       tenant: { burst: 1000, periodMs: 10 },
       tenantShards: 16,
+      emailDaily: { burst: 20, periodMs: 4_320_000 },
     });
+    expect(config.guessLimit).toEqual({ burst: 100, periodMs: 36_000 });
   });
 
   it("runs embedded with no SMTP, no pepper, no previous peppers, not behind a proxy", () => {

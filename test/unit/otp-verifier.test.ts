@@ -70,15 +70,21 @@ describe("failureEffects", () => {
 
   it("counts a try against the live code and kills it on the fifth", () => {
     const s4 = state([code("2", "123456", { failedAttempts: 3 })]);
-    expect(failureEffects(s4, { kind: "wrong", codeId: "2" }, now, LIMITS)).toEqual({ codeId: "2", exhaustCode: false, lockUntil: null });
+    expect(failureEffects(s4, { kind: "wrong", codeId: "2" }, now, LIMITS)).toEqual({ codeId: "2", exhaustCode: false, countsTowardLock: true, lockUntil: null });
     const s5 = state([code("2", "123456", { failedAttempts: 4 })]);
     expect(failureEffects(s5, { kind: "wrong", codeId: "2" }, now, LIMITS).exhaustCode).toBe(true);
   });
 
-  it("locks the email on the hundredth consecutive failure, for the configured time", () => {
+  it("locks the email on the hundredth consecutive failure at a live code, for the configured time", () => {
     const s = state([code("2", "123456")], { consecutiveFailures: 98 });
-    expect(failureEffects(s, { kind: "stale", why: "used" }, now, LIMITS).lockUntil).toBeNull();
+    expect(failureEffects(s, { kind: "wrong", codeId: "2" }, now, LIMITS).lockUntil).toBeNull();
     const t = state([code("2", "123456")], { consecutiveFailures: 99 });
-    expect(failureEffects(t, { kind: "stale", why: "used" }, now, LIMITS)).toEqual({ codeId: undefined, exhaustCode: false, lockUntil: now + 3_600_000 });
+    expect(failureEffects(t, { kind: "wrong", codeId: "2" }, now, LIMITS)).toEqual({ codeId: "2", exhaustCode: false, countsTowardLock: true, lockUntil: now + 3_600_000 });
+  });
+
+  it("does not count a try when there is no live code to guess, so nobody locks a customer out without codes sent to them", () => {
+    const t = state([code("2", "123456")], { consecutiveFailures: 99 });
+    expect(failureEffects(t, { kind: "stale", why: "used" }, now, LIMITS)).toEqual({ codeId: undefined, exhaustCode: false, countsTowardLock: false, lockUntil: null });
+    expect(failureEffects(t, { kind: "wrong", codeId: undefined }, now, LIMITS)).toEqual({ codeId: undefined, exhaustCode: false, countsTowardLock: false, lockUntil: null });
   });
 });

@@ -1,7 +1,7 @@
 // Which limits a send is charged against, and how the tenant limit is split
 // over shards so a tenant's sends do not all wait on one row lock.
 import { describe, expect, it } from "vitest";
-import { chargesForSend, limitName, tenantCharge, tenantShardCount } from "../../src/domain/rate-limit-policy.js";
+import { chargesForSend, guessCharge, limitName, tenantCharge, tenantShardCount } from "../../src/domain/rate-limit-policy.js";
 import { Secrets } from "../../src/domain/secrets.js";
 
 const secrets = new Secrets({ id: 1, secret: "policy-pepper-0123456789abcdef0123456789" });
@@ -10,29 +10,32 @@ const limits = {
   ip: { burst: 30, periodMs: 2_000 },
   tenant: { burst: 1000, periodMs: 10 },
   tenantShards: 16,
+  emailDaily: { burst: 20, periodMs: 4_320_000 },
 };
 
 describe("chargesForSend", () => {
-  it("charges the tenant's shard, the address and the IP, keyed by hashes only", () => {
+  it("charges the tenant's shard, the address (short-term and daily) and the IP, keyed by hashes only", () => {
     const charges = chargesForSend(limits, secrets, "42", "jane@example.com", "203.0.113.9");
-    expect(charges.map((c) => limitName(c.key))).toEqual(["tenant", "email", "ip"]);
+    expect(charges.map((c) => limitName(c.key))).toEqual(["tenant", "email", "email_daily", "ip"]);
     expect(charges[0]).toEqual({ key: expect.stringMatching(/^t:42:\d+$/), burst: 63, periodMs: 160 });
     expect(charges[1]).toEqual({ key: expect.stringMatching(/^e:42:[\w-]{22}$/), burst: 3, periodMs: 20_000 });
-    expect(charges[2]).toEqual({ key: expect.stringMatching(/^i:42:[\w-]{22}$/), burst: 30, periodMs: 2_000 });
+    expect(charges[2]).toEqual({ key: expect.stringMatching(/^d:42:[\w-]{22}$/), burst: 20, periodMs: 4_320_000 });
+    expect(charges[3]).toEqual({ key: expect.stringMatching(/^i:42:[\w-]{22}$/), burst: 30, periodMs: 2_000 });
     expect(JSON.stringify(charges)).not.toContain("jane");
     expect(JSON.stringify(charges)).not.toContain("203.0.113.9");
   });
 
   it("charges every address of one IPv6 /64 to the same IP key (an attacker cannot rotate through its /64)", () => {
-    const ipKey = (ip: string) => chargesForSend(limits, secrets, "42", "jane@example.com", ip)[2]!.key;
+    const ipKey = (ip: string) => chargesForSend(limits, secrets, "42", "jane@example.com", ip)[3]!.key;
     expect(ipKey("2001:db8:1:2::1")).toBe(ipKey("2001:db8:1:2:ffff:ffff:ffff:fffe"));
     expect(ipKey("2001:db8:1:2::1")).not.toBe(ipKey("2001:db8:1:3::1"));
     expect(ipKey("203.0.113.9")).not.toBe(ipKey("203.0.113.10"));
   });
 
   it("leaves the IP out when it is not known", () => {
-    expect(chargesForSend(limits, secrets, "42", "jane@example.com", undefined)).toHaveLength(2);
+    expect(chargesForSend(limits, secrets, "42", "jane@example.com", undefined)).toHaveLength(3);
   });
+
 
   it("puts an address on the same shard every time, and spreads addresses over all shards", () => {
     const shardOf = (address: string) => chargesForSend(limits, secrets, "42", address, undefined)[0]!.key;
@@ -63,5 +66,18 @@ describe("tenantCharge", () => {
     expect(tenantShardCount({ burst: 4, periodMs: 10 }, 16)).toBe(4);
     expect(tenantCharge("7", { burst: 4, periodMs: 10 }, 16, "AAAB")).toEqual({ key: "t:7:1", burst: 1, periodMs: 40 });
     expect(tenantShardCount({ burst: 1, periodMs: 10 }, 16)).toBe(1);
+  });
+});
+
+describe("guessCharge", () => {
+  const limit = { burst: 100, periodMs: 36_000 };
+
+  it("is one row per scope and client network, whatever address is checked", () => {
+    const a = guessCharge(limit, secrets, "legacy", "2001:db8:1:2::1");
+    expect(a).toEqual({ key: expect.stringMatching(/^g:legacy:[\w-]{22}$/), burst: 100, periodMs: 36_000 });
+    expect(guessCharge(limit, secrets, "legacy", "2001:db8:1:2::99").key).toBe(a.key);
+    expect(guessCharge(limit, secrets, "p7", "2001:db8:1:2::1").key).not.toBe(a.key);
+    expect(limitName(a.key)).toBe("guess");
+    expect(a.key).not.toContain("2001");
   });
 });

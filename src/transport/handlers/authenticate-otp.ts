@@ -2,7 +2,7 @@
 import type { MethodImpl } from "@connectrpc/connect";
 import type { OtpService } from "../../../gen/otp/v1/otp_service_pb.js";
 import { requestIdOf } from "../context.js";
-import { projectOf, stytchClient } from "./client.js";
+import { browserClient, projectOf, stytchClient } from "./client.js";
 import type { HandlerDeps } from "./deps.js";
 import { sessionMessage, userMessage } from "./records.js";
 
@@ -14,6 +14,7 @@ export function authenticateOtp(deps: HandlerDeps): MethodImpl<typeof OtpService
       methodId: req.methodId,
       code: req.code,
       client,
+      peer: browserClient(ctx).ipAddress,
       match: {
         ipAddress: req.options?.ipMatchRequired ? (req.attributes?.ipAddress ?? "") : undefined,
         userAgent: req.options?.userAgentMatchRequired ? (req.attributes?.userAgent ?? "") : undefined,

@@ -9,7 +9,4 @@ export interface HandlerDeps {
   readonly businesses: BusinessDirectory;
   readonly signIn: SignIn;
   readonly templates: TemplateDirectory;
-  readonly legacyCodeTtlMinutes: number;
-  /** The legacy send answers no sooner than this, known address or not. */
-  readonly legacyMinResponseMs: number;
 }
