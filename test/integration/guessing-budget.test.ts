@@ -7,9 +7,8 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OtpService } from "../../gen/otp/v1/otp_service_pb.js";
-import { newId } from "../../src/domain/ids.js";
 import { answer, emailFactory, expectStytchError, mailbox, type Answer } from "../support/answers.js";
-import { startTestEnv, type TestEnv } from "../support/app.js";
+import { addTestUser, startTestEnv, type TestEnv } from "../support/app.js";
 import { codeIn } from "../support/smtp.js";
 
 let env: TestEnv;
@@ -44,7 +43,7 @@ const authenticate = (base: string, methodId: string, code: string, ip: string) 
 async function addCustomer(tag: string): Promise<string> {
   const business = await env.tenants.business(String(env.businessId));
   const address = freshEmail(tag);
-  await env.tenants.addUser(business!.id, { userId: newId("user", false), emailId: newId("email", false), address });
+  await addTestUser(env.app.db, business!.id, address);
   return address;
 }
 

@@ -5,9 +5,8 @@
 // and after enough wrong codes to lock the customer, and when the daily cap
 // is reached. Real Postgres, real SMTP.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { newId } from "../../src/domain/ids.js";
 import { emailFactory, mailbox, sleep } from "../support/answers.js";
-import { startTestEnv, type TestEnv } from "../support/app.js";
+import { addTestUser, startTestEnv, type TestEnv } from "../support/app.js";
 import { codeIn } from "../support/smtp.js";
 
 let env: TestEnv;
@@ -53,7 +52,7 @@ const exchange = (email: string, otp: string) =>
 async function addCustomer(tag: string): Promise<string> {
   const business = await env.tenants.business(String(env.businessId));
   const address = freshEmail(tag);
-  await env.tenants.addUser(business!.id, { userId: newId("user", false), emailId: newId("email", false), address });
+  await addTestUser(env.app.db, business!.id, address);
   return address;
 }
 
