@@ -1,6 +1,7 @@
 // Composition root: build() wires configuration, storage, domain, mail and
 // transport into one server on one port. Tests import build(); the process
 // only listens when this file is run directly.
+import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { pino, type DestinationStream, type Logger } from "pino";
@@ -119,7 +120,9 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     const demo = seeded && embedded ? { ...seeded, admin_token: adminToken } : seeded;
 
     const secrets = new Secrets(pepper, config.previousPeppers);
-    const devMailbox = config.smtpUrl === undefined ? new DevMailbox(logger) : undefined;
+    // In embedded mode the dev mailbox is kept in DATA_DIR, so a restart keeps it.
+    const devMailbox =
+      config.smtpUrl === undefined ? new DevMailbox(logger, embedded ? { file: path.join(config.dataDir, "dev-mailbox.json") } : {}) : undefined;
     const mailer: Mailer = devMailbox ?? createSmtpMailer(config.smtpUrl!, config.outbox.concurrency);
     const outbox = new PgOutboxStore(db);
     const metrics = new Metrics({ outboxBacklog: () => outbox.backlog(), pool: db });

@@ -1,6 +1,7 @@
 // Where rendered mail goes: a pooled SMTP transport, or, with no SMTP server
 // configured, the in-memory dev mailbox. Both go through nodemailer, which
 // encodes headers (so no CR/LF or non-ASCII name can inject one).
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import nodemailer from "nodemailer";
 import type { Logger } from "pino";
@@ -124,15 +125,40 @@ export interface DevMail {
   readonly created_at: string;
 }
 
-/** Keeps the newest mails in memory and logs each one, code included. */
+/** A dev mailbox entry with its code, for the inbox page's copy button (the JSON answer leaves it out). */
+export interface DevMailWithCode extends DevMail {
+  readonly code: string;
+}
+
+export interface DevMailboxOptions {
+  /** Where the mails are kept across restarts (embedded mode: in DATA_DIR); unset: memory only. */
+  readonly file?: string;
+  /** At most this many mails… */
+  readonly capacity?: number;
+  /** …and at most about this many bytes of them; the oldest go first. */
+  readonly maxBytes?: number;
+}
+
+/**
+ * Keeps the newest mails and logs each one, code included. With a file, the
+ * mails survive a restart: the file is read at start and rewritten (whole,
+ * through a temporary file and a rename) shortly after each change.
+ */
 export class DevMailbox implements Mailer {
-  private readonly mails: DevMail[] = [];
+  private mails: DevMailWithCode[] = [];
   private readonly transport = nodemailer.createTransport({ jsonTransport: true });
+  private readonly capacity: number;
+  private readonly maxBytes: number;
+  private saveTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly logger: Logger,
-    private readonly capacity = 200,
-  ) {}
+    private readonly options: DevMailboxOptions = {},
+  ) {
+    this.capacity = options.capacity ?? 200;
+    this.maxBytes = options.maxBytes ?? 2 * 1024 * 1024;
+    if (options.file) this.mails = this.bound(readKept(options.file, logger));
+  }
 
   async send(mail: OutgoingMail): Promise<void> {
     await this.transport.sendMail(message(mail));
@@ -143,17 +169,89 @@ export class DevMailbox implements Mailer {
       text: mail.text,
       html: mail.html,
       created_at: new Date().toISOString(),
+      code: mail.code,
     });
-    this.mails.length = Math.min(this.mails.length, this.capacity);
+    this.mails = this.bound(this.mails);
+    this.saveSoon();
     // Development mode only: the point of the dev mailbox is to show the code.
     this.logger.info({ to: maskEmail(mail.to), code: mail.code }, "dev mailbox: passcode mail");
   }
 
-  list(): readonly DevMail[] {
-    return this.mails;
+  /** Newest first; `to`: only mail to this address (case-insensitive). */
+  list(to?: string): readonly DevMailWithCode[] {
+    if (to === undefined || to === "") return this.mails;
+    const wanted = to.trim().toLowerCase();
+    return this.mails.filter((m) => m.to.toLowerCase() === wanted);
   }
 
-  close(): void {}
+  clear(): void {
+    this.mails = [];
+    this.saveSoon();
+  }
+
+  close(): void {
+    if (this.saveTimer) {
+      clearTimeout(this.saveTimer);
+      this.saveTimer = undefined;
+      this.save();
+    }
+  }
+
+  private bound(mails: DevMailWithCode[]): DevMailWithCode[] {
+    const kept = mails.slice(0, this.capacity);
+    let bytes = 0;
+    for (let i = 0; i < kept.length; i++) {
+      bytes += Buffer.byteLength(JSON.stringify(kept[i]));
+      if (bytes > this.maxBytes) return kept.slice(0, Math.max(1, i));
+    }
+    return kept;
+  }
+
+  private saveSoon(): void {
+    if (!this.options.file || this.saveTimer) return;
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = undefined;
+      this.save();
+    }, 200);
+    this.saveTimer.unref();
+  }
+
+  private save(): void {
+    const file = this.options.file;
+    if (!file) return;
+    try {
+      const temporary = `${file}.${process.pid}.tmp`;
+      // Owner-only: the file holds live codes.
+      writeFileSync(temporary, JSON.stringify(this.mails), { mode: 0o600 });
+      renameSync(temporary, file);
+    } catch (err) {
+      this.logger.warn({ err }, "the dev mailbox could not be saved; it is kept in memory");
+    }
+  }
+}
+
+/** The mails a previous run kept; anything unreadable is dropped (it is only a dev mailbox). */
+function readKept(file: string, logger: Logger): DevMailWithCode[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, "utf8"));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") logger.warn({ err }, "the kept dev mailbox cannot be read; starting empty");
+    return [];
+  }
+  if (!Array.isArray(parsed)) return [];
+  const text = (v: unknown) => (typeof v === "string" ? v : "");
+  return parsed
+    .filter((m): m is Record<string, unknown> => typeof m === "object" && m !== null && typeof m.id === "string" && typeof m.to === "string")
+    .map((m) => ({
+      id: text(m.id),
+      to: text(m.to),
+      subject: text(m.subject),
+      text: text(m.text),
+      html: text(m.html),
+      created_at: text(m.created_at),
+      code: text(m.code),
+    }));
 }
 
 /** "jane.doe@example.com" → "ja***@example.com": enough to tell mails apart in a log. */

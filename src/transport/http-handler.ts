@@ -8,15 +8,13 @@ import { createContextValues, type ContextValues } from "@connectrpc/connect";
 import { hashToken } from "../domain/sign-in.js";
 import type { WebAssets } from "../web/assets.js";
 import { favicon } from "../web/favicon.js";
+import { serveDevInbox, type DevMailboxView } from "./dev-inbox.js";
 import type { Cors } from "./cors.js";
 import { callInfoKey, newCallInfo, requestIdOf } from "./context.js";
 import type { Metrics } from "../observability/metrics.js";
 import { tooLarge, writeJson, type NodeRequest, type NodeResponse, type RestRouter, type RouteMatch } from "./rest.js";
 
-/** What the dev mailbox route shows: the newest mails, as JSON. */
-export interface DevMailboxView {
-  list(): unknown;
-}
+export type { DevMailboxView } from "./dev-inbox.js";
 
 export interface HttpHandlerOptions {
   readonly rest: RestRouter;
@@ -92,7 +90,7 @@ export function createHttpHandler(o: HttpHandlerOptions) {
       res.end(body);
       return;
     }
-    if (get && url.pathname === "/dev/mailbox" && o.devMailbox) return writeJson(res, 200, o.devMailbox.list());
+    if (o.devMailbox && url.pathname.startsWith("/dev/mailbox") && serveDevInbox(o.devMailbox, req, res, url)) return;
     if (Number(req.headers["content-length"] ?? 0) > o.maxBodyBytes) {
       return o.rest.fail(o.rest.shapeForPath(url.pathname), req, res, tooLarge(o.maxBodyBytes));
     }
@@ -148,8 +146,7 @@ function accessLine(o: HttpHandlerOptions, req: NodeRequest, res: NodeResponse, 
       method: req.method,
       path: url.pathname.length > 200 ? `${url.pathname.slice(0, 200)}…` : url.pathname,
       ...(route ? { route: route.template } : {}),
-      ...(rpc ? { rpc } : {}),
-      protocol: calls.get(req)?.get(callInfoKey).protocol,
+      ...(rpc ? { rpc, protocol: calls.get(req)?.get(callInfoKey).protocol } : {}),
       status: r.statusCode,
       ...(grpcStatus !== undefined ? { grpc_status: Number(grpcStatus) } : {}),
       ms: Math.round(Number(process.hrtime.bigint() - started) / 1e4) / 100,

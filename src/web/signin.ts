@@ -92,6 +92,8 @@ sendForm.addEventListener("submit", async (event) => {
   codeForm.hidden = false;
   code.value = "";
   code.focus();
+  // The dev mailbox link opens on this address's mail only.
+  $("dev-mailbox").querySelector("a")?.setAttribute("href", `/dev/mailbox?to=${encodeURIComponent(email.value.trim())}`);
   say(`If ${email.value.trim()} has an account, a code is on its way.`);
 });
 

@@ -37,7 +37,8 @@ describe.skipIf(!existsSync(CHROMIUM))("sign-in page in Chromium", () => {
   beforeAll(async () => {
     allowed = await startOtherOrigin();
     refused = await startOtherOrigin();
-    env = await startTestEnv({ ALLOWED_ORIGINS: allowed.origin });
+    // Business 7, as the demo data (and the screenshots) have it.
+    env = await startTestEnv({ ALLOWED_ORIGINS: allowed.origin }, { businessId: 7 });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],

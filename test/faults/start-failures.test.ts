@@ -4,7 +4,7 @@
 // is taken, a second copy starts on the same DATA_DIR, the service is killed
 // with SIGKILL and started again. After each: the exit code, the one line a
 // person reads, and no process (the embedded Postgres included) left running
-// on the data directory.
+// on the data directory. On the way, the dev mailbox survives a restart.
 import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import net from "node:net";
@@ -101,6 +101,9 @@ describe.runIf(FAULTS_ENABLED)("a failed start leaves nothing running and says w
     );
     // The refused copy touched nothing: the first still answers.
     expect((await fetch(`${first.url}/readyz`)).status).toBe(200);
+    // Mail for the next test: the dev mailbox is kept in DATA_DIR across restarts.
+    expect((await fetch(`${first.url}/api/sys/users/sendOtp?email=jane.doe%40example.com&businessId=7`)).status).toBe(200);
+    await waitFor("the mail in the dev mailbox", async () => (((await (await fetch(`${first.url}/dev/mailbox`)).json()) as unknown[]).length > 0 ? true : undefined), 10_000);
     const exit = await first.stop();
     expect(exit.code).toBe(0);
     expect(first.logs().at(-1)).toMatchObject({ msg: "stopped", exit_code: 0 });
@@ -110,6 +113,8 @@ describe.runIf(FAULTS_ENABLED)("a failed start leaves nothing running and says w
   it("after a SIGKILL the Postgres left behind is stopped by the next start, which then runs", async () => {
     const killed = await startService("start-killed", embedded());
     services.push(killed);
+    const kept = (await (await fetch(`${killed.url}/dev/mailbox?to=jane.doe%40example.com`)).json()) as { to: string }[];
+    expect(kept.map((m) => m.to)).toEqual(["jane.doe@example.com"]);
     killed.signal("SIGKILL");
     await killed.exit;
     const orphans = processesOn(data.path);

@@ -61,7 +61,10 @@ export async function addTestUser(db: Db, tenantId: string, address: string): Pr
   return new PgAdminStore(db).addUser(tenantId, { userId: newId("user", false), emailId: newId("email", false), address });
 }
 
-export async function startTestEnv(env: Record<string, string> = {}, options: { logger?: Logger } = {}): Promise<TestEnv> {
+export async function startTestEnv(
+  env: Record<string, string> = {},
+  options: { logger?: Logger; /** Default: a random one from 7000. */ businessId?: number } = {},
+): Promise<TestEnv> {
   const database = await createTestDatabase();
   const smtp = await startSmtp();
   const dataDir = await mkdtemp(path.join(os.tmpdir(), "otp-test-data-"));
@@ -87,7 +90,7 @@ export async function startTestEnv(env: Record<string, string> = {}, options: { 
   const tenants = new PgTenantStore(db);
   const createProject = (name = "Acme") => createTestProject(db, name);
   const project = await createProject();
-  const businessId = 7000 + Math.floor(Math.random() * 1000);
+  const businessId = options.businessId ?? 7000 + Math.floor(Math.random() * 1000);
   const customer = "jane.doe@example.com";
   await addTestUser(db, await createTestBusiness(db, businessId), customer);
   return {
