@@ -81,6 +81,12 @@ export interface Config {
     readonly pollMs: number;
     readonly maxAttempts: number;
   };
+  /** When sends are refused rather than queued (see src/domain/send-admission.ts). */
+  readonly admission: {
+    readonly maxInFlight: number;
+    readonly maxMailWaitMs: number;
+    readonly backlogFloor: number;
+  };
   readonly logLevel: string;
   /** Platform tools: gRPC server reflection (on by default) and how often health watches re-probe readiness. */
   readonly platform: {
@@ -162,13 +168,14 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}`);
   }
 
+  const dbPoolSize = int("DB_POOL_SIZE", 20, 1, 1000);
   return deepFreeze({
     host: str("HOST", "127.0.0.1"),
     port: int("PORT", 8080, 0, 65_535),
     databaseUrl,
     dataDir: path.resolve(str("DATA_DIR", ".data")),
     embeddedPostgresPort: int("EMBEDDED_PG_PORT", 0, 0, 65_535),
-    dbPoolSize: int("DB_POOL_SIZE", 20, 1, 1000),
+    dbPoolSize,
     migrateOnStart: bool("MIGRATE_ON_START", true),
     smtpUrl,
     mailFrom,
@@ -211,6 +218,12 @@ export function loadConfig(env: Env = process.env): Config {
       concurrency: int("OUTBOX_CONCURRENCY", 32, 1, 256),
       pollMs: int("OUTBOX_POLL_MS", 1_000, 10, 600_000),
       maxAttempts: int("OUTBOX_MAX_ATTEMPTS", 100, 1, 10_000),
+    },
+    admission: {
+      // Twice the pool: enough to keep every connection busy, few enough that none waits long for one.
+      maxInFlight: int("SEND_MAX_IN_FLIGHT", 2 * dbPoolSize, 1, 100_000),
+      maxMailWaitMs: int("SEND_MAX_MAIL_WAIT_MS", 10_000, 100, 3_600_000),
+      backlogFloor: int("SEND_BACKLOG_FLOOR", 200, 0, 10_000_000),
     },
     logLevel,
     platform: {

@@ -6,8 +6,10 @@ import { pathToFileURL } from "node:url";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { pino, type DestinationStream, type Logger } from "pino";
 import { ConfigError, loadConfig, type Config } from "./config.js";
+import { systemClock } from "./domain/clock.js";
 import { DomainError } from "./domain/errors.js";
 import { Secrets } from "./domain/secrets.js";
+import { SendAdmission } from "./domain/send-admission.js";
 import { createSmtpMailer, DevMailbox, type Mailer } from "./mail/mailer.js";
 import { databaseFailure, dataDirFailure, listenFailure, startFailureMessage, StartError } from "./start-failure.js";
 import { lockDataDir, type DataDirLock } from "./storage/data-dir-lock.js";
@@ -126,16 +128,34 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     const mailer: Mailer = devMailbox ?? createSmtpMailer(config.smtpUrl!, config.outbox.concurrency);
     const outbox = new PgOutboxStore(db);
     const metrics = new Metrics({ outboxBacklog: () => outbox.backlog(), pool: db });
+    const admission = new SendAdmission(config.admission, { count: async () => (await outbox.backlog()).depth }, systemClock);
     const worker = new OutboxWorker(outbox, mailer, secrets, logger, {
-      observer: metrics,
+      // Every row that leaves the queue (delivered, failed, expired) drains the backlog admission weighs.
+      observer: {
+        delivered: (acceptedAt) => {
+          metrics.delivered(acceptedAt);
+          admission.delivered();
+        },
+        attemptFailed: (result) => {
+          metrics.attemptFailed(result);
+          if (result !== "retry") admission.delivered();
+        },
+      },
       concurrency: config.outbox.concurrency,
       pollMs: config.outbox.pollMs,
       maxAttempts: config.outbox.maxAttempts,
       defaultFrom: config.mailFrom,
     });
 
-    const { services, interceptors } = await createServices(db, config, secrets, logger, adminToken, [metrics.interceptor(), deadlineInterceptor(runWithStatementSignal)], () =>
-      worker.wake(),
+    const { services, interceptors } = await createServices(
+      db,
+      config,
+      secrets,
+      logger,
+      adminToken,
+      [metrics.interceptor(), deadlineInterceptor(runWithStatementSignal)],
+      () => worker.wake(),
+      admission,
     );
     const contextValues = (req: NodeRequest) => contextValuesFor(req, config.trustProxy);
     const rest = new RestRouter(services, { interceptors, maxBodyBytes: config.maxBodyBytes, logger, contextValues });

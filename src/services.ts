@@ -10,6 +10,7 @@ import { Admin } from "./domain/admin.js";
 import { BusinessDirectory } from "./domain/business-directory.js";
 import { systemClock } from "./domain/clock.js";
 import { OtpSender } from "./domain/otp-sender.js";
+import type { SendAdmission } from "./domain/send-admission.js";
 import { ProjectAuthenticator } from "./domain/project-auth.js";
 import type { Secrets } from "./domain/secrets.js";
 import { SignIn } from "./domain/sign-in.js";
@@ -38,6 +39,7 @@ export async function createServices(
   adminToken: string | undefined,
   outer: readonly Interceptor[] = [],
   mailQueued?: () => void,
+  admission?: SendAdmission,
 ): Promise<Services> {
   const tenants = new PgTenantStore(db);
   const adminStore = new PgAdminStore(db);
@@ -50,7 +52,7 @@ export async function createServices(
     sender: new OtpSender(new PgOtpStore(db), secrets, config.limits, config.mailFrom.split("@")[1]!, mailQueued, {
       codeTtlMinutes: config.legacyCodeTtlMinutes,
       minResponseMs: config.legacyMinResponseMs,
-    }),
+    }, admission),
     signIn: new SignIn(new PgSignInStore(db), secrets, await KeyRing.open(new PgKeyStore(db), secrets), systemClock, {
       attempts: config.attempts,
       guessLimit: config.guessLimit,

@@ -7,6 +7,7 @@ import { newId } from "./ids.js";
 import { chargesForSend, limitName, type LimitCharge, type SendLimits } from "./rate-limit-policy.js";
 import { ResponseFloor } from "./response-floor.js";
 import { generateCode, type Secrets } from "./secrets.js";
+import type { SendAdmission } from "./send-admission.js";
 import type { Tenant } from "./tenants.js";
 
 export interface SendCommand {
@@ -90,6 +91,8 @@ export class OtpSender {
     /** Told after a send queued mail and committed: wakes this instance's delivery. */
     private readonly mailQueued: () => void = () => {},
     private readonly legacy: LegacySendPolicy = { codeTtlMinutes: 10, minResponseMs: 0 },
+    /** Refuses sends the service cannot answer or deliver in time; none: every send is tried. */
+    private readonly admission?: SendAdmission,
   ) {
     this.legacyFloor = new ResponseFloor(legacy.minResponseMs);
   }
@@ -114,6 +117,19 @@ export class OtpSender {
   }
 
   async send(request: SendRequest): Promise<SendResult> {
+    // Refused before anything about the address is looked at: the refusal says nothing about it.
+    const release = this.admission?.admit(request.ttlMinutes * 60_000);
+    let queued = false;
+    try {
+      const result = await this.sendAdmitted(request);
+      queued = result.queued;
+      return result.result;
+    } finally {
+      release?.(queued);
+    }
+  }
+
+  private async sendAdmitted(request: SendRequest): Promise<{ result: SendResult; queued: boolean }> {
     const { tenant, client } = request;
     const address = normalizeAddress(request.email);
     // The sandbox: test projects may use SANDBOX_EMAIL, which always exists,
@@ -146,7 +162,7 @@ export class OtpSender {
     switch (outcome.kind) {
       case "sent":
         if (!sandbox) this.mailQueued();
-        return { sent: true, userId: outcome.userId, emailId: outcome.emailId, userCreated: outcome.userCreated };
+        return { result: { sent: true, userId: outcome.userId, emailId: outcome.emailId, userCreated: outcome.userCreated }, queued: !sandbox };
       case "rate_limited":
         throw new DomainError("rate_limited", "Too many requests: wait before requesting another code.", {
           retryAfterMs: outcome.retryAfterMs,
@@ -155,7 +171,7 @@ export class OtpSender {
       case "user_not_found":
         throw new DomainError("user_not_found", "No user with that user_id exists in this project.");
       case "email_not_found":
-        if (request.ifUnknown === "ignore") return { sent: false };
+        if (request.ifUnknown === "ignore") return { result: { sent: false }, queued: false };
         throw new DomainError("email_not_found", "No user with that email exists in this project.");
     }
   }

@@ -1,0 +1,154 @@
+// Admission of sends: under overload, refuse at once rather than queue.
+//
+// Two things can make an accepted send useless. Its answer can wait behind
+// too many sends already in progress (the database pool queues them and every
+// caller's latency grows), and its mail can wait behind a backlog that will
+// not be delivered before the code expires. So a send is refused (429 with
+// Retry-After, Connect resource_exhausted) when this instance already has
+// `maxInFlight` sends in progress, or when the queued mail, at the rate mail
+// is being delivered, would take longer than the code's life allows.
+// The refusal depends on nothing about the address or the tenant's users, so
+// it reveals nothing about them.
+import type { Clock } from "./clock.js";
+import { DomainError } from "./errors.js";
+
+export interface AdmissionLimits {
+  /** Sends in progress in this instance beyond which a new one is refused. */
+  readonly maxInFlight: number;
+  /** Longest expected wait for delivery a send may be accepted with, ms (also at most half the code's life). */
+  readonly maxMailWaitMs: number;
+  /** A backlog this small is always accepted, whatever the measured delivery rate (e.g. none yet). */
+  readonly backlogFloor: number;
+}
+
+/** Port: how much mail is queued and not yet delivered, over all instances. */
+export interface QueuedMail {
+  count(): Promise<number>;
+}
+
+/** How often the queued mail is counted again (between counts, this instance's own sends and deliveries move the estimate). */
+export const BACKLOG_SAMPLE_MS = 250;
+/** Deliveries are counted in buckets of this length over RATE_WINDOW_MS. */
+const BUCKET_MS = 250;
+const RATE_WINDOW_MS = 4_000;
+const BUCKETS = RATE_WINDOW_MS / BUCKET_MS;
+
+export class SendAdmission {
+  private inFlight = 0;
+  /** The last count of queued mail, and what this instance queued and delivered since. */
+  private sampled = 0;
+  private sampledAt = Number.NEGATIVE_INFINITY;
+  private sampling = false;
+  private queuedSince = 0;
+  private deliveredSince = 0;
+  /** Deliveries per bucket, a ring indexed by bucket number. */
+  private readonly buckets = new Float64Array(BUCKETS);
+  private readonly bucketNo = new Float64Array(BUCKETS).fill(-1);
+  private readonly firstSeen: number;
+
+  constructor(
+    private readonly limits: AdmissionLimits,
+    private readonly queued: QueuedMail,
+    private readonly clock: Clock,
+  ) {
+    this.firstSeen = clock.now();
+  }
+
+  /**
+   * Admits a send whose code lives `ttlMs`, or throws a rate_limited
+   * DomainError with a retry delay. Call the returned function when the send
+   * is over (committed or failed); `queuedMail` says whether it queued mail.
+   */
+  admit(ttlMs: number): (queuedMail: boolean) => void {
+    this.refreshBacklog();
+    if (this.inFlight >= this.limits.maxInFlight) throw refusal(1_000);
+    const backlog = this.backlog();
+    if (backlog > this.limits.backlogFloor) {
+      const allowedMs = Math.min(this.limits.maxMailWaitMs, ttlMs / 2);
+      const rate = this.deliveryRate();
+      const waitMs = rate > 0 ? ((backlog + 1) / rate) * 1000 : Number.POSITIVE_INFINITY;
+      if (waitMs > allowedMs) {
+        // The backlog above what may wait, at the current rate (or one
+        // sampling period when nothing has been delivered lately).
+        const retryMs = rate > 0 ? ((backlog + 1) / rate) * 1000 - allowedMs : RATE_WINDOW_MS;
+        throw refusal(retryMs);
+      }
+    }
+    this.inFlight++;
+    let done = false;
+    return (queuedMail) => {
+      if (done) return;
+      done = true;
+      this.inFlight--;
+      if (queuedMail) this.queuedSince++;
+    };
+  }
+
+  /** Told for each mail delivered by this instance. */
+  delivered(count = 1): void {
+    const now = this.clock.now();
+    const n = Math.floor(now / BUCKET_MS);
+    const i = n % BUCKETS;
+    if (this.bucketNo[i] !== n) {
+      this.bucketNo[i] = n;
+      this.buckets[i] = 0;
+    }
+    this.buckets[i]! += count;
+    this.deliveredSince += count;
+  }
+
+  /** Mails per second delivered by this instance over the last few seconds. */
+  deliveryRate(): number {
+    const now = this.clock.now();
+    const n = Math.floor(now / BUCKET_MS);
+    let sum = 0;
+    for (let i = 0; i < BUCKETS; i++) {
+      if (this.bucketNo[i]! > n - BUCKETS) sum += this.buckets[i]!;
+    }
+    // The buckets summed span the older ones whole and the current one so far;
+    // a young instance has not watched that long yet.
+    const spanMs = (BUCKETS - 1) * BUCKET_MS + (now - n * BUCKET_MS);
+    const windowMs = Math.max(BUCKET_MS, Math.min(spanMs, now - this.firstSeen));
+    return (sum / windowMs) * 1000;
+  }
+
+  /** The queued mail as last counted, moved by this instance's own sends and deliveries since. */
+  backlog(): number {
+    return Math.max(0, this.sampled + this.queuedSince - this.deliveredSince);
+  }
+
+  /** Sends this instance has in progress. */
+  sendsInFlight(): number {
+    return this.inFlight;
+  }
+
+  /** Counts the queued mail again when the last count is old; never waits for it. */
+  private refreshBacklog(): void {
+    const now = this.clock.now();
+    if (this.sampling || now - this.sampledAt < BACKLOG_SAMPLE_MS) return;
+    this.sampling = true;
+    this.sampledAt = now;
+    const queuedBefore = this.queuedSince;
+    const deliveredBefore = this.deliveredSince;
+    this.queued.count().then(
+      (n) => {
+        this.sampled = n;
+        // What happened while counting may or may not be in n; keep it out of the estimate once.
+        this.queuedSince -= queuedBefore;
+        this.deliveredSince -= deliveredBefore;
+        this.sampling = false;
+      },
+      () => {
+        // A failed count keeps the last estimate; the send itself will meet the outage.
+        this.sampling = false;
+      },
+    );
+  }
+}
+
+function refusal(retryAfterMs: number): DomainError {
+  return new DomainError("rate_limited", "The service is at capacity: try again shortly.", {
+    retryAfterMs: Math.max(1_000, Math.ceil(retryAfterMs)),
+    limit: "capacity",
+  });
+}

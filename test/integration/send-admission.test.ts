@@ -1,0 +1,70 @@
+// Overload is refused, not queued: against the real service, Postgres and
+// SMTP. When mail cannot be delivered (the SMTP server answers 451) the
+// backlog grows past what may wait and further sends are refused with 429 and
+// Retry-After (Connect: resource_exhausted); once mail flows again they are
+// accepted again. Sends beyond the in-flight limit are refused at once.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestEnv, type TestEnv } from "../support/app.js";
+
+let env: TestEnv;
+beforeAll(async () => {
+  env = await startTestEnv({ SEND_BACKLOG_FLOOR: "3" });
+});
+afterAll(async () => {
+  await env?.close();
+});
+
+let n = 0;
+const fresh = () => `admission.${Date.now()}.${n++}@example.com`;
+
+function rest(base: string, email: string): Promise<Response> {
+  return fetch(`${base}/v1/otps/email/login_or_create`, {
+    method: "POST",
+    headers: { authorization: env.project.authorization, "content-type": "application/json" },
+    body: JSON.stringify({ email }),
+  });
+}
+
+function connect(base: string, email: string): Promise<Response> {
+  return fetch(`${base}/otp.v1.OtpService/LoginOrCreateEmailOtp`, {
+    method: "POST",
+    headers: { authorization: env.project.authorization, "content-type": "application/json", "connect-protocol-version": "1" },
+    body: JSON.stringify({ email }),
+  });
+}
+
+describe("send admission", () => {
+  it("refuses sends whose mail cannot be delivered in time, and accepts again once mail flows", async () => {
+    env.smtp.reject = () => 451;
+    // Up to the floor (3 queued) every send is accepted, mail or no mail.
+    for (let i = 0; i < 4; i++) expect((await rest(env.url, fresh())).status).toBe(200);
+
+    const refused = await rest(env.url, fresh());
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    expect(((await refused.json()) as { error_type: string }).error_type).toBe("too_many_requests");
+
+    const viaConnect = await connect(env.url, fresh());
+    expect(viaConnect.status).toBe(429);
+    expect(viaConnect.headers.get("retry-after")).not.toBeNull();
+    expect(((await viaConnect.json()) as { code: string }).code).toBe("resource_exhausted");
+
+    // Nothing accepted is lost: once the server takes mail, the four arrive and sends are accepted again.
+    env.smtp.reject = undefined;
+    await env.smtp.waitFor(4, 20_000);
+    const deadline = Date.now() + 10_000;
+    let status = 0;
+    while (Date.now() < deadline && (status = (await rest(env.url, fresh())).status) !== 200) await new Promise((r) => setTimeout(r, 200));
+    expect(status).toBe(200);
+  });
+
+  it("refuses at once the sends beyond an instance's in-flight limit, each with Retry-After", async () => {
+    const small = await env.startInstance({ SEND_MAX_IN_FLIGHT: "1" });
+    const answers = await Promise.all(Array.from({ length: 30 }, () => rest(small.url, fresh())));
+    const statuses = answers.map((a) => a.status);
+    expect(statuses).toContain(200);
+    expect(statuses).toContain(429);
+    expect(statuses.every((s) => s === 200 || s === 429)).toBe(true);
+    for (const a of answers.filter((x) => x.status === 429)) expect(a.headers.get("retry-after")).not.toBeNull();
+  });
+});
