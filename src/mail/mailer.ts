@@ -5,6 +5,7 @@ import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import nodemailer from "nodemailer";
 import type { Logger } from "pino";
+import { PrebuiltMime } from "./prebuilt-mime.js";
 
 export interface OutgoingMail {
   readonly from: { readonly name: string; readonly address: string };
@@ -68,9 +69,13 @@ export function createSmtpMailer(url: string, maxConnections: number): Mailer {
     greetingTimeout: 10_000,
     socketTimeout: 30_000,
   } as nodemailer.TransportOptions);
+  const prebuilt = new PrebuiltMime();
   return {
     async send(mail) {
-      await transport.sendMail(message(mail));
+      const options = message(mail);
+      const raw = await prebuilt.render({ options, code: mail.code }, new Date());
+      if (raw) await transport.sendMail({ envelope: { from: mail.from.address, to: [mail.to] }, raw });
+      else await transport.sendMail(options);
     },
     close() {
       transport.close();

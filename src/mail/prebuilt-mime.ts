@@ -1,0 +1,105 @@
+// MIME built once per template. Every passcode mail of a tenant, locale and
+// template is the same message but for its code, its recipient, its
+// Message-ID and its date. nodemailer's composer (header encoding,
+// quoted-printable, multipart assembly) is most of the CPU a delivery costs,
+// so it runs once per distinct message, with stand-ins for those four, and
+// each mail is the prebuilt bytes with the stand-ins replaced.
+//
+// The stand-ins are encoded exactly as what replaces them: the code stand-in
+// has the code's length and, like digits, is left as is by quoted-printable
+// and by RFC 2047 Q-encoding, so line breaks fall where they would for the
+// code. A message where a stand-in did not come out whole (a soft line break
+// inside it, say) or a recipient that nodemailer would encode is not
+// prebuilt: it goes through the composer as before.
+import MailComposer from "nodemailer/lib/mail-composer/index.js";
+import type Mail from "nodemailer/lib/mailer/index.js";
+
+const CODE_STAND_IN = "QJXZKV";
+const TO_STAND_IN = "qjxzkv-to@stand-in.invalid";
+const ID_STAND_IN = "<qjxzkv-id@stand-in.invalid>";
+/** Addresses nodemailer writes as they are (no name, no encoding, no folding). */
+const PLAIN_ADDRESS = /^[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9.-]{1,190}$/;
+const CACHE_SIZE = 256;
+
+/** A literal piece, or where a per-mail value goes. */
+type Part = string | Slot;
+const enum Slot {
+  Code,
+  To,
+  Id,
+  Date,
+}
+const SPLIT = new RegExp(`(${CODE_STAND_IN}|^To: .*$|^Message-ID: .*$|^Date: .*$)`, "gm");
+
+/** The mail to build: nodemailer's options, with the code it carries. */
+export interface ComposableMail {
+  readonly options: Mail.Options & { subject: string; text: string; html: string; to: string; messageId: string };
+  readonly code: string;
+}
+
+/** A prebuilt message: literal pieces and the places the per-mail values go. */
+type Prebuilt = readonly Part[];
+
+export class PrebuiltMime {
+  private readonly cache = new Map<string, Prebuilt | null>();
+
+  /**
+   * The message's bytes from its template's prebuilt message, or undefined
+   * when this mail cannot be prebuilt (the caller composes it as usual).
+   */
+  async render(mail: ComposableMail, now: Date): Promise<Buffer | undefined> {
+    const { options, code } = mail;
+    if (code.length !== CODE_STAND_IN.length || !/^\d+$/.test(code) || !PLAIN_ADDRESS.test(options.to)) return undefined;
+    const subject = options.subject.replaceAll(code, CODE_STAND_IN);
+    const text = options.text.replaceAll(code, CODE_STAND_IN);
+    const html = options.html.replaceAll(code, CODE_STAND_IN);
+    const key = JSON.stringify([options.from, options.replyTo, options.headers, subject, text, html]);
+    let prebuilt = this.cache.get(key);
+    if (prebuilt === undefined) {
+      prebuilt = await prebuild({ ...options, subject, text, html }, [subject, text, html]);
+      if (this.cache.size >= CACHE_SIZE) this.cache.delete(this.cache.keys().next().value!);
+      this.cache.set(key, prebuilt);
+    }
+    if (prebuilt === null) return undefined;
+    const date = now.toUTCString().replace(/GMT/, "+0000");
+    let out = "";
+    for (const part of prebuilt) {
+      if (typeof part === "string") out += part;
+      else if (part === Slot.Code) out += code;
+      else if (part === Slot.To) out += `To: ${options.to}`;
+      else if (part === Slot.Id) out += `Message-ID: ${options.messageId}`;
+      else out += `Date: ${date}`;
+    }
+    return Buffer.from(out, "latin1");
+  }
+}
+
+async function prebuild(options: Mail.Options, sources: readonly string[]): Promise<Prebuilt | null> {
+  // Texts holding a stand-in of their own cannot be told apart from it.
+  if (sources.some((s) => s.includes(TO_STAND_IN) || s.includes(ID_STAND_IN))) return null;
+  const expectedCodes = sources.reduce((n, s) => n + s.split(CODE_STAND_IN).length - 1, 0);
+  const raw = await new Promise<Buffer>((resolve, reject) =>
+    new MailComposer({ ...options, to: TO_STAND_IN, messageId: ID_STAND_IN, date: new Date(0) })
+      .compile()
+      .build((err, message) => (err ? reject(err) : resolve(message))),
+  );
+  // Everything encoded is 7-bit; latin1 keeps any other byte as it is.
+  const parts = raw.toString("latin1").split(SPLIT);
+  const out: Part[] = [];
+  const seen = [0, 0, 0, 0];
+  for (const [i, p] of parts.entries()) {
+    if (i % 2 === 0) {
+      out.push(p);
+      continue;
+    }
+    const slot = p === CODE_STAND_IN ? Slot.Code : p.startsWith("To: ") ? Slot.To : p.startsWith("Message-ID: ") ? Slot.Id : Slot.Date;
+    if (slot === Slot.To && p !== `To: ${TO_STAND_IN}`) return null;
+    if (slot === Slot.Id && p !== `Message-ID: ${ID_STAND_IN}`) return null;
+    seen[slot]!++;
+    out.push(slot);
+  }
+  // Only the header block's To, Message-ID and Date lines: a body line
+  // starting with "To: " would have been taken for one.
+  if (seen[Slot.To] !== 1 || seen[Slot.Id] !== 1 || seen[Slot.Date] !== 1 || seen[Slot.Code] !== expectedCodes) return null;
+  return out;
+}
