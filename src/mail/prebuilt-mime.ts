@@ -23,12 +23,8 @@ const CACHE_SIZE = 256;
 
 /** A literal piece, or where a per-mail value goes. */
 type Part = string | Slot;
-const enum Slot {
-  Code,
-  To,
-  Id,
-  Date,
-}
+const Slot = { Code: 0, To: 1, Id: 2, Date: 3 } as const;
+type Slot = (typeof Slot)[keyof typeof Slot];
 const SPLIT = new RegExp(`(${CODE_STAND_IN}|^To: .*$|^Message-ID: .*$|^Date: .*$)`, "gm");
 
 /** The mail to build: nodemailer's options, with the code it carries. */
@@ -92,7 +88,7 @@ async function prebuild(options: Mail.Options, sources: readonly string[]): Prom
       out.push(p);
       continue;
     }
-    const slot = p === CODE_STAND_IN ? Slot.Code : p.startsWith("To: ") ? Slot.To : p.startsWith("Message-ID: ") ? Slot.Id : Slot.Date;
+    const slot: Slot = p === CODE_STAND_IN ? Slot.Code : p.startsWith("To: ") ? Slot.To : p.startsWith("Message-ID: ") ? Slot.Id : Slot.Date;
     if (slot === Slot.To && p !== `To: ${TO_STAND_IN}`) return null;
     if (slot === Slot.Id && p !== `Message-ID: ${ID_STAND_IN}`) return null;
     seen[slot]!++;

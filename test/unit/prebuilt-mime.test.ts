@@ -5,7 +5,9 @@
 import MailComposer from "nodemailer/lib/mail-composer/index.js";
 import { describe, expect, it } from "vitest";
 import { PrebuiltMime, type ComposableMail } from "../../src/mail/prebuilt-mime.js";
-import { LOCALES, renderCustomMail, renderOtpMail, type Branding } from "../../src/mail/templates.js";
+import { LOCALES } from "../../src/domain/locales.js";
+import type { Branding } from "../../src/domain/outbox.js";
+import { renderCustomMail, renderOtpMail } from "../../src/mail/templates.js";
 
 const NO_BRANDING: Branding = { logoUrl: null, accentColor: null, supportUrl: null };
 const DATE = new Date("2026-11-30T22:14:18Z");
