@@ -5,6 +5,8 @@
 // retried with backoff and jitter while the code is still valid, permanent
 // ones (SMTP 5xx) are marked failed at once.
 import type { Logger } from "pino";
+import { systemClock, type Clock } from "../domain/clock.js";
+import { afterFailedDelivery } from "../domain/delivery-policy.js";
 import type { DeliveryObserver, OutboxRow, OutboxStore } from "../domain/outbox.js";
 import type { Secrets } from "../domain/secrets.js";
 import { smtpResponseCode, type Mailer } from "./mailer.js";
@@ -18,6 +20,9 @@ export interface OutboxWorkerOptions {
   /** How long a claimed row is ours before another worker may take it. */
   readonly leaseMs?: number;
   readonly observer?: DeliveryObserver;
+  /** Tests substitute a fake clock and a fixed jitter. */
+  readonly clock?: Clock;
+  readonly random?: () => number;
 }
 
 export class OutboxWorker {
@@ -29,6 +34,8 @@ export class OutboxWorker {
   private readonly inFlight = new Set<string>();
   private readonly sentQueue: { id: string; resolve: () => void; reject: (err: unknown) => void }[] = [];
   private flushingSent: Promise<void> | undefined;
+  private readonly clock: Clock;
+  private readonly random: () => number;
 
   constructor(
     private readonly store: OutboxStore,
@@ -36,7 +43,10 @@ export class OutboxWorker {
     private readonly secrets: Secrets,
     private readonly logger: Logger,
     private readonly options: OutboxWorkerOptions,
-  ) {}
+  ) {
+    this.clock = options.clock ?? systemClock;
+    this.random = options.random ?? Math.random;
+  }
 
   start(): void {
     this.pollTimer = setInterval(() => this.wake(), this.options.pollMs);
@@ -129,7 +139,7 @@ export class OutboxWorker {
   private async deliver(row: OutboxRow): Promise<void> {
     this.inFlight.add(row.id);
     try {
-      if (row.expiresAt.getTime() <= Date.now() || row.payload === null) {
+      if (row.expiresAt.getTime() <= this.clock.now() || row.payload === null) {
         await this.store.markExpired(row.id, "the code expired before it could be delivered");
         this.options.observer?.attemptFailed("expired");
         return;
@@ -201,29 +211,24 @@ export class OutboxWorker {
     const status = smtpResponseCode(err);
     const reason = err instanceof Error ? err.message : String(err);
     const cause = deliveryCause(err);
-    if (status !== undefined && status >= 500) {
+    const attempt = { attempts: row.attempts, expiresAt: row.expiresAt.getTime(), smtpStatus: status };
+    const next = afterFailedDelivery(attempt, this.clock.now(), this.options.maxAttempts, this.random());
+    if (next.action === "fail" && next.why === "rejected") {
       this.logger.warn({ outboxId: row.id, status, cause }, "mail rejected permanently");
       await this.store.markFailed(row.id, reason);
       this.options.observer?.attemptFailed("failed");
-      return;
-    }
-    // Exponential backoff with equal jitter (half fixed, half random), so
-    // waits always grow: ~1 s, 2 s, 4 s … capped at 30 s. Retries go on
-    // while the code is valid; OUTBOX_MAX_ATTEMPTS is only a backstop.
-    const base = Math.min(30_000, 1_000 * 2 ** (row.attempts - 1));
-    const delay = base / 2 + Math.random() * (base / 2);
-    if (row.attempts >= this.options.maxAttempts) {
+    } else if (next.action === "fail") {
       this.logger.warn({ outboxId: row.id, attempt: row.attempts, status, cause }, "mail delivery failed; giving up (OUTBOX_MAX_ATTEMPTS)");
       await this.store.markFailed(row.id, `gave up after ${row.attempts} attempts: ${reason}`);
       this.options.observer?.attemptFailed("failed");
-    } else if (Date.now() + delay >= row.expiresAt.getTime()) {
+    } else if (next.action === "expire") {
       this.logger.warn({ outboxId: row.id, attempt: row.attempts, status, cause }, "mail delivery failed; the code expires before the next try");
       await this.store.markExpired(row.id, reason);
       this.options.observer?.attemptFailed("expired");
     } else {
       this.options.observer?.attemptFailed("retry");
-      this.logger.info({ outboxId: row.id, attempt: row.attempts, status, cause, retry_in_ms: Math.round(delay) }, "mail delivery failed; will retry");
-      await this.store.scheduleRetry(row.id, delay, reason);
+      this.logger.info({ outboxId: row.id, attempt: row.attempts, status, cause, retry_in_ms: Math.round(next.delayMs) }, "mail delivery failed; will retry");
+      await this.store.scheduleRetry(row.id, next.delayMs, reason);
     }
   }
 }

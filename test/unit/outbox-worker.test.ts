@@ -1,0 +1,165 @@
+// The outbox worker's policy, through in-memory fakes of its ports and a
+// fake clock: what is delivered, retried (when), expired or given up.
+import { pino } from "pino";
+import { describe, expect, it } from "vitest";
+import { afterFailedDelivery, retryDelay } from "../../src/domain/delivery-policy.js";
+import type { OutboxRow } from "../../src/domain/outbox.js";
+import { Secrets } from "../../src/domain/secrets.js";
+import { OutboxWorker } from "../../src/mail/outbox-worker.js";
+import { FakeClock } from "../support/fake-clock.js";
+import { FakeOutbox, ScriptedMailer, smtpError } from "../support/fake-outbox.js";
+
+const secrets = new Secrets({ id: 1, secret: "unit-test-pepper-0123456789abcdef" });
+const MINUTE = 60_000;
+
+function setup(options: { maxAttempts?: number; random?: number } = {}) {
+  const clock = new FakeClock();
+  const outbox = new FakeOutbox(clock);
+  const mailer = new ScriptedMailer();
+  const observed: string[] = [];
+  const worker = new OutboxWorker(outbox, mailer, secrets, pino({ level: "silent" }), {
+    concurrency: 4,
+    pollMs: 60_000,
+    maxAttempts: options.maxAttempts ?? 100,
+    defaultFrom: "no-reply@example.com",
+    clock,
+    random: () => options.random ?? 0.5,
+    observer: { delivered: () => observed.push("sent"), attemptFailed: (r) => observed.push(r) },
+  });
+  let n = 0;
+  const queue = (code = "123456", ttlMs = 10 * MINUTE): string => {
+    const id = String(++n);
+    const messageId = `<m${id}@example.com>`;
+    const row: OutboxRow = {
+      id,
+      recipient: `user${id}@example.com`,
+      locale: "en",
+      template: "login",
+      payload: secrets.encrypt(code, messageId),
+      keyId: secrets.keyId,
+      expiresAt: new Date(clock.now() + ttlMs),
+      messageId,
+      attempts: 0,
+      createdAt: new Date(clock.now()),
+      tenantName: "Acme",
+      mailFromName: null,
+      mailFromAddress: null,
+      replyTo: null,
+      branding: { logoUrl: null, accentColor: null, supportUrl: null },
+      custom: undefined,
+    };
+    outbox.add(row);
+    return id;
+  };
+  const pass = async () => {
+    worker.wake();
+    await worker.idle();
+  };
+  return { clock, outbox, mailer, worker, observed, queue, pass };
+}
+
+describe("the retry policy", () => {
+  it("backs off exponentially with equal jitter, capped at 30 s", () => {
+    expect([1, 2, 3, 4, 5, 6, 7].map((a) => retryDelay(a, 0))).toEqual([500, 1_000, 2_000, 4_000, 8_000, 15_000, 15_000]);
+    expect([1, 2, 3, 6, 20].map((a) => retryDelay(a, 0.999_999))).toEqual([1_000, 2_000, 4_000, 30_000, 30_000].map((x) => expect.closeTo(x, 0)));
+  });
+
+  it("never retries a permanent refusal, and stops at the attempts backstop", () => {
+    const now = 0;
+    const valid = { attempts: 1, expiresAt: 10 * MINUTE };
+    expect(afterFailedDelivery({ ...valid, smtpStatus: 550 }, now, 100, 0.5)).toEqual({ action: "fail", why: "rejected" });
+    expect(afterFailedDelivery({ ...valid, smtpStatus: 421 }, now, 100, 0.5)).toEqual({ action: "retry", delayMs: 750 });
+    expect(afterFailedDelivery({ ...valid, attempts: 5, smtpStatus: undefined }, now, 5, 0.5)).toEqual({ action: "fail", why: "attempts" });
+  });
+
+  it("expires instead of retrying when the next try would come after the code's expiry", () => {
+    expect(afterFailedDelivery({ attempts: 6, expiresAt: 20_000, smtpStatus: undefined }, 0, 100, 0.5)).toEqual({ action: "expire" });
+    expect(afterFailedDelivery({ attempts: 6, expiresAt: 30_000, smtpStatus: undefined }, 0, 100, 0.5)).toEqual({ action: "retry", delayMs: 22_500 });
+  });
+});
+
+describe("OutboxWorker", () => {
+  it("delivers a queued row with the decrypted code, then wipes it", async () => {
+    const { outbox, mailer, observed, queue, pass } = setup();
+    const id = queue("654321");
+    await pass();
+    expect(mailer.sent).toHaveLength(1);
+    expect(mailer.sent[0]!.code).toBe("654321");
+    expect(mailer.sent[0]!.text).toContain("654321");
+    expect(mailer.sent[0]!.from).toEqual({ name: "Acme", address: "no-reply@example.com" });
+    expect(outbox.get(id)).toMatchObject({ status: "sent", row: { payload: null } });
+    expect(observed).toEqual(["sent"]);
+  });
+
+  it("retries a temporary failure after the backoff, not before", async () => {
+    const { clock, outbox, mailer, observed, queue, pass } = setup({ random: 0 });
+    const id = queue();
+    mailer.answer(smtpError(421), new Error("connect ECONNREFUSED"));
+    await pass();
+    expect(outbox.get(id)).toMatchObject({ status: "pending", retryDelays: [500] });
+    clock.advance(499);
+    await pass();
+    expect(outbox.get(id).row.attempts).toBe(1);
+    clock.advance(1);
+    await pass();
+    expect(outbox.get(id)).toMatchObject({ status: "pending", retryDelays: [500, 1_000] });
+    clock.advance(1_000);
+    await pass();
+    expect(outbox.get(id)).toMatchObject({ status: "sent", row: { attempts: 3 } });
+    expect(mailer.sent).toHaveLength(1);
+    expect(observed).toEqual(["retry", "retry", "sent"]);
+  });
+
+  it("marks a permanent refusal failed at once", async () => {
+    const { outbox, mailer, observed, queue, pass } = setup();
+    const id = queue();
+    mailer.answer(smtpError(550));
+    await pass();
+    expect(outbox.get(id)).toMatchObject({ status: "failed", lastError: "550 refused", row: { payload: null } });
+    expect(observed).toEqual(["failed"]);
+  });
+
+  it("gives up at OUTBOX_MAX_ATTEMPTS, saying so", async () => {
+    const { clock, outbox, mailer, queue, pass } = setup({ maxAttempts: 2, random: 0 });
+    const id = queue();
+    mailer.answer(smtpError(451), smtpError(451));
+    await pass();
+    clock.advance(500);
+    await pass();
+    expect(outbox.get(id)).toMatchObject({ status: "failed", lastError: "gave up after 2 attempts: 451 refused" });
+  });
+
+  it("expires a row whose code would expire before the next try, and one already expired when claimed", async () => {
+    const { clock, outbox, mailer, observed, queue, pass } = setup({ random: 0.5 });
+    const soon = queue("111111", 600);
+    mailer.answer(smtpError(421));
+    await pass();
+    expect(outbox.get(soon).status).toBe("expired");
+
+    const stale = queue("222222", 1_000);
+    clock.advance(1_000);
+    await pass();
+    expect(outbox.get(stale)).toMatchObject({ status: "expired", row: { payload: null } });
+    expect(mailer.sent).toHaveLength(0);
+    expect(observed).toEqual(["expired", "expired"]);
+  });
+
+  it("fails a row it cannot decrypt (a pepper that is gone) without sending", async () => {
+    const { outbox, mailer, queue, pass } = setup();
+    const id = queue();
+    outbox.get(id).row = { ...outbox.get(id).row, keyId: 9 };
+    await pass();
+    expect(outbox.get(id)).toMatchObject({ status: "failed", lastError: "cannot decrypt with pepper 9" });
+    expect(mailer.sent).toHaveLength(0);
+  });
+
+  it("gives claimed rows back on stop", async () => {
+    const { outbox, mailer, worker, queue } = setup();
+    const id = queue();
+    mailer.answer("never"); // claimed, then stuck in SMTP
+    worker.wake();
+    await expect.poll(() => outbox.get(id).status).toBe("sending");
+    await worker.stop(10);
+    expect(outbox.get(id)).toMatchObject({ status: "pending", row: { attempts: 0 } });
+  });
+});
