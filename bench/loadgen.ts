@@ -20,7 +20,7 @@ import http2 from "node:http2";
 import autocannon from "autocannon";
 import { nowMs, percentiles, type Percentiles } from "./stats.js";
 
-export type RouteName = "healthz" | "legacy-rest" | "stytch-rest" | "connect-json" | "connect-binary" | "grpc" | "connect-json-h2";
+export type RouteName = "healthz" | "legacy-rest" | "stytch-rest" | "connect-json" | "connect-binary" | "grpc" | "connect-json-h2" | "stytch-rest-traced";
 
 export interface LoadSpec {
   readonly route: RouteName;
@@ -115,6 +115,7 @@ function httpShape(spec: LoadSpec): HttpShape {
         headers: { "user-agent": spec.userAgent },
       };
     case "stytch-rest":
+    case "stytch-rest-traced":
       return { method: "POST", path: () => "/v1/otps/email/login_or_create", headers: json, body: (email) => JSON.stringify({ email }) };
     case "connect-json":
       return {

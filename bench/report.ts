@@ -68,6 +68,9 @@ export interface RouteResult {
   readonly refused?: number;
   readonly refusedWithRetryAfter?: number;
   readonly refusedLatencyMs?: Percentiles;
+  /** Tracing variant: OTLP export requests and bytes the bench's sink received. */
+  readonly traceExports?: number;
+  readonly traceBytes?: number;
 }
 
 export interface PacedResult extends RouteResult {
@@ -137,6 +140,7 @@ const ROUTE_WHAT: Record<RouteName, string> = {
   "stytch-rest": "POST /v1/otps/email/login_or_create (HTTP/1.1, autocannon); fresh addresses, each creates its user",
   "connect-json": "Connect JSON POST /otp.v1.OtpService/LoginOrCreateEmailOtp (HTTP/1.1, autocannon)",
   "connect-binary": "Connect binary LoginOrCreateEmailOtp over HTTP/2 h2c (node:http2 client, one session per connection)",
+  "stytch-rest-traced": "Stytch REST as stytch-rest, against a second service started with tracing on (OTEL_* set: every request sampled, OTLP/HTTP export to a sink in the bench that discards it)",
   "connect-json-h2": "Connect JSON LoginOrCreateEmailOtp over HTTP/2 h2c (node:http2 client, one session per connection)",
   grpc: "gRPC LoginOrCreateEmailOtp over HTTP/2 h2c (node:http2 client, one session per connection)",
 };
@@ -260,7 +264,7 @@ function targets(rows: SummaryRow[], runs: RunResult[]): Target[] {
       out.push({ what: `${n} within 15 % of Stytch REST's sends/s`, measured: `${fmt(r.rps)} vs ${fmt(rest.rps)} rps (${d >= 0 ? "+" : ""}${fmt(100 * d, 1)} %); ${fmt(r.cpu_us_per_send_with_delivery)} µs/send with mail; client ${fmt(r.client_cpu_us_per_req)} µs/req`, met: d >= -0.15 });
     }
   }
-  for (const r of rows.filter((x) => x.route !== "healthz" && x.route !== "legacy-rest")) {
+  for (const r of rows.filter((x) => x.route !== "healthz" && x.route !== "legacy-rest" && x.route !== "stytch-rest-traced")) {
     out.push({ what: `≤ 250 µs service CPU per send, its mail's delivery included (${r.route})`, measured: `${fmt(r.cpu_us_per_send_with_delivery)} µs (${fmt(r.cpu_us_per_req)} µs in the window)`, met: r.cpu_us_per_send_with_delivery <= 250 });
   }
   const hwm = med(runs.map((r) => r.service.rssHwmMb));
@@ -287,6 +291,19 @@ function targets(rows: SummaryRow[], runs: RunResult[]): Target[] {
     });
   }
   return out;
+}
+
+/** What tracing costs: the traced Stytch REST route against the plain one, and whether spans arrived. */
+function tracingNote(rows: SummaryRow[], runs: RunResult[]): string | undefined {
+  const off = rows.find((r) => r.route === "stytch-rest");
+  const on = rows.find((r) => r.route === "stytch-rest-traced");
+  if (!off || !on) return undefined;
+  const traced = runs.flatMap((r) => r.routes.filter((x) => x.route === "stytch-rest-traced"));
+  const exports = med(traced.map((x) => x.traceExports ?? NaN));
+  const bytes = med(traced.map((x) => x.traceBytes ?? NaN));
+  const d = on.rps / off.rps - 1;
+  const spans = exports > 0 ? `the sink received ${fmt(exports)} OTLP exports (${fmt(bytes / 1024)} KiB)` : "the sink received no OTLP export: the measured source does not trace (with OTEL_* set), so the two rows measure the same thing";
+  return `tracing on (OTEL_* set, every request sampled, OTLP/HTTP to a local sink) vs off, Stytch REST: ${fmt(on.rps)} vs ${fmt(off.rps)} rps (${d >= 0 ? "+" : ""}${fmt(100 * d, 1)} %), p99 ${fmt(on.p99_ms, 2)} vs ${fmt(off.p99_ms, 2)} ms, ${fmt(on.cpu_us_per_send_with_delivery)} vs ${fmt(off.cpu_us_per_send_with_delivery)} µs of service CPU per send with its mail; ${spans}.`;
 }
 
 const num = (v: number | undefined, d: number) => (v !== undefined && Number.isFinite(v) ? v.toFixed(d) : "NaN");
@@ -363,6 +380,11 @@ export function writeReport(runs: RunResult[], profiled: RunResult | undefined, 
     out.push("top self time:");
     out.push(table(["function", "where", "self ms", "%"], profiled.profile.functions.slice(0, 15).map((f) => [f.name, f.where, fmt(f.selfMs), fmt(f.pct, 1)])));
   }
+  const tracing = tracingNote(rows, runs);
+  if (tracing) {
+    out.push("");
+    out.push(tracing);
+  }
   for (const r of runs.flatMap((x) => x.routes)) {
     if (r.errors > 0) out.push(`note: ${r.route} had ${r.errors} errors (${JSON.stringify(r.statusCounts)}); first: ${r.firstError}`);
   }
@@ -413,6 +435,12 @@ export function writeReport(runs: RunResult[], profiled: RunResult | undefined, 
   if (runs.length > 1) {
     md.push("");
     md.push(`rps per run: ${rows.map((r) => `${r.route} ${r.rpsPerRun.map((x) => x.toFixed(0)).join(" / ")}`).join("; ")}`);
+  }
+  md.push("");
+  const tracingMd = tracingNote(rows, runs);
+  if (tracingMd) {
+    md.push("");
+    md.push(`**Tracing.** ${tracingMd}`);
   }
   md.push("");
   md.push("## Delivery");

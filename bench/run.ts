@@ -23,6 +23,7 @@ import type { LoadResult, LoadSpec, RouteName } from "./loadgen.js";
 import { buildScript, ensurePgbench, REFERENCE_SETUP, referenceScript, runPgbench, type CeilingResult, type LimitShape, type SendShape } from "./pgbench.js";
 import { cpuUs, machineTicks, sampleRss, statusKb, treeCpuUs } from "./procstat.js";
 import { writeReport, type DeliveryStats, type PacedResult, type RouteResult, type RunResult } from "./report.js";
+import { startOtlpSink } from "./otlp-sink.js";
 import { startSmtpSink, type SmtpSink } from "./smtp-sink.js";
 import { nowMs, percentiles } from "./stats.js";
 
@@ -41,7 +42,7 @@ function envInt(name: string, fallback: number): number {
 
 const ALL_ROUTES: readonly RouteName[] = ["healthz", "legacy-rest", "stytch-rest", "connect-json", "connect-json-h2", "connect-binary", "grpc"];
 /** Short, distinct per route: part of every address, so no two phases share one. */
-const ROUTE_TAG: Record<RouteName, string> = { healthz: "hz", "legacy-rest": "lg", "stytch-rest": "st", "connect-json": "cj", "connect-json-h2": "cjh", "connect-binary": "cb", grpc: "gr" };
+const ROUTE_TAG: Record<RouteName, string> = { healthz: "hz", "legacy-rest": "lg", "stytch-rest": "st", "connect-json": "cj", "connect-json-h2": "cjh", "stytch-rest-traced": "tr", "connect-binary": "cb", grpc: "gr" };
 
 const settings = {
   seconds: envInt("BENCH_SECONDS", 10),
@@ -61,6 +62,8 @@ const settings = {
   /** Overload phase: this long at BENCH_OVERLOAD_FACTOR × the measured maximum (0 s: skipped). */
   overloadSeconds: envInt("BENCH_OVERLOAD_SECONDS", 20),
   overloadFactor: envInt("BENCH_OVERLOAD_FACTOR", 2),
+  /** Stytch REST once more against a service with tracing on (0: skipped). */
+  tracing: !/^(0|false|no)$/i.test(process.env.BENCH_TRACING ?? ""),
   /** The minimal-send reference in pgbench (0: skipped). */
   reference: !/^(0|false|no)$/i.test(process.env.BENCH_REFERENCE ?? ""),
 };
@@ -203,10 +206,11 @@ interface Service {
   stop(): Promise<void>;
 }
 
-async function startService(source: Source, db: Database, smtp: SmtpSink, tmp: string, profileDir: string | undefined): Promise<Service> {
+async function startService(source: Source, db: Database, smtp: SmtpSink, tmp: string, profileDir: string | undefined, more: Record<string, string> = {}, name = "service"): Promise<Service> {
   const port = await freePort();
+  // One data directory for the run: a second service (the tracing variant) starts after the first stopped.
   const dataDir = path.join(tmp, "service-data");
-  mkdirSync(dataDir);
+  mkdirSync(dataDir, { recursive: true });
   const extra = Object.fromEntries(
     Object.entries(process.env)
       .filter(([k, v]) => k.startsWith("BENCH_SVC_") && v !== undefined)
@@ -223,6 +227,7 @@ async function startService(source: Source, db: Database, smtp: SmtpSink, tmp: s
     SEED_DEMO: "true",
     DATA_DIR: dataDir,
     ...extra,
+    ...more,
   };
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !SERVICE_ENV_NAMES.test(k) && !k.startsWith("BENCH_"))) as Record<string, string>;
   const title = pathToFileURL(path.join(BENCH_DIR, "service-title.mjs")).href;
@@ -237,7 +242,7 @@ async function startService(source: Source, db: Database, smtp: SmtpSink, tmp: s
     entry = started ? [...started[1]!.split(/\s+/).filter(Boolean), started[2]!] : ["dist/server/server.mjs"];
   }
   const args = [...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []), "--import", title, ...entry];
-  const logFile = path.join(tmp, "service.log");
+  const logFile = path.join(tmp, `${name}.log`);
   const out = createWriteStream(logFile);
   const t0 = performance.now();
   const child = spawn(process.execPath, args, { cwd: source.dir, env: { ...inherited, ...env }, stdio: ["ignore", "pipe", "pipe"] });
@@ -477,7 +482,8 @@ async function measureRoute(ctx: Ctx, route: RouteName, opts: MeasureOptions): P
     errors: r.errors,
     statusCounts: r.statusCounts,
     firstError: r.firstError,
-    rps: r.requests / (r.durationMs / 1000),
+    // Sends answered 2xx: a refusal (429/503 under overload) is not a send.
+    rps: r.ok / (r.durationMs / 1000),
     latencyMs: r.latencyMs,
     cpuUsPerReq: (b.svc - a.svc) / r.requests,
     cpuUsPerSendWithDelivery: delivery ? (c.svc - a.svc) / r.requests : NaN,
@@ -584,6 +590,28 @@ async function oneRun(index: number, profile: boolean): Promise<RunResult> {
   const svcCpuTotalS = cpuUs(service.pid) / 1e6;
   await service.stop();
   log(`service stopped (exit ${service.child.exitCode ?? service.child.signalCode})`);
+
+  // Tracing on: the same Stytch REST route against a second service with OTEL_* set.
+  if (!profile && settings.tracing && routes.some((r) => r.route === "stytch-rest")) {
+    const otlp = await startOtlpSink();
+    cleanups.push(() => otlp.close());
+    const tracingEnv = {
+      // The same pepper: the database's signing keys are sealed with it.
+      OTP_PEPPER: service.env.OTP_PEPPER!,
+      OTEL_SERVICE_NAME: "otp-bench",
+      OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
+      OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf",
+      OTEL_TRACES_EXPORTER: "otlp",
+      OTEL_TRACES_SAMPLER: "always_on",
+    };
+    const traced = await startService(source, database, sink, tmp, undefined, tracingEnv, "service-traced");
+    log(`stytch-rest-traced: a second service (pid ${traced.pid}) with ${Object.entries(tracingEnv).filter(([k]) => k.startsWith("OTEL_")).map(([k, v]) => `${k}=${v}`).join(" ")}`);
+    const r = await measureRoute({ ...ctx, service: traced }, "stytch-rest-traced", { tag: `r${index}${ROUTE_TAG["stytch-rest-traced"]}`, warmupSeconds: settings.warmupSeconds, seconds: settings.seconds });
+    await traced.stop();
+    routes.push({ ...r, traceExports: otlp.exports(), traceBytes: otlp.bytes() });
+    log(`stytch-rest-traced: ${r.rps.toFixed(0)} rps, ${r.cpuUsPerSendWithDelivery.toFixed(0)} µs/send with mail; the sink got ${otlp.exports()} OTLP exports, ${otlp.bytes()} bytes`);
+    writeFileSync(path.join(BENCH_DIR, "results", `service-run${index}-traced.log`), readFileSync(traced.logFile));
+  }
   mkdirSync(path.join(BENCH_DIR, "results"), { recursive: true });
   writeFileSync(path.join(BENCH_DIR, "results", `service-run${index}${profile ? "-profiled" : ""}.log`), readFileSync(service.logFile));
 
