@@ -11,7 +11,7 @@ import { BusinessDirectory } from "./domain/business-directory.js";
 import { systemClock } from "./domain/clock.js";
 import { OtpSender } from "./domain/otp-sender.js";
 import type { SendAdmission } from "./domain/send-admission.js";
-import { ProjectAuthenticator } from "./domain/project-auth.js";
+import { DEFAULT_PROJECT_AUTH, ProjectAuthenticator } from "./domain/project-auth.js";
 import type { Secrets } from "./domain/secrets.js";
 import { SignIn } from "./domain/sign-in.js";
 import { KeyRing } from "./domain/signing-keys.js";
@@ -45,7 +45,7 @@ export async function createServices(
   const adminStore = new PgAdminStore(db);
   const templates = new TemplateDirectory(adminStore, systemClock);
   const businesses = new BusinessDirectory(tenants, systemClock);
-  const projects = new ProjectAuthenticator(tenants, systemClock);
+  const projects = new ProjectAuthenticator(tenants, systemClock, { ...DEFAULT_PROJECT_AUTH, ...config.projectAuth });
   const deps = {
     templates,
     businesses,

@@ -27,6 +27,3 @@ export async function verifySecret(secret: string, stored: string): Promise<bool
   const actual = await scrypt(secret, Buffer.from(salt!, "base64url"), { N: Number(n), r: Number(r), p: Number(p) });
   return actual.length === expected.length && timingSafeEqual(actual, expected);
 }
-
-/** A well-formed hash of a random secret, verified against when a project is unknown, so timing does not tell. */
-export const DECOY_HASH = await hashSecret(randomBytes(16).toString("hex"));

@@ -2,72 +2,158 @@
 // so a verified pair is remembered for a short while under a keyed fast hash
 // of the presented secret: the hot path never re-runs scrypt, and the cache
 // never holds a secret.
+//
+// Refusing a wrong secret must be cheap, or a flood of wrong secrets takes
+// the CPU from legitimate callers:
+// - a refused pair is remembered too (under the same fast hash), so the same
+//   wrong secret again costs no scrypt;
+// - an unknown or malformed project id costs no scrypt (project ids are
+//   public: they name the JWKS route and sit in every session JWT);
+// - failed authentications are budgeted per client network and per project
+//   (charged before the scrypt, given back on success); over either budget a
+//   call is refused at once with rate_limited;
+// - at most maxConcurrentHashes scrypts run at once, with maxQueuedHashes
+//   waiting (callers with no recent failure ahead of the others); beyond
+//   that a call is refused at once.
+// These guard this instance's CPU, so they are kept in memory, per instance.
 import { createHmac, randomBytes } from "node:crypto";
+import { clientKey } from "./client-key.js";
 import type { Clock } from "./clock.js";
 import { DomainError } from "./errors.js";
 import { isProjectId } from "./ids.js";
-import { DECOY_HASH, verifySecret } from "./password-hash.js";
+import { LocalThrottle } from "./local-throttle.js";
+import { verifySecret } from "./password-hash.js";
+import type { RateLimit } from "./rate-limit-policy.js";
 import type { Tenant, TenantStore } from "./tenants.js";
+import { WorkSlots } from "./work-slots.js";
 
 export interface ProjectAuthOptions {
   readonly cacheSize: number;
   readonly cacheTtlMs: number;
+  readonly failuresPerClient: RateLimit;
+  readonly failuresPerProject: RateLimit;
+  readonly maxConcurrentHashes: number;
+  readonly maxQueuedHashes: number;
 }
+
+export const DEFAULT_PROJECT_AUTH: ProjectAuthOptions = {
+  cacheSize: 10_000,
+  cacheTtlMs: 60_000,
+  failuresPerClient: { burst: 10, periodMs: 6_000 },
+  failuresPerProject: { burst: 30, periodMs: 2_000 },
+  maxConcurrentHashes: 2,
+  maxQueuedHashes: 16,
+};
+
+const unauthorized = () => new DomainError("unauthenticated", "Unauthorized credentials: check the project_id and secret.");
 
 export class ProjectAuthenticator {
   private readonly cacheKey = randomBytes(32);
   private readonly verified = new Map<string, { tenant: Tenant; expiresAt: number }>();
+  private readonly refused = new Map<string, { projectId: string; expiresAt: number }>();
   private readonly verifying = new Map<string, Promise<Tenant>>();
+  private readonly perClient: LocalThrottle;
+  private readonly perProject: LocalThrottle;
+  private readonly hashing: WorkSlots;
 
   constructor(
     private readonly store: TenantStore,
     private readonly clock: Clock,
-    private readonly options: ProjectAuthOptions = { cacheSize: 10_000, cacheTtlMs: 60_000 },
-  ) {}
+    private readonly options: ProjectAuthOptions = DEFAULT_PROJECT_AUTH,
+  ) {
+    this.perClient = new LocalThrottle(options.failuresPerClient, clock);
+    this.perProject = new LocalThrottle(options.failuresPerProject, clock);
+    this.hashing = new WorkSlots(options.maxConcurrentHashes, options.maxQueuedHashes);
+  }
 
   /**
-   * Forgets every verified secret of a project (after a rotation), so this
-   * instance asks the database again at once. Other instances forget theirs
-   * when their entries expire (cacheTtlMs).
+   * Forgets every verified and refused secret of a project (after a
+   * rotation), so this instance asks the database again at once. Other
+   * instances forget theirs when their entries expire (cacheTtlMs).
    */
   forget(projectId: string): void {
     for (const [key, entry] of this.verified) if (entry.tenant.externalId === projectId) this.verified.delete(key);
+    for (const [key, entry] of this.refused) if (entry.projectId === projectId) this.refused.delete(key);
   }
 
-  async authenticate(projectId: string, secret: string): Promise<Tenant> {
+  /** `client`: the caller's address, whose failures are budgeted. */
+  async authenticate(projectId: string, secret: string, client?: string): Promise<Tenant> {
     const fingerprint = createHmac("sha256", this.cacheKey).update(projectId).update("\0").update(secret).digest("base64");
+    const now = this.clock.now();
     const hit = this.verified.get(fingerprint);
-    if (hit && hit.expiresAt > this.clock.now()) return hit.tenant;
+    if (hit && hit.expiresAt > now) return hit.tenant;
     if (hit) this.verified.delete(fingerprint);
+    const miss = this.refused.get(fingerprint);
+    if (miss && miss.expiresAt > now) throw unauthorized();
+    if (miss) this.refused.delete(fingerprint);
 
     // Concurrent first calls with the same pair share one slow verification.
     let pending = this.verifying.get(fingerprint);
     if (!pending) {
-      pending = this.verify(projectId, secret, fingerprint).finally(() => this.verifying.delete(fingerprint));
+      pending = this.verify(projectId, secret, fingerprint, client === undefined ? "unknown" : clientKey(client)).finally(() =>
+        this.verifying.delete(fingerprint),
+      );
       this.verifying.set(fingerprint, pending);
     }
     return pending;
   }
 
-  private async verify(projectId: string, secret: string, fingerprint: string): Promise<Tenant> {
-    const credentials = isProjectId(projectId) ? await this.store.projectCredentials(projectId) : undefined;
-    let expiresAt = this.clock.now() + this.options.cacheTtlMs;
-    let ok = await verifySecret(secret, credentials?.secretHash ?? DECOY_HASH);
-    const previousUntil = credentials?.previousSecretExpiresAt ?? 0;
-    if (!ok && credentials?.previousSecretHash && previousUntil > this.clock.now()) {
-      // Within a rotation's grace period the previous secret still works,
-      // but is never remembered past the end of it.
-      ok = await verifySecret(secret, credentials.previousSecretHash);
-      expiresAt = Math.min(expiresAt, previousUntil);
+  private async verify(projectId: string, secret: string, fingerprint: string, client: string): Promise<Tenant> {
+    const clean = !this.perClient.charged(client);
+    const clientWait = this.perClient.take(client);
+    if (clientWait !== undefined) throw throttled(clientWait);
+    let projectCharged = false;
+    try {
+      const credentials = isProjectId(projectId) ? await this.store.projectCredentials(projectId) : undefined;
+      if (!credentials) throw unauthorized();
+      const projectWait = this.perProject.take(projectId);
+      if (projectWait !== undefined) throw throttled(projectWait);
+      projectCharged = true;
+
+      let expiresAt = this.clock.now() + this.options.cacheTtlMs;
+      const checked = await this.hashing.run(async () => {
+        if (await verifySecret(secret, credentials.secretHash)) return true;
+        const previousUntil = credentials.previousSecretExpiresAt ?? 0;
+        if (credentials.previousSecretHash && previousUntil > this.clock.now()) {
+          // Within a rotation's grace period the previous secret still works,
+          // but is never remembered past the end of it.
+          expiresAt = Math.min(expiresAt, previousUntil);
+          return verifySecret(secret, credentials.previousSecretHash);
+        }
+        return false;
+      }, clean);
+      if (!checked) throw new DomainError("rate_limited", "Too many authentications at once: retry shortly.", { retryAfterMs: 1_000, limit: "auth_busy" });
+      if (!checked.value) {
+        this.remember(this.refused, fingerprint, { projectId, expiresAt: this.clock.now() + this.options.cacheTtlMs });
+        throw unauthorized();
+      }
+      // A success costs no budget.
+      this.perClient.give(client);
+      this.perProject.give(projectId);
+      this.remember(this.verified, fingerprint, { tenant: credentials.tenant, expiresAt });
+      return credentials.tenant;
+    } catch (err) {
+      // Refused for being busy is no failure of the caller's.
+      if (err instanceof DomainError && err.details.limit === "auth_busy") {
+        this.perClient.give(client);
+        if (projectCharged) this.perProject.give(projectId);
+      }
+      throw err;
     }
-    if (!credentials || !ok) {
-      throw new DomainError("unauthenticated", "Unauthorized credentials: check the project_id and secret.");
-    }
-    if (this.verified.size >= this.options.cacheSize) {
-      // Maps iterate in insertion order: drop the oldest entry.
-      this.verified.delete(this.verified.keys().next().value!);
-    }
-    this.verified.set(fingerprint, { tenant: credentials.tenant, expiresAt });
-    return credentials.tenant;
   }
+
+  private remember<V>(cache: Map<string, V>, key: string, value: V): void {
+    if (cache.size >= this.options.cacheSize) {
+      // Maps iterate in insertion order: drop the oldest entry.
+      cache.delete(cache.keys().next().value!);
+    }
+    cache.set(key, value);
+  }
+}
+
+function throttled(retryAfterMs: number): DomainError {
+  return new DomainError("rate_limited", "Too many failed authentications: wait before trying again.", {
+    retryAfterMs,
+    limit: "auth_failures",
+  });
 }

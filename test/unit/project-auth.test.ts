@@ -4,7 +4,7 @@ import { FakeClock } from "../support/fake-clock.js";
 import { DomainError } from "../../src/domain/errors.js";
 import { newId } from "../../src/domain/ids.js";
 import { hashSecret } from "../../src/domain/password-hash.js";
-import { ProjectAuthenticator } from "../../src/domain/project-auth.js";
+import { DEFAULT_PROJECT_AUTH, ProjectAuthenticator } from "../../src/domain/project-auth.js";
 import type { ProjectCredentials, Tenant, TenantStore } from "../../src/domain/tenants.js";
 
 /** TenantStore port kept in a Map; counts projectCredentials calls. */
@@ -68,7 +68,7 @@ beforeEach(() => {
     });
   }
   clock = new FakeClock();
-  auth = new ProjectAuthenticator(store, clock, { cacheSize: 2, cacheTtlMs: TTL });
+  auth = new ProjectAuthenticator(store, clock, { ...DEFAULT_PROJECT_AUTH, cacheSize: 2, cacheTtlMs: TTL });
 });
 
 async function reasonOf(promise: Promise<unknown>): Promise<string> {
@@ -137,17 +137,20 @@ describe("ProjectAuthenticator.authenticate", () => {
     expect(await reasonOf(auth.authenticate(p!.projectId, p!.secret))).toBe("unauthenticated");
   });
 
-  it("never caches a wrong secret, and a cached right one does not admit a wrong one", async () => {
+  it("remembers a refused pair (no second hash), and a cached right one does not admit a wrong one", async () => {
     const [p] = projects;
     const wrong = `${p!.secret}-wrong`;
     expect(await reasonOf(auth.authenticate(p!.projectId, wrong))).toBe("unauthenticated");
     expect(await reasonOf(auth.authenticate(p!.projectId, wrong))).toBe("unauthenticated");
-    expect(store.projectCalls).toHaveLength(2);
+    expect(store.projectCalls).toHaveLength(1);
 
     await auth.authenticate(p!.projectId, p!.secret);
-    expect(store.projectCalls).toHaveLength(3);
+    expect(store.projectCalls).toHaveLength(2);
     expect(await reasonOf(auth.authenticate(p!.projectId, wrong))).toBe("unauthenticated");
-    expect(store.projectCalls).toHaveLength(4);
+    // The refusal is remembered only for the cache TTL.
+    clock.advance(TTL + 1);
+    expect(await reasonOf(auth.authenticate(p!.projectId, wrong))).toBe("unauthenticated");
+    expect(store.projectCalls).toHaveLength(3);
   });
 
   it("does not serve one project's cached pair to another project id", async () => {
@@ -193,5 +196,44 @@ describe("secret rotation", () => {
     clock.advance(30_001);
     expect(await reasonOf(auth.authenticate(p!.projectId, oldSecret))).toBe("unauthenticated");
     await expect(auth.authenticate(p!.projectId, "the-new-secret")).resolves.toEqual(p!.tenant);
+  });
+});
+
+describe("refusing wrong secrets cheaply", () => {
+  const distinctWrong = (n: number) => `wrong-secret-${n}`;
+
+  it("budgets failures per client: the 11th wrong secret from one client is rate_limited without a hash, other clients are not affected", async () => {
+    const [p] = projects;
+    for (let n = 0; n < 10; n++) expect(await reasonOf(auth.authenticate(p!.projectId, distinctWrong(n), "203.0.113.5"))).toBe("unauthenticated");
+    const calls = store.projectCalls.length;
+    expect(await reasonOf(auth.authenticate(p!.projectId, distinctWrong(10), "203.0.113.5"))).toBe("rate_limited");
+    // Refused before even the lookup.
+    expect(store.projectCalls).toHaveLength(calls);
+    // Even the right secret waits out the budget from that client ...
+    expect(await reasonOf(auth.authenticate(p!.projectId, p!.secret, "203.0.113.5"))).toBe("rate_limited");
+    // ... while another client authenticates.
+    await expect(auth.authenticate(p!.projectId, p!.secret, "198.51.100.1")).resolves.toEqual(p!.tenant);
+    // The budget refills: one more try every 6 s.
+    clock.advance(6_000);
+    expect(await reasonOf(auth.authenticate(p!.projectId, distinctWrong(11), "203.0.113.5"))).toBe("unauthenticated");
+  });
+
+  it("budgets failures per project: 30, whatever the clients", async () => {
+    const [, q] = projects;
+    for (let n = 0; n < 30; n++) {
+      expect(await reasonOf(auth.authenticate(q!.projectId, distinctWrong(n), `203.0.113.${n}`))).toBe("unauthenticated");
+    }
+    expect(await reasonOf(auth.authenticate(q!.projectId, distinctWrong(31), "203.0.113.200"))).toBe("rate_limited");
+  });
+
+  it("a success costs no budget", async () => {
+    const [p] = projects;
+    for (let n = 0; n < 9; n++) await reasonOf(auth.authenticate(p!.projectId, distinctWrong(n), "203.0.113.9"));
+    auth.forget(p!.projectId);
+    for (let n = 0; n < 5; n++) {
+      auth.forget(p!.projectId);
+      await expect(auth.authenticate(p!.projectId, p!.secret, "203.0.113.9")).resolves.toEqual(p!.tenant);
+    }
+    expect(await reasonOf(auth.authenticate(p!.projectId, distinctWrong(9), "203.0.113.9"))).toBe("unauthenticated");
   });
 });

@@ -6,7 +6,7 @@ import type { Interceptor } from "@connectrpc/connect";
 import { DomainError } from "../../domain/errors.js";
 import type { ProjectAuthenticator } from "../../domain/project-auth.js";
 import { hashToken } from "../../domain/sign-in.js";
-import { tenantKey } from "../context.js";
+import { callInfoKey, tenantKey } from "../context.js";
 import { ApiContract, contractOf } from "../contract.js";
 
 function parseBasicAuth(header: string | null): { user: string; password: string } | undefined {
@@ -30,7 +30,8 @@ export function authInterceptor(projects: ProjectAuthenticator, adminToken: stri
             "Missing or malformed Authorization header: use HTTP Basic auth with your project_id and secret.",
           );
         }
-        req.contextValues.set(tenantKey, await projects.authenticate(credentials.user, credentials.password));
+        const client = req.contextValues.get(callInfoKey).clientIp;
+        req.contextValues.set(tenantKey, await projects.authenticate(credentials.user, credentials.password, client));
         break;
       }
       case ApiContract.ADMIN: {
