@@ -29,7 +29,10 @@ const agents = new Map<string, http.Agent>();
 /** POST /v1/otps/authenticate with `{}` from a chosen local address: 400 once authenticated, 401 / 429 if not. */
 function call(authorization: string, from: string): Promise<{ status: number; ms: number }> {
   let agent = agents.get(from);
-  if (!agent) agents.set(from, (agent = new http.Agent({ keepAlive: true, localAddress: from } as http.AgentOptions)));
+  if (!agent) {
+    agent = new http.Agent({ keepAlive: true, localAddress: from } as http.AgentOptions);
+    agents.set(from, agent);
+  }
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
     const req = http.request(

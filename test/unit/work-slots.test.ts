@@ -4,9 +4,11 @@ import { describe, expect, it } from "vitest";
 import { WorkSlots } from "../../src/domain/work-slots.js";
 
 function gate() {
-  let open!: () => void;
-  const opened = new Promise<void>((r) => (open = r));
-  return { open, opened };
+  let open: () => void = () => {};
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { open: () => open(), opened };
 }
 
 describe("WorkSlots", () => {
