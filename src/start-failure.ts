@@ -76,7 +76,10 @@ export function databaseFailure(err: unknown, config: Pick<Config, "databaseUrl"
   const code = errnoOf(err);
   const cause = messageOf(err);
   if (config.databaseUrl === undefined) {
-    return new StartError(`the embedded Postgres (DATA_DIR ${config.dataDir}) failed: ${cause}`, { cause: err });
+    return new StartError(
+      `the embedded Postgres in DATA_DIR ${config.dataDir} failed while applying migrations: ${cause}${code ? ` (${code})` : ""}; if that directory holds nothing you need, remove it (or set DATA_DIR to a new one) and start again`,
+      { cause: err },
+    );
   }
   const where = `DATABASE_URL (${describeDatabaseUrl(config.databaseUrl)})`;
   const fix = "check that Postgres runs there and that DATABASE_URL is right, or unset DATABASE_URL to run an embedded Postgres";

@@ -9,7 +9,10 @@ import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
+import pg from "pg";
+import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startEmbeddedPostgres } from "../../src/storage/embedded.js";
 import { killAll, REPO, serviceEnv, sleep, startService, waitFor, type Service } from "./support/service.js";
 import { FAULTS_ENABLED, tempDir } from "./support/suite.js";
 
@@ -127,6 +130,42 @@ describe.runIf(FAULTS_ENABLED)("a failed start leaves nothing running and says w
     for (const pid of orphans) expect(existsSync(`/proc/${pid}/cmdline`) && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(data.path)).toBe(false);
     await next.stop();
     await waitFor("no process on the data directory", () => (processesOn(data.path).length === 0 ? true : undefined), 10_000);
+  });
+
+  it("a crash after the start (an uncaught exception) stops the embedded Postgres too, exit 1", async () => {
+    const crashing = await startService("start-crash", embedded(), { preload: ["./test/faults/support/crash-on-sigusr2.ts"] });
+    services.push(crashing);
+    crashing.signal("SIGUSR2");
+    const exit = await crashing.exit;
+    expect(exit.code).toBe(1);
+    const messages = crashing.logs().map((l) => l.msg);
+    expect(messages).toContain("crashed; stopping");
+    expect(crashing.logs().at(-1)).toMatchObject({ msg: "stopped", exit_code: 1 });
+    await waitFor("no process on the data directory", () => (processesOn(data.path).length === 0 ? true : undefined), 10_000);
+  });
+
+  it("a migration that fails on the embedded Postgres: exit 1, says so with DATA_DIR, and the Postgres is stopped", async () => {
+    const broken = await tempDir("start-migration");
+    try {
+      // A table in the way of the first migration, made by an earlier "version".
+      const embedded = await startEmbeddedPostgres(broken.path, 0, pino({ level: "silent" }));
+      const client = new pg.Client({ connectionString: embedded.url });
+      await client.connect();
+      await client.query("CREATE TABLE tenants (id int)");
+      await client.end();
+      await embedded.stop();
+
+      const run = await runToExit({ DATA_DIR: broken.path, OTP_PEPPER: undefined });
+      expect(run.code).toBe(1);
+      expect(run.stderr).toBe(
+        `otp-service: failed to start: the embedded Postgres in DATA_DIR ${broken.path} failed while applying migrations: relation "tenants" already exists (42P07); if that directory holds nothing you need, remove it (or set DATA_DIR to a new one) and start again\n`,
+      );
+      expect(run.stdout).toContain("embedded Postgres started");
+      expect(processesOn(broken.path)).toEqual([]);
+    } finally {
+      for (const pid of processesOn(broken.path)) process.kill(pid, "SIGKILL");
+      await broken.remove();
+    }
   });
 
   it("an unreachable DATABASE_URL: exit 1, names DATABASE_URL and its host, never the password", async () => {

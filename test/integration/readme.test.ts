@@ -16,7 +16,7 @@ const START = "<!-- walkthrough:start";
 const END = "<!-- walkthrough:end -->";
 
 /** The walkthrough's sh blocks, in order; throws when the markers are gone or misplaced. */
-export function walkthroughBlocks(readme: string): string[] {
+function walkthroughBlocks(readme: string): string[] {
   const from = readme.indexOf(START);
   const to = readme.indexOf(END);
   if (from < 0 || to < 0 || to < from) throw new Error(`README.md lost its walkthrough markers (${START} … ${END})`);
@@ -80,7 +80,7 @@ it("runs as written against a started service, and leaves the repository as it w
   // What the blocks promise: sends accepted, codes read, a session made, checked and revoked, a legacy token.
   expect(run.out).toMatch(/"user_created":true,"status_code":200/);
   expect(run.out).toMatch(/^\d{6}$/m);
-  expect(run.out).toMatch(/"session":\{[^]*"status_code":200/);
+  expect(run.out).toMatch(/"session":\{[\s\S]*"status_code":200/);
   expect(run.out).toMatch(/"keys":\[\{/);
   expect(run.out).toMatch(/"WasSuccessful":true,"Value":"eyJ[\w-]+\.[\w-]+\.[\w-]+"/);
   expect(await repositoryState()).toBe(before);
