@@ -32,5 +32,9 @@ async function main(): Promise<number> {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  // As PID 1 in a container node ignores SIGTERM unless it listens for it.
+  // Stopping mid-way is safe: the migrations run in one transaction, which
+  // Postgres rolls back when the connection drops.
+  for (const signal of ["SIGTERM", "SIGINT"] as const) process.on(signal, () => process.exit(signal === "SIGTERM" ? 143 : 130));
   main().then((code) => process.exit(code));
 }
