@@ -56,7 +56,7 @@ export async function startPgBouncer(serverUrl: string, options: { poolSize?: nu
   await chmod(dir, 0o755);
   const port = await freePort();
   const userFile = path.join(dir, "users.txt");
-  await writeFile(userFile, [...users].map((u) => `"${u}" ""`).join("\n") + "\n");
+  await writeFile(userFile, `${[...users].map((u) => `"${u}" ""`).join("\n")}\n`);
   const ini = path.join(dir, "pgbouncer.ini");
   await writeFile(
     ini,
