@@ -20,7 +20,7 @@ import { hashSecret } from "../src/domain/password-hash.js";
 import { newId } from "../src/domain/ids.js";
 import { createPool } from "../src/storage/db.js";
 import { migrate } from "../src/storage/migrate.js";
-import { PgTenantStore } from "../src/storage/tenant-store.js";
+import { PgAdminStore } from "../src/storage/admin-store.js";
 import { startPgBouncer } from "../test/deploy/pgbouncer-process.js";
 
 const SECONDS = Number(process.argv[2] ?? 10);
@@ -38,7 +38,7 @@ async function main(): Promise<void> {
   await migrate(db);
   const projectId = newId("project", false);
   const secret = `secret-test-${newId("request-id", false)}`;
-  await new PgTenantStore(db).createProject({ projectId, name: "Measure", secretHash: await hashSecret(secret), live: false });
+  await new PgAdminStore(db).createProject({ projectId, name: "Measure", secretHash: await hashSecret(secret), live: false, branding: {} });
   await db.end();
 
   const sink = new SMTPServer({

@@ -48,15 +48,30 @@ async function freePort(): Promise<number> {
  * nobody.
  */
 export async function startPgBouncer(serverUrl: string, options: { poolSize?: number; binary?: string } = {}): Promise<PgBouncer> {
+  // The free port found can be taken by another process before PgBouncer
+  // binds it (the machine runs other suites): try a few ports.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(serverUrl, options);
+    } catch (err) {
+      if (attempt >= 3) throw err;
+    }
+  }
+}
+
+async function startOnce(serverUrl: string, options: { poolSize?: number; binary?: string }): Promise<PgBouncer> {
   const binary = options.binary ?? pgbouncerBinary();
   if (!binary) throw new Error("pgbouncer is not installed (apt-get install pgbouncer)");
   const server = new URL(serverUrl);
-  const users = new Set([decodeURIComponent(server.username || "postgres")]);
+  // PgBouncer logs in to Postgres with the password in its auth file (the
+  // embedded Postgres of a run without TEST_DATABASE_URL wants one).
+  const user = decodeURIComponent(server.username || "postgres");
+  const password = decodeURIComponent(server.password);
   const dir = await mkdtemp(path.join(os.tmpdir(), "otp-pgbouncer-"));
   await chmod(dir, 0o755);
   const port = await freePort();
   const userFile = path.join(dir, "users.txt");
-  await writeFile(userFile, `${[...users].map((u) => `"${u}" ""`).join("\n")}\n`);
+  await writeFile(userFile, `"${user}" "${password.replaceAll('"', '""')}"\n`);
   const ini = path.join(dir, "pgbouncer.ini");
   await writeFile(
     ini,
@@ -77,7 +92,7 @@ export async function startPgBouncer(serverUrl: string, options: { poolSize?: nu
       "",
     ].join("\n"),
   );
-  await chmod(userFile, 0o644);
+  await chmod(userFile, 0o644); // read by nobody; a throwaway file in a throwaway directory
   await chmod(ini, 0o644);
   const asRoot = process.getuid?.() === 0;
   const child: ChildProcess = asRoot
@@ -87,11 +102,30 @@ export async function startPgBouncer(serverUrl: string, options: { poolSize?: nu
   child.stdout!.on("data", (c: Buffer) => (out += c.toString()));
   child.stderr!.on("data", (c: Buffer) => (out += c.toString()));
   const exited = once(child, "exit");
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + 20_000;
+  // "process up" alone is not enough: PgBouncer carries on when it cannot
+  // bind its port (another process took it after freePort()), and a client
+  // would then reach whatever listens there.
   while (!out.includes("process up")) {
-    if (child.exitCode !== null) throw new Error(`pgbouncer exited:\n${out}`);
-    if (Date.now() > deadline) throw new Error(`pgbouncer did not start:\n${out}`);
+    const failed =
+      child.exitCode !== null
+        ? "exited"
+        : /bind|Address already in use|listen.*failed/i.test(out)
+          ? "could not listen"
+          : Date.now() > deadline
+            ? "did not start"
+            : undefined;
+    if (failed) {
+      child.kill("SIGKILL");
+      await rm(dir, { recursive: true, force: true });
+      throw new Error(`pgbouncer ${failed}:\n${out}`);
+    }
     await new Promise((r) => setTimeout(r, 50));
+  }
+  if (!out.includes(`listening on 127.0.0.1:${port}`)) {
+    child.kill("SIGKILL");
+    await rm(dir, { recursive: true, force: true });
+    throw new Error(`pgbouncer is not listening on 127.0.0.1:${port}:\n${out}`);
   }
   return {
     port,

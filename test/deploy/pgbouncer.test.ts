@@ -8,7 +8,6 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import { build, type App } from "../../src/server.js";
 import { migrate } from "../../src/storage/migrate.js";
-import { PgTenantStore } from "../../src/storage/tenant-store.js";
 import { PEPPER, createTestProject, type TestProject } from "../support/app.js";
 import { createTestDatabase, type TestDatabase } from "../support/database.js";
 import { codeIn, startSmtp, type TestSmtp } from "../support/smtp.js";
@@ -41,7 +40,7 @@ describe.skipIf(!binary)("through PgBouncer, transaction pooling", () => {
     });
     app = await build(config, { logger: pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }) });
     url = await app.listen();
-    project = await createTestProject(new PgTenantStore(app.db));
+    project = await createTestProject(app.db);
   });
   afterAll(async () => {
     await app?.close();

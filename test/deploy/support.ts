@@ -148,18 +148,19 @@ export async function createRuntimeRole(databaseUrl: string): Promise<{ url: str
   const { randomBytes } = await import("node:crypto");
   const pg = (await import("pg")).default;
   const role = `otp_runtime_${randomBytes(5).toString("hex")}`;
+  const password = randomBytes(12).toString("hex");
   const grants = (await readFile(path.join(REPO, "deploy/postgres/runtime-grants.sql"), "utf8")).replaceAll("otp_runtime", role);
   const admin = new pg.Client({ connectionString: databaseUrl });
   await admin.connect();
   try {
-    await admin.query(`CREATE ROLE ${role} LOGIN`);
+    await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD '${password}'`);
     await admin.query(grants);
   } finally {
     await admin.end();
   }
   const url = new URL(databaseUrl);
   url.username = role;
-  url.password = "";
+  url.password = password;
   return {
     url: url.toString(),
     role,
