@@ -33,6 +33,7 @@ import { Metrics } from "./observability/metrics.js";
 import { createOnePortServer } from "./transport/one-port.js";
 import { RestRouter, type NodeRequest, type NodeResponse } from "./transport/rest.js";
 import { createServices } from "./services.js";
+import { loadApiDocs } from "./web/api-docs.js";
 import { loadWebAssets } from "./web/assets.js";
 
 export interface App {
@@ -204,6 +205,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       trustProxy: config.trustProxy,
       cors: createCors(config.allowedOrigins),
       web: { assets: await loadWebAssets(), businessId: demo?.business_id ?? null },
+      apiDocs: await loadApiDocs(),
       logger,
       ready: () => readiness.check(),
     });

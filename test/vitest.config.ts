@@ -8,6 +8,8 @@ export default defineConfig({
     include: ["test/**/*.test.ts"],
     exclude: ["test/faults/**", "**/node_modules/**"],
     globalSetup: ["test/support/global-setup.ts"],
+    // Every REST answer is validated against docs/openapi.json.
+    setupFiles: ["test/support/check-rest-answers.ts"],
     testTimeout: 30_000,
     hookTimeout: 120_000,
     pool: "forks",

@@ -6,6 +6,7 @@ import { timingSafeEqual } from "node:crypto";
 import type { Logger } from "pino";
 import { createContextValues, type ContextValues } from "@connectrpc/connect";
 import { hashToken } from "../domain/sign-in.js";
+import type { ApiDocs } from "../web/api-docs.js";
 import type { WebAssets } from "../web/assets.js";
 import { favicon } from "../web/favicon.js";
 import { serveDevInbox, type DevMailboxView } from "./dev-inbox.js";
@@ -32,6 +33,8 @@ export interface HttpHandlerOptions {
   readonly logger: Logger;
   /** The trace id of the request's span, once tracing is wired; shown in the access line. */
   readonly traceIdOf?: (req: NodeRequest) => string | undefined;
+  /** /openapi.json and the /docs page; undefined: not served. */
+  readonly apiDocs?: ApiDocs;
 }
 
 const calls = new WeakMap<NodeRequest, ContextValues>();
@@ -76,6 +79,11 @@ export function createHttpHandler(o: HttpHandlerOptions) {
       else res.end(icon);
       return;
     }
+    if (get && o.apiDocs && url.pathname === "/openapi.json") {
+      return send(res, 200, "application/json; charset=utf-8", o.apiDocs.openapi);
+    }
+    const doc = get ? o.apiDocs?.files.get(url.pathname) : undefined;
+    if (doc) return send(res, 200, doc.type, doc.body);
     if (get && url.pathname === "/readyz") {
       const ok = await o.ready();
       return writeJson(res, ok ? 200 : 503, { status: ok ? "ready" : "unavailable" });

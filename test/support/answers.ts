@@ -2,6 +2,7 @@
 // reading an answer, checking the Stytch error shape, fresh addresses, and
 // waiting for mail to one address at the test SMTP server.
 import { expect } from "vitest";
+import { checkRestAnswer } from "./openapi.js";
 import type { ReceivedMail, TestSmtp } from "./smtp.js";
 
 const STYTCH_ERROR_KEYS = ["error_message", "error_type", "error_url", "request_id", "status_code"];
@@ -38,6 +39,8 @@ export async function answer(res: Response): Promise<Answer> {
   } catch {
     body = undefined;
   }
+  // Every REST answer is also checked against the OpenAPI document.
+  if (res.url) checkRestAnswer(res.url, res.status, body, text);
   return { status: res.status, text, body };
 }
 
