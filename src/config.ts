@@ -84,6 +84,8 @@ export interface Config {
   /** When sends are refused rather than queued (see src/domain/send-admission.ts). */
   readonly admission: {
     readonly maxInFlight: number;
+    readonly minInFlight: number;
+    readonly targetLatencyMs: number;
     readonly maxMailWaitMs: number;
     readonly backlogFloor: number;
   };
@@ -220,8 +222,12 @@ export function loadConfig(env: Env = process.env): Config {
       maxAttempts: int("OUTBOX_MAX_ATTEMPTS", 100, 1, 10_000),
     },
     admission: {
-      // Twice the pool: enough to keep every connection busy, few enough that none waits long for one.
+      // As many as the pool runs at once are always let in (none of them waits
+      // for a connection); up to twice that while throughput says they are
+      // answered within the target latency.
       maxInFlight: int("SEND_MAX_IN_FLIGHT", 2 * dbPoolSize, 1, 100_000),
+      minInFlight: int("SEND_MIN_IN_FLIGHT", dbPoolSize, 1, 100_000),
+      targetLatencyMs: int("SEND_TARGET_LATENCY_MS", 50, 1, 3_600_000),
       maxMailWaitMs: int("SEND_MAX_MAIL_WAIT_MS", 10_000, 100, 3_600_000),
       backlogFloor: int("SEND_BACKLOG_FLOOR", 200, 0, 10_000_000),
     },

@@ -4,17 +4,23 @@
 // too many sends already in progress (the database pool queues them and every
 // caller's latency grows), and its mail can wait behind a backlog that will
 // not be delivered before the code expires. So a send is refused (429 with
-// Retry-After, Connect resource_exhausted) when this instance already has
-// `maxInFlight` sends in progress, or when the queued mail, at the rate mail
-// is being delivered, would take longer than the code's life allows.
+// Retry-After, Connect resource_exhausted) when this instance already has as
+// many sends in progress as it completes within `targetLatencyMs` (Little's
+// law: in flight = throughput × latency; never fewer than `minInFlight`, never
+// more than `maxInFlight`), or when the queued mail, at the rate mail is being
+// delivered, would take longer than the code's life allows.
 // The refusal depends on nothing about the address or the tenant's users, so
 // it reveals nothing about them.
 import type { Clock } from "./clock.js";
 import { DomainError } from "./errors.js";
 
 export interface AdmissionLimits {
-  /** Sends in progress in this instance beyond which a new one is refused. */
+  /** Sends in progress in this instance beyond which a new one is refused, whatever the throughput. */
   readonly maxInFlight: number;
+  /** Sends in progress always allowed, whatever the measured throughput. */
+  readonly minInFlight: number;
+  /** The answer time the in-flight limit aims at: throughput × this is how many may be in progress. */
+  readonly targetLatencyMs: number;
   /** Longest expected wait for delivery a send may be accepted with, ms (also at most half the code's life). */
   readonly maxMailWaitMs: number;
   /** A backlog this small is always accepted, whatever the measured delivery rate (e.g. none yet). */
@@ -33,6 +39,40 @@ const BUCKET_MS = 250;
 const RATE_WINDOW_MS = 4_000;
 const BUCKETS = RATE_WINDOW_MS / BUCKET_MS;
 
+/** Events per second over the last RATE_WINDOW_MS, counted in buckets. */
+class RateWindow {
+  private readonly counts = new Float64Array(BUCKETS);
+  private readonly bucketNo = new Float64Array(BUCKETS).fill(-1);
+  constructor(
+    private readonly clock: Clock,
+    private readonly since: number,
+  ) {}
+
+  add(count: number): void {
+    const n = Math.floor(this.clock.now() / BUCKET_MS);
+    const i = n % BUCKETS;
+    if (this.bucketNo[i] !== n) {
+      this.bucketNo[i] = n;
+      this.counts[i] = 0;
+    }
+    this.counts[i]! += count;
+  }
+
+  perSecond(): number {
+    const now = this.clock.now();
+    const n = Math.floor(now / BUCKET_MS);
+    let sum = 0;
+    for (let i = 0; i < BUCKETS; i++) {
+      if (this.bucketNo[i]! > n - BUCKETS) sum += this.counts[i]!;
+    }
+    // The buckets summed span the older ones whole and the current one so far;
+    // a young instance has not watched that long yet.
+    const spanMs = (BUCKETS - 1) * BUCKET_MS + (now - n * BUCKET_MS);
+    const windowMs = Math.max(BUCKET_MS, Math.min(spanMs, now - this.since));
+    return (sum / windowMs) * 1000;
+  }
+}
+
 export class SendAdmission {
   private inFlight = 0;
   /** The last count of queued mail, and what this instance queued and delivered since. */
@@ -41,17 +81,18 @@ export class SendAdmission {
   private sampling = false;
   private queuedSince = 0;
   private deliveredSince = 0;
-  /** Deliveries per bucket, a ring indexed by bucket number. */
-  private readonly buckets = new Float64Array(BUCKETS);
-  private readonly bucketNo = new Float64Array(BUCKETS).fill(-1);
-  private readonly firstSeen: number;
+  private readonly deliveries: RateWindow;
+  private readonly completions: RateWindow;
+  private readonly startedAt: number;
 
   constructor(
     private readonly limits: AdmissionLimits,
     private readonly queued: QueuedMail,
     private readonly clock: Clock,
   ) {
-    this.firstSeen = clock.now();
+    this.startedAt = clock.now();
+    this.deliveries = new RateWindow(clock, this.startedAt);
+    this.completions = new RateWindow(clock, this.startedAt);
   }
 
   /**
@@ -61,7 +102,7 @@ export class SendAdmission {
    */
   admit(ttlMs: number): (queuedMail: boolean) => void {
     this.refreshBacklog();
-    if (this.inFlight >= this.limits.maxInFlight) throw refusal(1_000);
+    if (this.inFlight >= this.inFlightLimit()) throw refusal(1_000);
     const backlog = this.backlog();
     if (backlog > this.limits.backlogFloor) {
       const allowedMs = Math.min(this.limits.maxMailWaitMs, ttlMs / 2);
@@ -80,36 +121,32 @@ export class SendAdmission {
       if (done) return;
       done = true;
       this.inFlight--;
+      this.completions.add(1);
       if (queuedMail) this.queuedSince++;
     };
   }
 
   /** Told for each mail delivered by this instance. */
   delivered(count = 1): void {
-    const now = this.clock.now();
-    const n = Math.floor(now / BUCKET_MS);
-    const i = n % BUCKETS;
-    if (this.bucketNo[i] !== n) {
-      this.bucketNo[i] = n;
-      this.buckets[i] = 0;
-    }
-    this.buckets[i]! += count;
+    this.deliveries.add(count);
     this.deliveredSince += count;
   }
 
   /** Mails per second delivered by this instance over the last few seconds. */
   deliveryRate(): number {
-    const now = this.clock.now();
-    const n = Math.floor(now / BUCKET_MS);
-    let sum = 0;
-    for (let i = 0; i < BUCKETS; i++) {
-      if (this.bucketNo[i]! > n - BUCKETS) sum += this.buckets[i]!;
-    }
-    // The buckets summed span the older ones whole and the current one so far;
-    // a young instance has not watched that long yet.
-    const spanMs = (BUCKETS - 1) * BUCKET_MS + (now - n * BUCKET_MS);
-    const windowMs = Math.max(BUCKET_MS, Math.min(spanMs, now - this.firstSeen));
-    return (sum / windowMs) * 1000;
+    return this.deliveries.perSecond();
+  }
+
+  /**
+   * How many sends may be in progress: what this instance completes within
+   * the target latency at its recent throughput. Before a whole window has
+   * been watched the throughput is not known yet, and the maximum applies.
+   */
+  inFlightLimit(): number {
+    const { maxInFlight, minInFlight, targetLatencyMs } = this.limits;
+    if (this.clock.now() - this.startedAt < RATE_WINDOW_MS) return maxInFlight;
+    const byLittle = Math.ceil((this.completions.perSecond() * targetLatencyMs) / 1000);
+    return Math.min(maxInFlight, Math.max(minInFlight, byLittle));
   }
 
   /** The queued mail as last counted, moved by this instance's own sends and deliveries since. */

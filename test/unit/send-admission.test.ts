@@ -17,7 +17,8 @@ class FakeQueue implements QueuedMail {
 function setup(limits: Partial<AdmissionLimits> = {}, queued = 0) {
   const clock = new FakeClock();
   const queue = new FakeQueue(queued);
-  const admission = new SendAdmission({ maxInFlight: 4, maxMailWaitMs: 10_000, backlogFloor: 10, ...limits }, queue, clock);
+  // By default the in-flight limit is the maximum: the target latency is far off.
+  const admission = new SendAdmission({ maxInFlight: 4, minInFlight: 1, targetLatencyMs: 1e9, maxMailWaitMs: 10_000, backlogFloor: 10, ...limits }, queue, clock);
   return { clock, queue, admission };
 }
 
@@ -43,6 +44,27 @@ describe("send admission", () => {
     expect(err.reason).toBe("rate_limited");
     expect(err.details.limit).toBe("capacity");
     expect(err.details.retryAfterMs).toBeGreaterThanOrEqual(1_000);
+  });
+
+  it("allows in flight what it completes within the target latency (Little's law), between the minimum and the maximum", () => {
+    const { clock, admission } = setup({ maxInFlight: 100, minInFlight: 4, targetLatencyMs: 50 });
+    // Until a whole window has been watched, the maximum.
+    expect(admission.inFlightLimit()).toBe(100);
+    // 400 sends/s completed for four seconds: 400 × 50 ms = 20 may be in progress.
+    for (let t = 0; t < 4_000; t += 10) {
+      for (let i = 0; i < 4; i++) admission.admit(TWO_MINUTES)(false);
+      clock.advance(10);
+    }
+    expect(admission.inFlightLimit()).toBe(20);
+    const held = Array.from({ length: 20 }, () => admission.admit(TWO_MINUTES));
+    expect(() => admission.admit(TWO_MINUTES)).toThrow(DomainError);
+    for (const release of held) release(false);
+    // Throughput collapses (a database under strain): the minimum still gets through.
+    clock.advance(5_000);
+    expect(admission.inFlightLimit()).toBe(4);
+    // Very high throughput: never more than the maximum.
+    for (let i = 0; i < 100_000; i++) admission.admit(TWO_MINUTES)(false);
+    expect(admission.inFlightLimit()).toBe(100);
   });
 
   it("admits again once a send in progress is over, and counts each release once", () => {
@@ -137,7 +159,7 @@ describe("send admission", () => {
 
   it("keeps its last estimate when counting fails", async () => {
     const { clock, admission } = setup({ backlogFloor: 0 });
-    const failing = new SendAdmission({ maxInFlight: 4, maxMailWaitMs: 10_000, backlogFloor: 0 }, { count: () => Promise.reject(new Error("db down")) }, clock);
+    const failing = new SendAdmission({ maxInFlight: 4, minInFlight: 1, targetLatencyMs: 1e9, maxMailWaitMs: 10_000, backlogFloor: 0 }, { count: () => Promise.reject(new Error("db down")) }, clock);
     failing.admit(TWO_MINUTES)(false);
     await settle();
     expect(failing.backlog()).toBe(0);
