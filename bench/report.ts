@@ -427,7 +427,7 @@ export function writeReport(runs: RunResult[], profiled: RunResult | undefined, 
   md.push("");
   md.push(
     [
-      "`svc µs/req`: the service process's CPU (utime+stime from /proc) in the window per request, the outbox worker's deliveries in that window included; `svc+deliv µs`: the same from the window's start until the window's mail was all delivered. `pg µs/req`: CPU of the Postgres server processes; ",
+      "`svc µs/req`: the service process's CPU (utime+stime from /proc) in the window per 2xx answer (the CPU of refusals, when there were any, is charged to the accepted sends; `errors` counts them), the outbox worker's deliveries in that window included; `svc+deliv µs`: the same from the window's start until the window's mail was all delivered. `pg µs/req`: CPU of the Postgres server processes; ",
       rows.some((r) => Number.isFinite(r.db_tx_per_req)) ? "`db tx/req`: transactions committed or rolled back in the database per request (pg_stat_database), the outbox worker's included; " : "",
       "`client µs/req`: the load generator's. `machine cpu %`: busy share of all CPUs in the window (/proc/stat); `others cpu %`: the part of it used by processes that are not the bench's (other work on the machine). `rss MB`: peak VmRSS sampled every 50 ms during the route; `rss growth MB`: the peak in the measured window's last third minus the peak in its first third. `ratio`: rps / ceiling tps of the matching pgbench shape.",
     ].join(""),
