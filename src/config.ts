@@ -15,8 +15,13 @@ export interface Config {
   readonly dbPoolSize: number;
   /** false: never change the schema at start (no DDL rights needed); refuse a schema older than this build needs. */
   readonly migrateOnStart: boolean;
-  /** Unset: deliver into the in-memory dev mailbox. */
+  /** Unset only with the dev mailbox: embedded mode, or UNSAFE_DEV_MAILBOX. */
   readonly smtpUrl: string | undefined;
+  /**
+   * Mail goes to the dev mailbox (GET /dev/mailbox, codes in the log)
+   * instead of SMTP: only in embedded mode, or when UNSAFE_DEV_MAILBOX says so.
+   */
+  readonly devMailbox: boolean;
   readonly mailFrom: string;
   /** Unset only in embedded mode, where one is generated and kept. */
   readonly pepper: Pepper | undefined;
@@ -26,7 +31,7 @@ export interface Config {
   readonly previousPeppers: readonly Pepper[];
   /** Bearer token of the admin API; undefined (outside embedded mode): the admin API is off. */
   readonly adminToken: string | undefined;
-  /** Bearer token protecting /metrics; unset: /metrics is open. */
+  /** Bearer token protecting /metrics; unset: /metrics is closed, except in embedded mode. */
   readonly metricsToken: string | undefined;
   /** How long shutdown waits for in-flight requests and deliveries. */
   readonly shutdownGraceMs: number;
@@ -157,6 +162,18 @@ export function loadConfig(env: Env = process.env): Config {
       "OTP_PEPPER is required when DATABASE_URL is set: set it to a random secret of at least 32 characters (e.g. `openssl rand -hex 32`) and keep it stable across restarts",
     );
   }
+  // The dev mailbox shows every passcode to anyone who can reach the port
+  // (and writes it to the log): with a real database it must be asked for
+  // by a name that says what it is, never fallen into by a missing SMTP_URL.
+  const unsafeDevMailbox = bool("UNSAFE_DEV_MAILBOX", false);
+  if (smtpUrl !== undefined && unsafeDevMailbox) {
+    throw new ConfigError("UNSAFE_DEV_MAILBOX and SMTP_URL are both set: unset UNSAFE_DEV_MAILBOX to send mail through SMTP_URL");
+  }
+  if (databaseUrl !== undefined && smtpUrl === undefined && !unsafeDevMailbox) {
+    throw new ConfigError(
+      "SMTP_URL is required when DATABASE_URL is set: set it to your mail server (e.g. smtp://user:pass@mail.example.com:587); without it passcodes would be shown on /dev/mailbox and in the log",
+    );
+  }
   const pepperId = int("OTP_PEPPER_ID", 1, 1, 32_767);
   const previousPeppers = parsePreviousPeppers(optional("OTP_PREVIOUS_PEPPERS"), pepperId);
 
@@ -180,6 +197,7 @@ export function loadConfig(env: Env = process.env): Config {
     dbPoolSize,
     migrateOnStart: bool("MIGRATE_ON_START", true),
     smtpUrl,
+    devMailbox: smtpUrl === undefined,
     mailFrom,
     pepper: pepperSecret === undefined ? undefined : { id: pepperId, secret: pepperSecret },
     pepperId,

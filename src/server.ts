@@ -124,8 +124,9 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
 
     const secrets = new Secrets(pepper, config.previousPeppers);
     // In embedded mode the dev mailbox is kept in DATA_DIR, so a restart keeps it.
-    const devMailbox =
-      config.smtpUrl === undefined ? new DevMailbox(logger, embedded ? { file: path.join(config.dataDir, "dev-mailbox.json") } : {}) : undefined;
+    const devMailbox = config.devMailbox
+      ? new DevMailbox(logger, embedded ? { file: path.join(config.dataDir, "dev-mailbox.json") } : {})
+      : undefined;
     const mailer: Mailer = devMailbox ?? createSmtpMailer(config.smtpUrl!, config.outbox.concurrency);
     const outbox = new PgOutboxStore(db);
     const metrics = new Metrics({ outboxBacklog: () => outbox.backlog(), pool: db });
@@ -146,6 +147,9 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       pollMs: config.outbox.pollMs,
       maxAttempts: config.outbox.maxAttempts,
       defaultFrom: config.mailFrom,
+      // A dev mailbox on a database others may share (UNSAFE_DEV_MAILBOX)
+      // shows only what was sent through it; the embedded database is ours alone.
+      ownMailOnly: devMailbox !== undefined && embedded === undefined,
     });
 
     const { services, interceptors } = await createServices(
@@ -155,7 +159,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       logger,
       adminToken,
       [metrics.interceptor(), deadlineInterceptor(runWithStatementSignal)],
-      () => worker.wake(),
+      (messageId) => worker.wake(messageId),
       admission,
     );
     const contextValues = (req: NodeRequest) => contextValuesFor(req, config.trustProxy);
@@ -200,6 +204,8 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       connect: connect as never,
       metrics,
       metricsToken: config.metricsToken,
+      // Delivery counters tell who is a customer: public only in embedded development.
+      metricsOpenWithoutToken: embedded !== undefined,
       devMailbox,
       maxBodyBytes: config.maxBodyBytes,
       trustProxy: config.trustProxy,
@@ -330,7 +336,17 @@ async function main(): Promise<void> {
       "demo tenants ready; the project secret (and, in embedded mode, the admin token) is in the credentials file",
     );
   }
-  if (started.devMailbox) started.logger.info({ mailbox: `${url}/dev/mailbox` }, "no SMTP_URL: mail goes to the dev mailbox; open it in a browser to read it");
+  if (started.devMailbox && config.databaseUrl !== undefined) {
+    started.logger.warn(
+      { mailbox: `${url}/dev/mailbox` },
+      "UNSAFE_DEV_MAILBOX: every passcode sent through this instance is shown on the dev mailbox and in the log; never run it for real users",
+    );
+  } else if (started.devMailbox) {
+    started.logger.info({ mailbox: `${url}/dev/mailbox` }, "no SMTP_URL: mail goes to the dev mailbox; open it in a browser to read it");
+  }
+  if (config.databaseUrl !== undefined && config.metricsToken === undefined) {
+    started.logger.info("METRICS_TOKEN is unset: /metrics is closed (404); set it to scrape with Authorization: Bearer <METRICS_TOKEN>");
+  }
   started.logger.info({ page: `${url}/signin` }, "sign-in page");
 }
 

@@ -38,7 +38,7 @@ export async function createServices(
   logger: Logger,
   adminToken: string | undefined,
   outer: readonly Interceptor[] = [],
-  mailQueued?: () => void,
+  mailQueued?: (messageId: string) => void,
   admission?: SendAdmission,
 ): Promise<Services> {
   const tenants = new PgTenantStore(db);

@@ -88,8 +88,8 @@ export class OtpSender {
     private readonly secrets: Secrets,
     private readonly limits: SendLimits,
     private readonly messageIdDomain: string,
-    /** Told after a send queued mail and committed: wakes this instance's delivery. */
-    private readonly mailQueued: () => void = () => {},
+    /** Told after a send queued mail and committed (with its Message-ID): wakes this instance's delivery. */
+    private readonly mailQueued: (messageId: string) => void = () => {},
     private readonly legacy: LegacySendPolicy = { codeTtlMinutes: 10, minResponseMs: 0 },
     /** Refuses sends the service cannot answer or deliver in time; none: every send is tried. */
     private readonly admission?: SendAdmission,
@@ -161,7 +161,7 @@ export class OtpSender {
     });
     switch (outcome.kind) {
       case "sent":
-        if (!sandbox) this.mailQueued();
+        if (!sandbox) this.mailQueued(messageId);
         return { result: { sent: true, userId: outcome.userId, emailId: outcome.emailId, userCreated: outcome.userCreated }, queued: !sandbox };
       case "rate_limited":
         throw new DomainError("rate_limited", "Too many requests: wait before requesting another code.", {

@@ -23,6 +23,12 @@ export interface OutboxWorkerOptions {
   /** Tests substitute a fake clock and a fixed jitter. */
   readonly clock?: Clock;
   readonly random?: () => number;
+  /**
+   * Deliver only the mail this instance accepted (told through wake), never
+   * other instances' rows: for a dev mailbox on a shared database, which
+   * must not take real customers' codes queued elsewhere into its page.
+   */
+  readonly ownMailOnly?: boolean;
 }
 
 export class OutboxWorker {
@@ -36,6 +42,8 @@ export class OutboxWorker {
   private flushingSent: Promise<void> | undefined;
   private readonly clock: Clock;
   private readonly random: () => number;
+  /** ownMailOnly: Message-IDs of the rows this instance queued and has not finished. */
+  private readonly own: Set<string> | undefined;
 
   constructor(
     private readonly store: OutboxStore,
@@ -46,6 +54,7 @@ export class OutboxWorker {
   ) {
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? Math.random;
+    this.own = options.ownMailOnly ? new Set() : undefined;
   }
 
   start(): void {
@@ -54,8 +63,12 @@ export class OutboxWorker {
     this.wake();
   }
 
-  /** Drains due rows now; concurrent wakes fold into one more pass. */
-  wake(): void {
+  /**
+   * Drains due rows now; concurrent wakes fold into one more pass.
+   * `queuedMessageId`: the Message-ID of mail this instance just queued.
+   */
+  wake(queuedMessageId?: string): void {
+    if (queuedMessageId !== undefined) this.own?.add(queuedMessageId);
     if (this.stopped) return;
     if (this.draining) {
       this.again = true;
@@ -110,7 +123,7 @@ export class OutboxWorker {
         const free = concurrency - running.size;
         if (free > 0 && (free >= batch || !backlog)) {
           this.again = false;
-          const rows = await this.store.claim(free, leaseMs);
+          const rows = await this.claim(free, leaseMs);
           for (const row of rows) {
             const delivery: Promise<void> = this.deliver(row).finally(() => running.delete(delivery));
             running.add(delivery);
@@ -136,8 +149,16 @@ export class OutboxWorker {
     }
   }
 
+  private async claim(limit: number, leaseMs: number): Promise<OutboxRow[]> {
+    if (!this.own) return this.store.claim(limit, leaseMs);
+    if (this.own.size === 0) return [];
+    return this.store.claim(limit, leaseMs, [...this.own]);
+  }
+
   private async deliver(row: OutboxRow): Promise<void> {
     this.inFlight.add(row.id);
+    // Done with, unless failed() schedules a retry (which puts it back).
+    this.own?.delete(row.messageId);
     try {
       if (row.expiresAt.getTime() <= this.clock.now() || row.payload === null) {
         await this.store.markExpired(row.id, "the code expired before it could be delivered");
@@ -228,6 +249,7 @@ export class OutboxWorker {
     } else {
       this.options.observer?.attemptFailed("retry");
       this.logger.info({ outboxId: row.id, attempt: row.attempts, status, cause, retry_in_ms: Math.round(next.delayMs) }, "mail delivery failed; will retry");
+      this.own?.add(row.messageId);
       await this.store.scheduleRetry(row.id, next.delayMs, reason);
     }
   }

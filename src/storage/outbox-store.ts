@@ -30,8 +30,12 @@ interface Row {
 export class PgOutboxStore implements OutboxStore {
   constructor(private readonly db: Db) {}
 
-  /** Claims up to `limit` due rows for `leaseMs`; their attempt count goes up by one. */
-  async claim(limit: number, leaseMs: number): Promise<OutboxRow[]> {
+  /**
+   * Claims up to `limit` due rows for `leaseMs`; their attempt count goes up
+   * by one. With `onlyMessageIds`, only rows with those Message-IDs (a dev
+   * mailbox on a shared database delivers only what it accepted itself).
+   */
+  async claim(limit: number, leaseMs: number, onlyMessageIds?: readonly string[]): Promise<OutboxRow[]> {
     const { rows } = await query<Row>(this.db, {
       text: `WITH claimed AS (
                UPDATE outbox o
@@ -39,6 +43,7 @@ export class PgOutboxStore implements OutboxStore {
                    next_attempt_at = now() + make_interval(secs => $2::double precision / 1000)
                FROM (SELECT id FROM outbox
                      WHERE status IN ('pending', 'sending') AND next_attempt_at <= now()
+                       AND ($3::text[] IS NULL OR message_id = ANY($3::text[]))
                      ORDER BY next_attempt_at
                      LIMIT $1
                      FOR UPDATE SKIP LOCKED) due
@@ -51,7 +56,7 @@ export class PgOutboxStore implements OutboxStore {
              FROM claimed c
              JOIN tenants t ON t.id = c.tenant_id
              LEFT JOIN templates tp ON tp.id = c.custom_template_id AND tp.tenant_id = c.tenant_id`,
-      values: [limit, leaseMs],
+      values: [limit, leaseMs, onlyMessageIds ?? null],
     });
     return rows.map((r) => ({
       id: String(r.id),

@@ -22,6 +22,8 @@ export interface HttpHandlerOptions {
   readonly connect: (req: NodeRequest, res: NodeResponse) => void;
   readonly metrics: Metrics;
   readonly metricsToken: string | undefined;
+  /** With no metricsToken: true serves /metrics to anyone (embedded development), false not at all. */
+  readonly metricsOpenWithoutToken: boolean;
   readonly devMailbox: DevMailboxView | undefined;
   readonly maxBodyBytes: number;
   readonly trustProxy: boolean;
@@ -88,7 +90,9 @@ export function createHttpHandler(o: HttpHandlerOptions) {
       const ok = await o.ready();
       return writeJson(res, ok ? 200 : 503, { status: ok ? "ready" : "unavailable" });
     }
-    if (get && url.pathname === "/metrics") {
+    // Closed /metrics (no token, not embedded) is not there at all: the
+    // request goes on like any unknown path.
+    if (get && url.pathname === "/metrics" && (metricsDigest || o.metricsOpenWithoutToken)) {
       const presented = /^Bearer (\S+)$/.exec(String(req.headers.authorization ?? ""))?.[1];
       if (metricsDigest && !(presented && timingSafeEqual(hashToken(presented), metricsDigest))) {
         return writeJson(res, 401, { code: "unauthenticated", message: "Send Authorization: Bearer <METRICS_TOKEN>." });

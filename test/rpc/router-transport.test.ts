@@ -27,7 +27,7 @@ beforeAll(async () => {
   const migrated = await createMigratedDatabase(4);
   database = migrated;
   db = migrated.db;
-  const config = loadConfig({ DATABASE_URL: database.url, OTP_PEPPER: PEPPER });
+  const config = loadConfig({ DATABASE_URL: database.url, OTP_PEPPER: PEPPER, SMTP_URL: "smtp://127.0.0.1:25" });
 
   // The same services and interceptors build() serves.
   const secrets = new Secrets(config.pepper!, config.previousPeppers);

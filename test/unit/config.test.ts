@@ -78,7 +78,7 @@ describe("loadConfig defaults", () => {
   });
 
   it("accepts a postgres URL with a pepper", () => {
-    const c = loadConfig({ DATABASE_URL: "postgresql://u@h/db", OTP_PEPPER: PEPPER });
+    const c = loadConfig({ DATABASE_URL: "postgresql://u@h/db", OTP_PEPPER: PEPPER, SMTP_URL: "smtp://mail.example:587" });
     expect(c.databaseUrl).toBe("postgresql://u@h/db");
     expect(c.pepper).toEqual({ id: 1, secret: PEPPER });
   });
@@ -87,6 +87,7 @@ describe("loadConfig defaults", () => {
 describe("loadConfig result is deeply frozen", () => {
   const config = loadConfig({
     DATABASE_URL: "postgres://x/y",
+    SMTP_URL: "smtp://mail.example:587",
     OTP_PEPPER: PEPPER,
     OTP_PEPPER_ID: "3",
     OTP_PREVIOUS_PEPPERS: `1:${OLD_PEPPER_A}`,
