@@ -16,7 +16,7 @@ describe("with DATABASE_URL and no METRICS_TOKEN", () => {
   });
 
   it("/metrics is not there at all (404), with or without a bearer token", async () => {
-    for (const headers of [{}, { authorization: `Bearer ${TOKEN}` }]) {
+    for (const headers of [{}, { authorization: `Bearer ${TOKEN}` }] as Record<string, string>[]) {
       const res = await fetch(`${env.url}/metrics`, { headers });
       const body = await res.text();
       expect(res.status).toBe(404);
