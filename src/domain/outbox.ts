@@ -37,8 +37,12 @@ export interface OutboxRow {
 
 /** Storage port of the outbox, for the delivery worker. */
 export interface OutboxStore {
-  /** Claims up to `limit` due rows for `leaseMs`; their attempt count goes up by one. */
-  claim(limit: number, leaseMs: number): Promise<OutboxRow[]>;
+  /**
+   * Claims up to `limit` due rows for `leaseMs`; their attempt count goes up
+   * by one. With `onlyMessageIds`, only rows with those Message-IDs (a dev
+   * mailbox on a shared database delivers only what it accepted itself).
+   */
+  claim(limit: number, leaseMs: number, onlyMessageIds?: readonly string[]): Promise<OutboxRow[]>;
   /** Delivered: the rows are done and their codes wiped. */
   markSent(ids: readonly string[]): Promise<void>;
   /** A permanent failure: the row is done and its code wiped. */
