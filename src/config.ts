@@ -1,8 +1,19 @@
 // The service's configuration: the environment, parsed once into a typed,
 // defaulted, frozen object. Nothing else in the service reads process.env.
 import path from "node:path";
+import ipaddr from "ipaddr.js";
 import type { RateLimit } from "./domain/rate-limit-policy.js";
 import type { Pepper } from "./domain/secrets.js";
+
+/**
+ * Which proxies in front of the service are trusted to append the client's
+ * address to X-Forwarded-For: none, the nearest `hops` ones, or those whose
+ * address is in one of `networks` (CIDRs).
+ */
+export type TrustProxy =
+  | { readonly kind: "none" }
+  | { readonly kind: "hops"; readonly hops: number }
+  | { readonly kind: "networks"; readonly networks: readonly string[] };
 
 export interface Config {
   readonly host: string;
@@ -37,7 +48,7 @@ export interface Config {
   readonly shutdownGraceMs: number;
   /** Exact origins browsers may call from (CORS); "*" allows any, without credentials. */
   readonly allowedOrigins: readonly string[];
-  readonly trustProxy: boolean;
+  readonly trustProxy: TrustProxy;
   readonly seedDemo: boolean;
   readonly limits: {
     readonly email: RateLimit;
@@ -206,7 +217,7 @@ export function loadConfig(env: Env = process.env): Config {
     metricsToken: optional("METRICS_TOKEN"),
     shutdownGraceMs: int("SHUTDOWN_GRACE_MS", 10_000, 0, 600_000),
     allowedOrigins: parseOrigins(optional("ALLOWED_ORIGINS")),
-    trustProxy: bool("TRUST_PROXY", false),
+    trustProxy: parseTrustProxy(optional("TRUST_PROXY")),
     seedDemo: bool("SEED_DEMO", databaseUrl === undefined),
     limits: {
       email: limit("RATE_LIMIT_EMAIL", 3, 20_000),
@@ -255,6 +266,37 @@ export function loadConfig(env: Env = process.env): Config {
       healthPollMs: int("HEALTH_POLL_MS", 1_000, 50, 60_000),
     },
   });
+}
+
+/**
+ * TRUST_PROXY: false (the default), true (one proxy), a number of proxy hops,
+ * or a comma-separated list of the proxies' addresses or networks (CIDRs).
+ */
+function parseTrustProxy(raw: string | undefined): TrustProxy {
+  if (raw === undefined || /^(0|false|no|off)$/i.test(raw)) return { kind: "none" };
+  // One proxy in front, which appends the address it saw: the usual load balancer.
+  if (/^(true|yes|on)$/i.test(raw)) return { kind: "hops", hops: 1 };
+  if (/^\d+$/.test(raw)) {
+    const hops = Number(raw);
+    if (hops > 10) throw new ConfigError(`TRUST_PROXY: ${hops} proxy hops is more than any real chain (at most 10)`);
+    return { kind: "hops", hops };
+  }
+  const networks = raw.split(",").map((entry) => {
+    const text = entry.trim();
+    try {
+      if (text.includes("/")) {
+        const [address, bits] = ipaddr.parseCIDR(text);
+        return `${address.toString()}/${bits}`;
+      }
+      const address = ipaddr.parse(text);
+      return `${address.toString()}/${address.kind() === "ipv4" ? 32 : 128}`;
+    } catch {
+      throw new ConfigError(
+        `TRUST_PROXY: "${text}" is not an address or network; use false, true (one proxy), a number of proxy hops, or addresses/CIDRs like 10.0.0.0/8,fd00::/8`,
+      );
+    }
+  });
+  return { kind: "networks", networks };
 }
 
 function parseOrigins(raw: string | undefined): string[] {

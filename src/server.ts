@@ -23,6 +23,7 @@ import { PgOutboxStore } from "./storage/outbox-store.js";
 import { seedDemo } from "./storage/seed.js";
 import { PgTenantStore } from "./storage/tenant-store.js";
 import { runWithStatementSignal } from "./storage/statement-deadline.js";
+import { clientAddressResolver } from "./transport/client-address.js";
 import { createCors } from "./transport/cors.js";
 import { deadlineInterceptor } from "./transport/interceptors/deadline.js";
 import { Health } from "../gen/health/v1/health_pb.js";
@@ -162,7 +163,8 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       (messageId) => worker.wake(messageId),
       admission,
     );
-    const contextValues = (req: NodeRequest) => contextValuesFor(req, config.trustProxy);
+    const clientAddressOf = clientAddressResolver(config.trustProxy);
+    const contextValues = (req: NodeRequest) => contextValuesFor(req, clientAddressOf);
     const rest = new RestRouter(services, { interceptors, maxBodyBytes: config.maxBodyBytes, logger, contextValues });
     const notFound = (req: NodeRequest, res: NodeResponse) => {
       const url = new URL(`http://localhost${req.url ?? "/"}`);
@@ -208,7 +210,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       metricsOpenWithoutToken: embedded !== undefined,
       devMailbox,
       maxBodyBytes: config.maxBodyBytes,
-      trustProxy: config.trustProxy,
+      clientAddressOf,
       cors: createCors(config.allowedOrigins),
       web: { assets: await loadWebAssets(), businessId: demo?.business_id ?? null },
       apiDocs: await loadApiDocs(),

@@ -4,6 +4,7 @@ import { randomUUID } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
 import { createContextKey, type HandlerContext } from "@connectrpc/connect";
 import type { Tenant } from "../domain/tenants.js";
+import type { ClientAddressOf } from "./client-address.js";
 
 export interface CallInfo {
   /** Random part of the request id; see requestId(). */
@@ -23,16 +24,10 @@ export const tenantKey = createContextKey<Tenant | undefined>(undefined);
 export function newCallInfo(
   headers: IncomingHttpHeaders,
   socketAddress: string | undefined,
-  trustProxy: boolean,
+  clientAddressOf: ClientAddressOf,
   rest: boolean,
 ): CallInfo {
-  let clientIp = socketAddress;
-  if (trustProxy) {
-    const forwarded = headers["x-forwarded-for"];
-    const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(",")[0]?.trim();
-    if (first) clientIp = first;
-  }
-  if (clientIp?.startsWith("::ffff:")) clientIp = clientIp.slice(7);
+  const clientIp = clientAddressOf(socketAddress, headers["x-forwarded-for"]);
   const ua = headers["user-agent"];
   const type = String(headers["content-type"] ?? "");
   const protocol = rest ? "rest" : type.startsWith("application/grpc-web") ? "grpc-web" : type.startsWith("application/grpc") ? "grpc" : "connect";

@@ -9,6 +9,7 @@ import { hashToken } from "../domain/sign-in.js";
 import type { ApiDocs } from "../web/api-docs.js";
 import type { WebAssets } from "../web/assets.js";
 import { favicon } from "../web/favicon.js";
+import type { ClientAddressOf } from "./client-address.js";
 import { serveDevInbox, type DevMailboxView } from "./dev-inbox.js";
 import type { Cors } from "./cors.js";
 import { callInfoKey, newCallInfo, requestIdOf } from "./context.js";
@@ -26,7 +27,8 @@ export interface HttpHandlerOptions {
   readonly metricsOpenWithoutToken: boolean;
   readonly devMailbox: DevMailboxView | undefined;
   readonly maxBodyBytes: number;
-  readonly trustProxy: boolean;
+  /** The client address of a request, per TRUST_PROXY. */
+  readonly clientAddressOf: ClientAddressOf;
   /** Database reachable and migrated, and not shutting down. */
   readonly ready: () => Promise<boolean>;
   readonly cors: Cors;
@@ -45,10 +47,10 @@ const calls = new WeakMap<NodeRequest, ContextValues>();
  * The per-call context values the handler made for a request, shared by REST
  * and Connect (so the request id in a body and in x-request-id agree).
  */
-export function contextValuesFor(req: NodeRequest, trustProxy: boolean): ContextValues {
+export function contextValuesFor(req: NodeRequest, clientAddressOf: ClientAddressOf): ContextValues {
   let values = calls.get(req);
   if (!values) {
-    values = createContextValues().set(callInfoKey, newCallInfo(req.headers, req.socket?.remoteAddress, trustProxy, false));
+    values = createContextValues().set(callInfoKey, newCallInfo(req.headers, req.socket?.remoteAddress, clientAddressOf, false));
     calls.set(req, values);
   }
   return values;
@@ -122,7 +124,7 @@ export function createHttpHandler(o: HttpHandlerOptions) {
       return;
     }
     const found = o.rest.lookup(url.pathname);
-    const info = newCallInfo(req.headers, req.socket?.remoteAddress, o.trustProxy, found.length > 0);
+    const info = newCallInfo(req.headers, req.socket?.remoteAddress, o.clientAddressOf, found.length > 0);
     const values = createContextValues().set(callInfoKey, info);
     calls.set(req, values);
     res.setHeader("x-request-id", requestIdOf(values));

@@ -43,7 +43,7 @@ describe("loadConfig defaults", () => {
     expect(config.smtpUrl).toBeUndefined();
     expect(config.pepper).toBeUndefined();
     expect(config.previousPeppers).toEqual([]);
-    expect(config.trustProxy).toBe(false);
+    expect(config.trustProxy).toEqual({ kind: "none" });
     expect(config.logLevel).toBe("info");
   });
 
@@ -73,7 +73,7 @@ describe("loadConfig defaults", () => {
     expect(c.limits.ip).toEqual({ burst: 7, periodMs: 2_000 });
     expect(c.limits.tenant).toEqual({ burst: 1000, periodMs: 99 });
     expect(c.limits.tenantShards).toBe(4);
-    expect(c.trustProxy).toBe(true);
+    expect(c.trustProxy).toEqual({ kind: "hops", hops: 1 });
     expect(c.logLevel).toBe("debug");
   });
 

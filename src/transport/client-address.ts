@@ -1,0 +1,61 @@
+// Which address a request comes from. Behind reverse proxies the socket's
+// peer is the nearest proxy, and X-Forwarded-For holds the chain: each proxy
+// appends the address it received the request from, so the entries are
+// written right to left by ever less trusted parties and the leftmost ones by
+// the client itself. The client's address is therefore read from the right:
+// skip the proxies we trust, and take the first address we do not (or, by
+// hop count, the one the outermost trusted proxy appended). A client can add
+// entries on the left but cannot change what a trusted proxy appended, so it
+// cannot choose its rate-limit key.
+import ipaddr from "ipaddr.js";
+import type { TrustProxy } from "../config.js";
+
+/** The client address of a request: its socket peer and X-Forwarded-For header(s). */
+export type ClientAddressOf = (socketAddress: string | undefined, forwardedFor: string | string[] | undefined) => string | undefined;
+
+export function clientAddressResolver(trust: TrustProxy): ClientAddressOf {
+  if (trust.kind === "none") return (socketAddress) => normalize(socketAddress);
+  const networks = trust.kind === "networks" ? trust.networks.map((cidr) => ipaddr.parseCIDR(cidr)) : [];
+  const trusted = (address: ipaddr.IPv4 | ipaddr.IPv6, hop: number) =>
+    trust.kind === "hops" ? hop < trust.hops : networks.some((range) => address.kind() === range[0].kind() && address.match(range));
+  return (socketAddress, forwardedFor) => {
+    const peer = parse(socketAddress);
+    if (!peer) return normalize(socketAddress);
+    // Nearest first: the socket's peer, then X-Forwarded-For right to left.
+    const chain = [socketAddress!, ...entries(forwardedFor).reverse()];
+    let client = peer;
+    for (let hop = 0; hop < chain.length; hop++) {
+      const address = hop === 0 ? peer : parse(chain[hop]);
+      // Something that is not an address: the client wrote it, or a proxy
+      // is misconfigured. Either way the nearest real address stands.
+      if (!address) break;
+      client = address;
+      if (!trusted(address, hop)) break;
+    }
+    return client.toString();
+  };
+}
+
+function entries(header: string | string[] | undefined): string[] {
+  if (header === undefined) return [];
+  const joined = Array.isArray(header) ? header.join(",") : header;
+  return joined.split(",").map((e) => e.trim()).filter((e) => e !== "");
+}
+
+/** An address as proxies write it: bare, "[v6]:port" or "v4:port"; IPv4-mapped IPv6 as IPv4. */
+function parse(raw: string | undefined): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
+  if (raw === undefined) return undefined;
+  let text = raw.trim();
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(text);
+  if (bracketed) text = bracketed[1]!;
+  else if (/^\d{1,3}(\.\d{1,3}){3}:\d+$/.test(text)) text = text.slice(0, text.lastIndexOf(":"));
+  if (text.includes("%")) text = text.slice(0, text.indexOf("%"));
+  if (!ipaddr.isValid(text)) return undefined;
+  // isValid accepts shorthand IPv4 forms ("10.1"); proxies write four parts.
+  if (!text.includes(":") && !ipaddr.IPv4.isValidFourPartDecimal(text)) return undefined;
+  return ipaddr.process(text);
+}
+
+function normalize(socketAddress: string | undefined): string | undefined {
+  return parse(socketAddress)?.toString() ?? socketAddress;
+}
