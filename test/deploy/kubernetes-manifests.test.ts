@@ -7,6 +7,7 @@ import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { parseAllDocuments } from "yaml";
 import { beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config.js";
 import { strictFieldProblems, validateWithModels, type Manifest } from "./kubernetes-schema.js";
 import { REPO } from "./support.js";
 
@@ -136,6 +137,19 @@ describe("the Deployment", () => {
     const total = Number(seconds) + Number(env().SHUTDOWN_GRACE_MS) / 1000 + 5;
     expect(total).toBeLessThanOrEqual(pod().spec.terminationGracePeriodSeconds);
     expect(Number(seconds)).toBeGreaterThanOrEqual(find("Deployment", "otp-service").spec.template.spec.containers[0].readinessProbe.periodSeconds);
+  });
+
+  it("sets an environment the service accepts (the Secret's values filled in)", () => {
+    const fromSecret: Record<string, string> = {
+      OTP_PEPPER: "p".repeat(64),
+      ADMIN_TOKEN: "a".repeat(48),
+      METRICS_TOKEN: "m".repeat(48),
+      DATABASE_URL: "postgres://otp_runtime:pw@pgbouncer:6432/otp",
+      SMTP_URL: "smtp://relay.example.com:587",
+    };
+    const envs = Object.fromEntries(Object.entries(env()).map(([k, v]) => [k, typeof v === "string" ? v : fromSecret[k]]));
+    const config = loadConfig(envs);
+    expect(config).toMatchObject({ host: "0.0.0.0", port: 8080, migrateOnStart: false, shutdownGraceMs: 10_000 });
   });
 
   it("does not migrate at start; the Job runs the migrate step with the schema owner's URL, hardened the same way", () => {
