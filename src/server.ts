@@ -165,7 +165,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     );
     const clientAddressOf = clientAddressResolver(config.trustProxy);
     const contextValues = (req: NodeRequest) => contextValuesFor(req, clientAddressOf);
-    const rest = new RestRouter(services, { interceptors, maxBodyBytes: config.maxBodyBytes, logger, contextValues });
+    const rest = new RestRouter(services.map((s) => s.spec), { interceptors, maxBodyBytes: config.maxBodyBytes, logger, contextValues });
     const notFound = (req: NodeRequest, res: NodeResponse) => {
       const url = new URL(`http://localhost${req.url ?? "/"}`);
       void rest.fail(rest.shapeForPath(url.pathname), req, res, new DomainError("route_not_found", `No route for ${req.method} ${url.pathname}.`));
@@ -188,7 +188,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     const described = new DescriptorIndex([...services.map((s) => s.service), ...platformServices]);
     const connect = connectNodeAdapter({
       routes: (router) => {
-        for (const { service, impl } of services) router.service(service, impl as never);
+        for (const s of services) s.addTo(router);
         router.service(Health, healthServiceImpl(readiness, described.serviceNames), { interceptors: [] });
         if (config.platform.reflection) {
           router.service(reflectionServices[0], reflectionV1Impl(described), { interceptors: [] });

@@ -1,7 +1,8 @@
 // The three services' implementations wired to the domain and to Postgres:
 // what build() serves on its port, and what in-process RPC tests serve
 // through Connect's router transport.
-import type { Interceptor } from "@connectrpc/connect";
+import type { DescService } from "@bufbuild/protobuf";
+import { type ConnectRouter, createServiceImplSpec, type Interceptor, type ServiceImpl, type ServiceImplSpec } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { AdminService } from "../gen/otp/v1/admin_service_pb.js";
 import { OtpService, SessionService } from "../gen/otp/v1/otp_service_pb.js";
@@ -24,9 +25,22 @@ import { PgSignInStore } from "./storage/sign-in-store.js";
 import { PgTenantStore } from "./storage/tenant-store.js";
 import { adminServiceImpl, otpInterceptors, otpServiceImpl, sessionServiceImpl } from "./transport/otp-service.js";
 
+/** A service with its implementation, their types checked together where it is made. */
+export interface ServiceRegistration {
+  readonly service: DescService;
+  /** Serves it on a Connect router (gRPC, gRPC-Web, Connect). */
+  addTo(router: ConnectRouter): void;
+  /** Its methods' implementations with their descriptors, for the REST routes. */
+  readonly spec: ServiceImplSpec;
+}
+
+function registration<S extends DescService>(service: S, impl: ServiceImpl<S>): ServiceRegistration {
+  return { service, addTo: (router) => router.service(service, impl), spec: createServiceImplSpec<S>(service, impl) };
+}
+
 export interface Services {
   /** Each service with its implementation, for the Connect router and the REST routes. */
-  readonly services: readonly { readonly service: typeof OtpService | typeof SessionService | typeof AdminService; readonly impl: Record<string, unknown> }[];
+  readonly services: readonly ServiceRegistration[];
   /** The interceptors every protocol runs the RPCs through, outermost first. */
   readonly interceptors: Interceptor[];
 }
@@ -62,9 +76,9 @@ export async function createServices(
   };
   return {
     services: [
-      { service: OtpService, impl: otpServiceImpl(deps) },
-      { service: SessionService, impl: sessionServiceImpl(deps) },
-      { service: AdminService, impl: adminServiceImpl({ admin: new Admin(adminStore, systemClock), templates, businesses, projects }) },
+      registration(OtpService, otpServiceImpl(deps)),
+      registration(SessionService, sessionServiceImpl(deps)),
+      registration(AdminService, adminServiceImpl({ admin: new Admin(adminStore, systemClock), templates, businesses, projects })),
     ],
     interceptors: [...outer, ...otpInterceptors(logger, projects, adminToken)],
   };

@@ -3,17 +3,20 @@
 // for less time, so a newly added business is found soon.
 import type { Clock } from "./clock.js";
 import type { Tenant, TenantStore } from "./tenants.js";
+import { TtlCache } from "./ttl-cache.js";
 
 export class BusinessDirectory {
-  private readonly cache = new Map<string, { tenant: Tenant | undefined; expiresAt: number }>();
+  private readonly cache: TtlCache<string, { tenant: Tenant | undefined }>;
 
   constructor(
     private readonly store: TenantStore,
-    private readonly clock: Clock,
+    clock: Clock,
     private readonly ttlMs = 30_000,
     private readonly missTtlMs = 2_000,
-    private readonly capacity = 10_000,
-  ) {}
+    capacity = 10_000,
+  ) {
+    this.cache = new TtlCache(clock, capacity);
+  }
 
   /** Forgets a business (it changed), so the next send reads it again. */
   forget(businessId: string): void {
@@ -21,13 +24,10 @@ export class BusinessDirectory {
   }
 
   async find(businessId: string): Promise<Tenant | undefined> {
-    const now = this.clock.now();
     const hit = this.cache.get(businessId);
-    if (hit && hit.expiresAt > now) return hit.tenant;
-    if (hit) this.cache.delete(businessId);
+    if (hit) return hit.tenant;
     const tenant = await this.store.business(businessId);
-    if (this.cache.size >= this.capacity) this.cache.delete(this.cache.keys().next().value!);
-    this.cache.set(businessId, { tenant, expiresAt: now + (tenant ? this.ttlMs : this.missTtlMs) });
+    this.cache.set(businessId, { tenant }, tenant ? this.ttlMs : this.missTtlMs);
     return tenant;
   }
 }

@@ -25,6 +25,7 @@ import { LocalThrottle } from "./local-throttle.js";
 import { verifySecret } from "./password-hash.js";
 import type { RateLimit } from "./rate-limit-policy.js";
 import type { Tenant, TenantStore } from "./tenants.js";
+import { TtlCache } from "./ttl-cache.js";
 import { WorkSlots } from "./work-slots.js";
 
 export interface ProjectAuthOptions {
@@ -49,8 +50,9 @@ const unauthorized = () => new DomainError("unauthenticated", "Unauthorized cred
 
 export class ProjectAuthenticator {
   private readonly cacheKey = randomBytes(32);
-  private readonly verified = new Map<string, { tenant: Tenant; expiresAt: number }>();
-  private readonly refused = new Map<string, { projectId: string; expiresAt: number }>();
+  private readonly verified: TtlCache<string, Tenant>;
+  /** Pairs found wrong, by fingerprint: the project id they named. */
+  private readonly refused: TtlCache<string, string>;
   private readonly verifying = new Map<string, Promise<Tenant>>();
   private readonly perClient: LocalThrottle;
   private readonly perProject: LocalThrottle;
@@ -64,6 +66,8 @@ export class ProjectAuthenticator {
     this.perClient = new LocalThrottle(options.failuresPerClient, clock);
     this.perProject = new LocalThrottle(options.failuresPerProject, clock);
     this.hashing = new WorkSlots(options.maxConcurrentHashes, options.maxQueuedHashes);
+    this.verified = new TtlCache(clock, options.cacheSize);
+    this.refused = new TtlCache(clock, options.cacheSize);
   }
 
   /**
@@ -72,20 +76,16 @@ export class ProjectAuthenticator {
    * instances forget theirs when their entries expire (cacheTtlMs).
    */
   forget(projectId: string): void {
-    for (const [key, entry] of this.verified) if (entry.tenant.externalId === projectId) this.verified.delete(key);
-    for (const [key, entry] of this.refused) if (entry.projectId === projectId) this.refused.delete(key);
+    this.verified.deleteWhere((tenant) => tenant.externalId === projectId);
+    this.refused.deleteWhere((refusedProject) => refusedProject === projectId);
   }
 
   /** `client`: the caller's address, whose failures are budgeted. */
   async authenticate(projectId: string, secret: string, client?: string): Promise<Tenant> {
     const fingerprint = createHmac("sha256", this.cacheKey).update(projectId).update("\0").update(secret).digest("base64");
-    const now = this.clock.now();
     const hit = this.verified.get(fingerprint);
-    if (hit && hit.expiresAt > now) return hit.tenant;
-    if (hit) this.verified.delete(fingerprint);
-    const miss = this.refused.get(fingerprint);
-    if (miss && miss.expiresAt > now) throw unauthorized();
-    if (miss) this.refused.delete(fingerprint);
+    if (hit) return hit;
+    if (this.refused.get(fingerprint) !== undefined) throw unauthorized();
 
     // Concurrent first calls with the same pair share one slow verification.
     let pending = this.verifying.get(fingerprint);
@@ -124,13 +124,13 @@ export class ProjectAuthenticator {
       }, clean);
       if (!checked) throw new DomainError("rate_limited", "Too many authentications at once: retry shortly.", { retryAfterMs: 1_000, limit: "auth_busy" });
       if (!checked.value) {
-        this.remember(this.refused, fingerprint, { projectId, expiresAt: this.clock.now() + this.options.cacheTtlMs });
+        this.refused.set(fingerprint, projectId, this.options.cacheTtlMs);
         throw unauthorized();
       }
       // A success costs no budget.
       this.perClient.give(client);
       this.perProject.give(projectId);
-      this.remember(this.verified, fingerprint, { tenant: credentials.tenant, expiresAt });
+      this.verified.setUntil(fingerprint, credentials.tenant, expiresAt);
       return credentials.tenant;
     } catch (err) {
       // Refused for being busy is no failure of the caller's.
@@ -142,13 +142,6 @@ export class ProjectAuthenticator {
     }
   }
 
-  private remember<V>(cache: Map<string, V>, key: string, value: V): void {
-    if (cache.size >= this.options.cacheSize) {
-      // Maps iterate in insertion order: drop the oldest entry.
-      cache.delete(cache.keys().next().value!);
-    }
-    cache.set(key, value);
-  }
 }
 
 function throttled(retryAfterMs: number): DomainError {

@@ -5,19 +5,22 @@
 import type { AdminStore, TemplateRecord } from "./admin-records.js";
 import type { Clock } from "./clock.js";
 import { DomainError } from "./errors.js";
+import { TtlCache } from "./ttl-cache.js";
 
 type Kind = "login" | "signup";
 
 type Resolution = { readonly id: string } | { readonly problem: string };
 
 export class TemplateDirectory {
-  private readonly cache = new Map<string, { resolution: Resolution; expiresAt: number }>();
+  private readonly cache: TtlCache<string, Resolution>;
 
   constructor(
     private readonly store: Pick<AdminStore, "template" | "listTemplates">,
-    private readonly clock: Clock,
+    clock: Clock,
     private readonly ttlMs = 10_000,
-  ) {}
+  ) {
+    this.cache = new TtlCache(clock, 10_000);
+  }
 
   /**
    * The id of the tenant's `kind` template that `idOrName` names (its id, or
@@ -26,16 +29,14 @@ export class TemplateDirectory {
    */
   async resolve(tenantId: string, idOrName: string, kind: Kind): Promise<string> {
     const key = `${tenantId}\0${kind}\0${idOrName}`;
-    const now = this.clock.now();
-    let hit = this.cache.get(key);
-    if (!hit || hit.expiresAt <= now) {
-      hit = { resolution: await this.lookUp(tenantId, idOrName, kind), expiresAt: now + this.ttlMs };
-      if (this.cache.size >= 10_000) this.cache.delete(this.cache.keys().next().value!);
-      this.cache.set(key, hit);
+    let resolution = this.cache.get(key);
+    if (!resolution) {
+      resolution = await this.lookUp(tenantId, idOrName, kind);
+      this.cache.set(key, resolution, this.ttlMs);
     }
-    if ("id" in hit.resolution) return hit.resolution.id;
+    if ("id" in resolution) return resolution.id;
     const field = `${kind}_template_id`;
-    const description = hit.resolution.problem;
+    const description = resolution.problem;
     throw new DomainError("template_not_found", `${field} ${description}`, {
       violations: [{ field, jsonField: kind === "login" ? "loginTemplateId" : "signupTemplateId", description }],
     });

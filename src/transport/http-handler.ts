@@ -2,15 +2,14 @@
 // (/healthz, /readyz, /metrics, the dev mailbox), then the REST routes,
 // then Connect (gRPC, gRPC-Web, Connect). Each request gets its call info
 // (and request id, sent back as x-request-id) once, here.
-import { timingSafeEqual } from "node:crypto";
 import type { Logger } from "pino";
 import { createContextValues, type ContextValues } from "@connectrpc/connect";
-import { hashToken } from "../domain/sign-in.js";
 import type { ApiDocs } from "../web/api-docs.js";
 import type { WebAssets } from "../web/assets.js";
 import { favicon } from "../web/favicon.js";
 import type { ClientAddressOf } from "./client-address.js";
 import { serveDevInbox, type DevMailboxView } from "./dev-inbox.js";
+import { bearerCheck } from "./bearer.js";
 import type { Cors } from "./cors.js";
 import { callInfoKey, newCallInfo, requestIdOf } from "./context.js";
 import type { Metrics } from "../observability/metrics.js";
@@ -57,7 +56,7 @@ export function contextValuesFor(req: NodeRequest, clientAddressOf: ClientAddres
 }
 
 export function createHttpHandler(o: HttpHandlerOptions) {
-  const metricsDigest = o.metricsToken === undefined ? undefined : hashToken(o.metricsToken);
+  const metricsTokenMatches = o.metricsToken === undefined ? undefined : bearerCheck(o.metricsToken);
   const serve = async (req: NodeRequest, res: NodeResponse, url: URL, found: readonly RouteMatch[]): Promise<void> => {
     if (o.cors.apply(req, res)) return;
     const get = req.method === "GET" || req.method === "HEAD";
@@ -94,9 +93,8 @@ export function createHttpHandler(o: HttpHandlerOptions) {
     }
     // Closed /metrics (no token, not embedded) is not there at all: the
     // request goes on like any unknown path.
-    if (get && url.pathname === "/metrics" && (metricsDigest || o.metricsOpenWithoutToken)) {
-      const presented = /^Bearer (\S+)$/.exec(String(req.headers.authorization ?? ""))?.[1];
-      if (metricsDigest && !(presented && timingSafeEqual(hashToken(presented), metricsDigest))) {
+    if (get && url.pathname === "/metrics" && (metricsTokenMatches || o.metricsOpenWithoutToken)) {
+      if (metricsTokenMatches && !metricsTokenMatches(req.headers.authorization)) {
         return writeJson(res, 401, { code: "unauthenticated", message: "Send Authorization: Bearer <METRICS_TOKEN>." });
       }
       const body = await o.metrics.registry.metrics();

@@ -5,14 +5,14 @@
 // interceptors as gRPC and Connect, then answers in its contract's shape.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
-import { fromJson, ScalarType, type DescField, type DescMessage, type DescMethodUnary, type DescService, type JsonObject } from "@bufbuild/protobuf";
+import { fromJson, ScalarType, type DescField, type DescMessage, type DescMethodUnary, type JsonObject } from "@bufbuild/protobuf";
 import {
   ConnectError,
   createHandlerContext,
-  createMethodImplSpec,
   type ContextValues,
   type Interceptor,
   type MethodImplSpec,
+  type ServiceImplSpec,
 } from "@connectrpc/connect";
 import { invokeUnaryImplementation } from "@connectrpc/connect/protocol";
 import type { Logger } from "pino";
@@ -33,9 +33,11 @@ interface Route {
   readonly variables: readonly string[];
   readonly hasBody: boolean;
   readonly method: DescMethodUnary;
-  readonly spec: MethodImplSpec;
+  readonly spec: UnarySpec;
   readonly shape: RestShape;
 }
+
+type UnarySpec = Extract<MethodImplSpec, { kind: "unary" }>;
 
 /** A route whose path template matched a request path. */
 export interface RouteMatch {
@@ -55,16 +57,16 @@ export class RestRouter {
   private readonly routes: Route[] = [];
 
   constructor(
-    services: readonly { service: DescService; impl: Record<string, unknown> }[],
+    services: readonly ServiceImplSpec[],
     private readonly options: RestOptions,
   ) {
-    for (const { service, impl } of services) {
+    for (const { service, methods } of services) {
       for (const method of service.methods) {
         const binding = httpBindingOf(method);
         if (!binding) continue;
-        if (method.methodKind !== "unary") throw new Error(`${method.name}: only unary RPCs can have REST routes`);
-        const fn = impl[method.localName];
-        if (typeof fn !== "function") throw new Error(`${method.name}: no implementation`);
+        const spec = methods[method.localName];
+        if (!spec) throw new Error(`${method.name}: no implementation`);
+        if (spec.kind !== "unary" || method.methodKind !== "unary") throw new Error(`${method.name}: only unary RPCs can have REST routes`);
         const { pattern, variables } = compileTemplate(binding.path);
         this.routes.push({
           verb: binding.verb,
@@ -73,7 +75,7 @@ export class RestRouter {
           variables,
           hasBody: binding.body === "*",
           method: method as DescMethodUnary,
-          spec: createMethodImplSpec(method, fn as never) as MethodImplSpec,
+          spec,
           shape: shapeFor(contractOf(method)),
         });
       }
@@ -146,11 +148,11 @@ export class RestRouter {
         requestSignal: abort.signal,
         contextValues: values,
       });
-      const output = await invokeUnaryImplementation(route.spec as never, ctx, input, [...this.options.interceptors]);
+      const output = await invokeUnaryImplementation(route.spec, ctx, input, [...this.options.interceptors]);
       ctx.responseHeader.forEach((v, k) => {
         res.setHeader(k, v);
       });
-      writeJson(res, 200, route.shape.success(route.method.output, output as never));
+      writeJson(res, 200, route.shape.success(route.method.output, output));
     } catch (err) {
       // Errors from the interceptors are already mapped (and logged).
       await this.fail(route.shape, req, res, err, values);

@@ -41,7 +41,7 @@ beforeAll(async () => {
   // No contextValues: handlers see callInfoKey's default (no client IP).
   const transport = createRouterTransport(
     (router) => {
-      for (const { service, impl } of services) router.service(service, impl as never);
+      for (const s of services) s.addTo(router);
     },
     { router: { interceptors } },
   );
