@@ -156,7 +156,7 @@ function accessLine(o: HttpHandlerOptions, req: NodeRequest, res: NodeResponse, 
       request_id: r.getHeader("x-request-id"),
       trace_id: o.traceIdOf?.(req),
       method: req.method,
-      path: url.pathname.length > 200 ? `${url.pathname.slice(0, 200)}…` : url.pathname,
+      path: loggablePath(url.pathname),
       ...(route ? { route: route.template } : {}),
       ...(rpc ? { rpc, protocol: calls.get(req)?.get(callInfoKey).protocol } : {}),
       status: r.statusCode,
@@ -165,6 +165,15 @@ function accessLine(o: HttpHandlerOptions, req: NodeRequest, res: NodeResponse, 
     },
     "request",
   );
+}
+
+/**
+ * The path as logged: an address a caller put in it (an unknown route, a
+ * mistake) is masked like everywhere else in the log, and length is bounded.
+ */
+function loggablePath(pathname: string): string {
+  const masked = pathname.replace(/[^/@]*(@|%40)/gi, "***@");
+  return masked.length > 200 ? `${masked.slice(0, 200)}…` : masked;
 }
 
 /** gRPC sends its status in trailers; they are noted for the access line. */

@@ -77,6 +77,12 @@ it("writes one access line per request at info level, with the x-request-id valu
     expect.objectContaining({ level: 30, request_id: res.headers.get("x-request-id"), method: "POST", path: "/otp.v1.OtpService/SendOtp", rpc: "otp.v1.OtpService/SendOtp", protocol: "connect", status: 200, ms: expect.any(Number) }),
     expect.objectContaining({ level: 30, request_id: legacy.headers.get("x-request-id"), method: "GET", path: "/api/sys/users/sendOtp", route: "/api/sys/users/sendOtp", rpc: "otp.v1.OtpService/SendOtp", protocol: "rest", status: 200 }),
   ]);
+  // An address a caller puts in a path is masked in the access line.
+  const before = lines.length;
+  expect((await fetch(`${env.url}/v1/users/pat.smith%40example.com`)).status).toBe(404);
+  const masked = lines.slice(before).map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === "request");
+  expect(masked?.path).toBe("/v1/users/***@example.com");
+  expect(lines.slice(before).join("\n")).not.toContain("pat.smith");
   // ISO timestamps, not epoch milliseconds.
   expect(JSON.parse(lines.at(-1)!).time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
 });
