@@ -16,6 +16,8 @@ RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./
 COPY gen ./gen
 COPY src ./src
+# The OpenAPI document (npm run generate makes it from proto/) is bundled in.
+COPY docs/openapi.json ./docs/openapi.json
 RUN npm run build
 
 # --- runtime dependencies only ---------------------------------------------

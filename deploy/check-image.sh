@@ -11,8 +11,8 @@
 #      the image's user, with the image's entrypoint, command, working
 #      directory and environment (read from `buildah inspect`), against the
 #      Postgres on 127.0.0.1:5432 and an SMTP sink outside the chroot: the
-#      migrate step, /readyz, the image's HEALTHCHECK, a send whose mail
-#      arrives, and a clean exit on SIGTERM.
+#      migrate step, /readyz, the image's HEALTHCHECK, the sign-in page, a
+#      send whose mail arrives, and a clean exit on SIGTERM.
 #
 # Idempotent: reruns reuse the cached rootfs, the stand-in base and buildah's
 # layer cache; containers, mounts, the database and the sink are removed on
@@ -130,7 +130,7 @@ t0=$(date +%s)
 # `npm ci`, so nothing is downloaded again) and its registry CA, through
 # mounts that exist only during the build: nothing of this machine ends up
 # in a layer, and the Dockerfile stays what any builder runs.
-BUILD_NPM=$(mktemp -d /tmp/otp-image-npm.XXXXXX)
+BUILD_NPM=$(mktemp -d -t otp-image-npm.XXXXXX)
 NPM_CACHE=$(npm config get cache)
 mkdir -p "$NPM_CACHE"
 MOUNTS=(-v "$NPM_CACHE:/root/.npm" -v "$BUILD_NPM/npmrc:/root/.npmrc:ro")
@@ -168,13 +168,13 @@ printf '%s\n' "${IMG_ENV[@]}" | grep -qx 'HOST=0.0.0.0' || die "the image's HOST
 CTR=$(buildah from --pull=never "$IMAGE")
 MNT=$(buildah mount "$CTR")
 # A read-only view of the image's root, with /proc and /dev as a runtime gives them.
-RO=$(mktemp -d /tmp/otp-image-root.XXXXXX)
+RO=$(mktemp -d -t otp-image-root.XXXXXX)
 mount --bind "$MNT" "$RO" && mount -o remount,bind,ro "$RO"
 mount -t proc proc "$RO/proc"
 mount --bind /dev "$RO/dev"
 if chroot "$RO" /bin/sh -c 'touch /app/probe' 2>/dev/null; then die "the root filesystem is writable"; fi
 
-WORK=$(mktemp -d /tmp/otp-image-check.XXXXXX)
+WORK=$(mktemp -d -t otp-image-check.XXXXXX)
 mkdir "$WORK/mail"
 node deploy/smtp-sink.mjs "$WORK/mail" >"$WORK/sink.out" 2>&1 &
 SINK_PID=$!
@@ -215,6 +215,10 @@ curl -fsS "$BASE_URL/readyz" >/dev/null || die "/readyz did not answer 200: $(ta
 log "/readyz 200"
 in_image "${IMG_HEALTH[@]}" || die "the image's HEALTHCHECK failed"
 log "HEALTHCHECK passed"
+for page in /signin /openapi.json; do
+  curl -fsS -o /dev/null "$BASE_URL$page" || die "GET $page failed: what it serves is missing from the image"
+done
+log "the sign-in page and /openapi.json are served from the image"
 
 PROJECT=$(curl -fsS -X POST "$BASE_URL/admin/v1/projects" -H "authorization: Bearer $ADMIN_TOKEN" \
   -H 'content-type: application/json' -d '{"name":"Image check"}') || die "creating a project failed"
