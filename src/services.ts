@@ -15,7 +15,7 @@ import type { SendAdmission } from "./domain/send-admission.js";
 import { DEFAULT_PROJECT_AUTH, ProjectAuthenticator } from "./domain/project-auth.js";
 import type { Secrets } from "./domain/secrets.js";
 import { SignIn } from "./domain/sign-in.js";
-import { KeyRing } from "./domain/signing-keys.js";
+import { TenantKeys } from "./domain/signing-keys.js";
 import { TemplateDirectory } from "./domain/template-directory.js";
 import { PgAdminStore } from "./storage/admin-store.js";
 import type { Db } from "./storage/db.js";
@@ -60,14 +60,20 @@ export async function createServices(
   const templates = new TemplateDirectory(adminStore, systemClock);
   const businesses = new BusinessDirectory(tenants, systemClock);
   const projects = new ProjectAuthenticator(tenants, systemClock, { ...DEFAULT_PROJECT_AUTH, ...config.projectAuth });
+  const keys = new TenantKeys(new PgKeyStore(db), tenants, secrets, systemClock, {
+    // A retired key stays published as long as a token it signed may live.
+    retentionMinutes: Math.max(24 * 60, config.legacyTokenTtlMinutes),
+    cacheTtlMs: 60_000,
+  });
   const deps = {
+    keys,
     templates,
     businesses,
     sender: new OtpSender(new PgOtpStore(db), secrets, config.limits, config.mailFrom.split("@")[1]!, mailQueued, {
       codeTtlMinutes: config.legacyCodeTtlMinutes,
       minResponseMs: config.legacyMinResponseMs,
     }, admission),
-    signIn: new SignIn(new PgSignInStore(db), secrets, await KeyRing.open(new PgKeyStore(db), secrets), systemClock, {
+    signIn: new SignIn(new PgSignInStore(db), secrets, keys, systemClock, {
       attempts: config.attempts,
       guessLimit: config.guessLimit,
       legacyTokenTtlMinutes: config.legacyTokenTtlMinutes,
@@ -78,7 +84,7 @@ export async function createServices(
     services: [
       registration(OtpService, otpServiceImpl(deps)),
       registration(SessionService, sessionServiceImpl(deps)),
-      registration(AdminService, adminServiceImpl({ admin: new Admin(adminStore, systemClock), templates, businesses, projects })),
+      registration(AdminService, adminServiceImpl({ admin: new Admin(adminStore, systemClock), templates, businesses, projects, keys })),
     ],
     interceptors: [...outer, ...otpInterceptors(logger, projects, adminToken)],
   };

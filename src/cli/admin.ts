@@ -27,6 +27,9 @@ const HELP = `usage: npm run admin -- <command> [options] [--json]
   project list                                       list projects
   project update --id PROJECT [--name NAME] [branding]
   project rotate-secret --id PROJECT [--grace-minutes N]
+  keys rotate (--project ID | --business N) [--revoke-previous]
+                                                     a new signing key for one tenant; the previous
+                                                     ones stay in its JWKS unless revoked at once
   business upsert --id NUMBER --name NAME [branding] create or update a business
   business list
   template set (--project ID | --business N) --kind login|signup --name NAME --file FILE [--id TEMPLATE]
@@ -59,6 +62,7 @@ const OPTIONS = {
   since: { type: "string" },
   until: { type: "string" },
   "grace-minutes": { type: "string" },
+  "revoke-previous": { type: "boolean" },
   "sender-name": { type: "string" },
   "sender-address": { type: "string" },
   "reply-to": { type: "string" },
@@ -150,6 +154,10 @@ async function run(client: Client<typeof AdminService>, cmd: string, values: Val
     case "project rotate-secret": {
       const r = await client.rotateProjectSecret({ projectId: need(values, "id"), graceMinutes: int(values["grace-minutes"], "grace-minutes") });
       return { schema: S.rotateProjectSecret.output, message: r, rows: [{ secret: r.secret, previous_valid_until: toIso(r.previousValidUntil) }], note: "The new secret is shown only now." };
+    }
+    case "keys rotate": {
+      const r = await client.rotateSigningKeys({ ...tenant(values), revokePrevious: values["revoke-previous"] === true });
+      return { schema: S.rotateSigningKeys.output, message: r, rows: r.publishedKids.map((kid, i) => ({ kid, state: i === 0 ? "active" : "retired" })) };
     }
     case "business upsert": {
       const r = await client.upsertBusiness({ businessId: BigInt(int(need(values, "id"), "id")!), name: need(values, "name"), branding: branding(values) });

@@ -13,7 +13,7 @@ import { guessCharge, type RateLimit } from "./rate-limit-policy.js";
 import { ResponseFloor } from "./response-floor.js";
 import type { Secrets } from "./secrets.js";
 import { CommitThenFail, type AttemptTx, type EmailLookup, type Factor, type SessionRecord, type SignInStore, type UserRecord } from "./sign-in-records.js";
-import type { KeyRing } from "./signing-keys.js";
+import type { TenantKeys } from "./signing-keys.js";
 import type { Tenant } from "./tenants.js";
 
 const SESSION_JWT_TTL_SECONDS = 300;
@@ -67,7 +67,7 @@ export class SignIn {
   constructor(
     private readonly store: SignInStore,
     private readonly secrets: Secrets,
-    private readonly keys: KeyRing,
+    private readonly keys: TenantKeys,
     private readonly clock: Clock,
     private readonly policy: SignInPolicy,
   ) {
@@ -137,9 +137,10 @@ export class SignIn {
         return user;
       });
       return this.keys.sign(
+        business,
         { email: address, business_id: Number(business.externalId) },
         {
-          issuer: "otp-service",
+          issuer: legacyIssuerOf(business),
           audience: `business:${business.externalId}`,
           subject: user.userId,
           nowMs: now,
@@ -178,10 +179,6 @@ export class SignIn {
   /** The user of a live session, for adding an address to them. */
   async sessionUserId(tenant: Tenant, handle: SessionHandle): Promise<string> {
     return (await this.findLiveSession(tenant, handle)).session.userId;
-  }
-
-  jwks() {
-    return this.keys.jwks();
   }
 
   private async judge(
@@ -233,7 +230,7 @@ export class SignIn {
     if (handle.token) {
       session = await this.store.sessionByTokenHash(tenant.id, hashToken(handle.token));
     } else if (handle.jwt) {
-      const claims = await this.keys.verify(handle.jwt, { issuer: issuerOf(tenant), audience: tenant.externalId, nowMs: now });
+      const claims = await this.keys.verify(tenant, handle.jwt, { issuer: issuerOf(tenant), audience: tenant.externalId, nowMs: now });
       const id = (claims?.[SESSION_CLAIM] as { id?: unknown } | undefined)?.id;
       if (typeof id === "string") session = await this.store.sessionById(tenant.id, id);
     }
@@ -243,6 +240,7 @@ export class SignIn {
 
   private sessionJwt(tenant: Tenant, s: SessionRecord): Promise<string> {
     return this.keys.sign(
+      tenant,
       {
         ...s.customClaims,
         [SESSION_CLAIM]: {
@@ -267,6 +265,11 @@ export class SignIn {
 
 function issuerOf(tenant: Tenant): string {
   return `stytch.com/${tenant.externalId}`;
+}
+
+/** The issuer of a business's legacy bearer tokens (their audience is `business:<id>`). */
+export function legacyIssuerOf(business: Tenant): string {
+  return `otp-service/business/${business.externalId}`;
 }
 
 export function hashToken(token: string): Buffer {

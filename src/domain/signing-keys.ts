@@ -1,9 +1,27 @@
 // Asymmetric keys that sign session and legacy bearer JWTs (ES256, via
-// jose). Private keys are stored only sealed under the pepper; each key has
-// a kid so keys can rotate while tokens signed by the previous one verify.
+// jose), one set per tenant: each project and each business signs with its
+// own keys and publishes only those, so a relying party that checks a token
+// against its tenant's key set never accepts another tenant's token. Private
+// keys are stored only sealed under the pepper (AES-256-GCM, bound to the
+// kid); each key has a kid so keys can rotate while tokens signed by the
+// previous one still verify.
 import { randomUUID } from "node:crypto";
-import { createLocalJWKSet, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JWK, type JWTPayload } from "jose";
+import {
+  createLocalJWKSet,
+  decodeProtectedHeader,
+  exportJWK,
+  generateKeyPair,
+  importJWK,
+  type JWK,
+  type JWTPayload,
+  jwtVerify,
+  SignJWT,
+} from "jose";
+import type { Clock } from "./clock.js";
+import { DomainError } from "./errors.js";
+import { isProjectId } from "./ids.js";
 import type { Secrets } from "./secrets.js";
+import type { Tenant, TenantStore } from "./tenants.js";
 
 export interface StoredKey {
   readonly kid: string;
@@ -13,10 +31,19 @@ export interface StoredKey {
   readonly retired: boolean;
 }
 
-/** Storage port for signing keys. */
+/** Storage port for signing keys, per tenant. */
 export interface KeyStore {
-  /** Returns the keys to publish, first creating `fresh()` when none is active. */
-  ensureActive(fresh: () => Promise<StoredKey>): Promise<StoredKey[]>;
+  /**
+   * The tenant's keys to publish (the active one first, then those retired
+   * less than `retentionMinutes` ago), first adding `fresh()` when it has no
+   * active key.
+   */
+  ensureActive(tenantId: string, retentionMinutes: number, fresh: () => Promise<StoredKey>): Promise<StoredKey[]>;
+  /**
+   * Retires the tenant's active key and adds `fresh` as the active one; with
+   * `dropPrevious`, deletes every older key of the tenant at once.
+   */
+  rotate(tenantId: string, fresh: StoredKey, dropPrevious: boolean): Promise<void>;
 }
 
 export interface PublicJwk {
@@ -29,67 +56,91 @@ export interface PublicJwk {
   readonly use: string;
 }
 
+export interface TokenTerms {
+  readonly issuer: string;
+  readonly audience: string[] | string;
+  readonly subject: string;
+  readonly nowMs: number;
+  readonly ttlSeconds: number;
+}
+
 const ALG = "ES256";
 
-export class KeyRing {
-  private constructor(
-    private readonly active: { kid: string; key: CryptoKey | Uint8Array },
-    private readonly published: readonly PublicJwk[],
+/** One tenant's keys: the active private key and the published public ones. */
+class KeyRing {
+  constructor(
+    readonly active: { kid: string; key: CryptoKey | Uint8Array },
+    readonly published: readonly PublicJwk[],
+    readonly loadedAt: number,
+  ) {}
+}
+
+export interface TenantKeysOptions {
+  /** How long a retired key stays published (it must outlive the tokens it signed). */
+  readonly retentionMinutes: number;
+  /** How long an instance keeps a tenant's keys before reading them again. */
+  readonly cacheTtlMs: number;
+}
+
+export class TenantKeys {
+  private readonly rings = new Map<string, Promise<KeyRing>>();
+  /** When each tenant's keys were last re-read for an unknown kid. */
+  private readonly rereadAt = new Map<string, number>();
+
+  constructor(
+    private readonly store: KeyStore,
+    private readonly tenants: TenantStore,
+    private readonly secrets: Secrets,
+    private readonly clock: Clock,
+    private readonly options: TenantKeysOptions,
   ) {}
 
-  static async open(store: KeyStore, secrets: Secrets): Promise<KeyRing> {
-    const keys = await store.ensureActive(async () => {
-      const kid = `jwk-${randomUUID()}`;
-      const { publicKey, privateKey } = await generateKeyPair(ALG, { extractable: true });
-      const privateJwk = await exportJWK(privateKey);
-      return {
-        kid,
-        publicJwk: await exportJWK(publicKey),
-        privateSealed: secrets.encrypt(JSON.stringify(privateJwk), kid),
-        pepperId: secrets.keyId,
-        retired: false,
-      };
-    });
-    const current = keys.find((k) => !k.retired);
-    if (!current) throw new Error("no active signing key");
-    const privateJwk = JSON.parse(secrets.decrypt(current.privateSealed, current.pepperId, current.kid)) as JWK;
-    const published = keys.map((k) => ({
-      kty: String(k.publicJwk.kty),
-      crv: String(k.publicJwk.crv),
-      x: String(k.publicJwk.x),
-      y: String(k.publicJwk.y),
-      kid: k.kid,
-      alg: ALG,
-      use: "sig",
-    }));
-    return new KeyRing({ kid: current.kid, key: await importJWK(privateJwk, ALG) }, published);
+  /** A project's JSON Web Key Set, current key first; not_found for an unknown project. */
+  async projectJwks(projectId: string): Promise<readonly PublicJwk[]> {
+    const credentials = isProjectId(projectId) ? await this.tenants.projectCredentials(projectId) : undefined;
+    if (!credentials) throw new DomainError("not_found", "No project has that project_id.");
+    return (await this.ring(credentials.tenant)).published;
   }
 
-  /** The JSON Web Key Set, current key first. */
-  jwks(): readonly PublicJwk[] {
-    return this.published;
+  /** A business's JSON Web Key Set, which verifies its legacy bearer tokens. */
+  async businessJwks(businessId: string): Promise<readonly PublicJwk[]> {
+    const business = await this.tenants.business(businessId);
+    if (!business) {
+      throw new DomainError("not_found", "business_id names no known business", {
+        violations: [{ field: "business_id", jsonField: "businessId", description: "names no known business" }],
+      });
+    }
+    return (await this.ring(business)).published;
   }
 
-  async sign(
-    claims: JWTPayload,
-    t: { issuer: string; audience: string[] | string; subject: string; nowMs: number; ttlSeconds: number },
-  ): Promise<string> {
+  async sign(tenant: Tenant, claims: JWTPayload, t: TokenTerms): Promise<string> {
+    const ring = await this.ring(tenant);
     const iat = Math.floor(t.nowMs / 1000);
     return new SignJWT(claims)
-      .setProtectedHeader({ alg: ALG, kid: this.active.kid, typ: "JWT" })
+      .setProtectedHeader({ alg: ALG, kid: ring.active.kid, typ: "JWT" })
       .setIssuer(t.issuer)
       .setAudience(t.audience)
       .setSubject(t.subject)
       .setIssuedAt(iat)
       .setNotBefore(iat)
       .setExpirationTime(iat + t.ttlSeconds)
-      .sign(this.active.key);
+      .sign(ring.active.key);
   }
 
-  /** Verifies signature, issuer, audience and lifetime; undefined if any fails. */
-  async verify(jwt: string, expect: { issuer: string; audience: string; nowMs: number }): Promise<JWTPayload | undefined> {
+  /** Verifies signature (by one of the tenant's keys), issuer, audience and lifetime; undefined if any fails. */
+  async verify(tenant: Tenant, jwt: string, expect: { issuer: string; audience: string; nowMs: number }): Promise<JWTPayload | undefined> {
+    let ring = await this.ring(tenant);
+    // A key another instance made since this one read the tenant's keys:
+    // read them again (at most once a second per tenant).
+    const kid = kidOf(jwt);
+    if (kid && !ring.published.some((k) => k.kid === kid) && this.clock.now() - (this.rereadAt.get(tenant.id) ?? 0) > 1_000) {
+      this.rereadAt.set(tenant.id, this.clock.now());
+      if (this.rereadAt.size > 10_000) this.rereadAt.delete(this.rereadAt.keys().next().value!);
+      this.rings.delete(tenant.id);
+      ring = await this.ring(tenant);
+    }
     try {
-      const { payload } = await jwtVerify(jwt, createLocalJWKSet({ keys: [...this.published] as JWK[] }), {
+      const { payload } = await jwtVerify(jwt, createLocalJWKSet({ keys: [...ring.published] as JWK[] }), {
         issuer: expect.issuer,
         audience: expect.audience,
         algorithms: [ALG],
@@ -99,5 +150,78 @@ export class KeyRing {
     } catch {
       return undefined;
     }
+  }
+
+  /**
+   * Gives the tenant a new active key. The previous ones stay published for
+   * the retention period, so tokens they signed still verify, unless
+   * `dropPrevious` (a key is compromised): then they go at once. Other
+   * instances sign with the new key once their cached copy expires
+   * (cacheTtlMs), and read it at once when they meet a token it signed.
+   */
+  async rotate(ref: { readonly projectId: string } | { readonly businessId: string }, dropPrevious: boolean): Promise<readonly PublicJwk[]> {
+    const tenant =
+      "projectId" in ref
+        ? (isProjectId(ref.projectId) ? await this.tenants.projectCredentials(ref.projectId) : undefined)?.tenant
+        : await this.tenants.business(ref.businessId);
+    if (!tenant) {
+      const [field, jsonField] = "projectId" in ref ? ["project_id", "projectId"] : ["business_id", "businessId"];
+      throw new DomainError("not_found", `${field} names no tenant`, { violations: [{ field, jsonField, description: "names no tenant" }] });
+    }
+    await this.store.rotate(tenant.id, await this.freshKey(), dropPrevious);
+    this.rings.delete(tenant.id);
+    return (await this.ring(tenant)).published;
+  }
+
+  private ring(tenant: Tenant): Promise<KeyRing> {
+    const cached = this.rings.get(tenant.id);
+    if (cached) {
+      return cached.then((ring) => {
+        if (this.clock.now() - ring.loadedAt < this.options.cacheTtlMs) return ring;
+        if (this.rings.get(tenant.id) === cached) this.rings.delete(tenant.id);
+        return this.ring(tenant);
+      });
+    }
+    const loading = this.load(tenant.id);
+    this.rings.set(tenant.id, loading);
+    loading.catch(() => this.rings.delete(tenant.id));
+    return loading;
+  }
+
+  private async load(tenantId: string): Promise<KeyRing> {
+    const keys = await this.store.ensureActive(tenantId, this.options.retentionMinutes, () => this.freshKey());
+    const current = keys.find((k) => !k.retired);
+    if (!current) throw new Error(`tenant ${tenantId} has no active signing key`);
+    const privateJwk = JSON.parse(this.secrets.decrypt(current.privateSealed, current.pepperId, current.kid)) as JWK;
+    const published = keys.map((k) => ({
+      kty: String(k.publicJwk.kty),
+      crv: String(k.publicJwk.crv),
+      x: String(k.publicJwk.x),
+      y: String(k.publicJwk.y),
+      kid: k.kid,
+      alg: ALG,
+      use: "sig",
+    }));
+    return new KeyRing({ kid: current.kid, key: await importJWK(privateJwk, ALG) }, published, this.clock.now());
+  }
+
+  private async freshKey(): Promise<StoredKey> {
+    const kid = `jwk-${randomUUID()}`;
+    const { publicKey, privateKey } = await generateKeyPair(ALG, { extractable: true });
+    return {
+      kid,
+      publicJwk: await exportJWK(publicKey),
+      privateSealed: this.secrets.encrypt(JSON.stringify(await exportJWK(privateKey)), kid),
+      pepperId: this.secrets.keyId,
+      retired: false,
+    };
+  }
+}
+
+function kidOf(jwt: string): string | undefined {
+  try {
+    return decodeProtectedHeader(jwt).kid;
+  } catch {
+    return undefined;
   }
 }

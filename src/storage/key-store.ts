@@ -1,10 +1,13 @@
-// Signing keys in Postgres. Creating the first key runs under an advisory
-// lock so instances starting together agree on one.
+// Signing keys in Postgres, per tenant. Creating a tenant's first key and
+// rotating its keys run under a per-tenant advisory lock, so instances
+// starting together agree on one key and a rotation is never lost.
 import type { JWK } from "jose";
+import type pg from "pg";
 import type { KeyStore, StoredKey } from "../domain/signing-keys.js";
 import { type Db, withTransaction } from "./db.js";
 
-const LOCK_ID = 7_400_113_002;
+/** A per-tenant advisory lock key. */
+const LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('signing_keys:' || $1::text, 0))";
 
 interface Row {
   kid: string;
@@ -14,25 +17,23 @@ interface Row {
   retired_at: Date | null;
 }
 
+
 export class PgKeyStore implements KeyStore {
   constructor(private readonly db: Db) {}
 
-  async ensureActive(fresh: () => Promise<StoredKey>): Promise<StoredKey[]> {
+  async ensureActive(tenantId: string, retentionMinutes: number, fresh: () => Promise<StoredKey>): Promise<StoredKey[]> {
     const rows = await withTransaction(this.db, async (client) => {
-      await client.query("SELECT pg_advisory_xact_lock($1)", [LOCK_ID]);
+      await client.query(LOCK, [tenantId]);
       const select = () =>
         client.query<Row>(
           `SELECT kid, public_jwk, private_sealed, pepper_id, retired_at FROM signing_keys
-           WHERE retired_at IS NULL OR retired_at > now() - interval '1 day'
+           WHERE tenant_id = $1 AND (retired_at IS NULL OR retired_at > now() - make_interval(mins => $2))
            ORDER BY (retired_at IS NULL) DESC, created_at DESC`,
+          [tenantId, retentionMinutes],
         );
       const { rows } = await select();
       if (rows.some((r) => r.retired_at === null)) return rows;
-      const key = await fresh();
-      await client.query(
-        "INSERT INTO signing_keys (kid, public_jwk, private_sealed, pepper_id) VALUES ($1, $2, $3, $4)",
-        [key.kid, key.publicJwk, key.privateSealed, key.pepperId],
-      );
+      await insert(client, tenantId, await fresh());
       return (await select()).rows;
     });
     return rows.map((r) => ({
@@ -43,4 +44,26 @@ export class PgKeyStore implements KeyStore {
       retired: r.retired_at !== null,
     }));
   }
+
+  async rotate(tenantId: string, fresh: StoredKey, dropPrevious: boolean): Promise<void> {
+    await withTransaction(this.db, async (client) => {
+      await client.query(LOCK, [tenantId]);
+      if (dropPrevious) {
+        await client.query("DELETE FROM signing_keys WHERE tenant_id = $1", [tenantId]);
+      } else {
+        await client.query("UPDATE signing_keys SET retired_at = now() WHERE tenant_id = $1 AND retired_at IS NULL", [tenantId]);
+      }
+      await insert(client, tenantId, fresh);
+    });
+  }
+}
+
+async function insert(client: pg.PoolClient, tenantId: string, key: StoredKey): Promise<void> {
+  await client.query("INSERT INTO signing_keys (kid, tenant_id, public_jwk, private_sealed, pepper_id) VALUES ($1, $2, $3, $4, $5)", [
+    key.kid,
+    tenantId,
+    key.publicJwk,
+    key.privateSealed,
+    key.pepperId,
+  ]);
 }

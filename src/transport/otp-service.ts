@@ -18,12 +18,14 @@ import { listTemplates } from "./handlers/admin/list-templates.js";
 import { listUsers } from "./handlers/admin/list-users.js";
 import { removeUser } from "./handlers/admin/remove-user.js";
 import { rotateProjectSecret } from "./handlers/admin/rotate-project-secret.js";
+import { rotateSigningKeys } from "./handlers/admin/rotate-signing-keys.js";
 import { setTemplate } from "./handlers/admin/set-template.js";
 import { updateProject } from "./handlers/admin/update-project.js";
 import { upsertBusiness } from "./handlers/admin/upsert-business.js";
 import { authenticateOtp } from "./handlers/authenticate-otp.js";
 import { authenticateSession } from "./handlers/authenticate-session.js";
 import { exchangeOtp } from "./handlers/exchange-otp.js";
+import { getBusinessJwks } from "./handlers/get-business-jwks.js";
 import { getJwks } from "./handlers/get-jwks.js";
 import { loginOrCreateEmailOtp } from "./handlers/login-or-create-email-otp.js";
 import { revokeSession } from "./handlers/revoke-session.js";
@@ -40,6 +42,7 @@ export function otpServiceImpl(deps: HandlerDeps) {
     sendOtp: sendOtp(deps),
     authenticateOtp: authenticateOtp(deps),
     exchangeOtp: exchangeOtp(deps),
+    getBusinessJwks: getBusinessJwks(deps),
   };
 }
 
@@ -57,6 +60,7 @@ export function adminServiceImpl(deps: AdminDeps) {
     listProjects: listProjects(deps),
     updateProject: updateProject(deps),
     rotateProjectSecret: rotateProjectSecret(deps),
+    rotateSigningKeys: rotateSigningKeys(deps),
     upsertBusiness: upsertBusiness(deps),
     listBusinesses: listBusinesses(deps),
     setTemplate: setTemplate(deps),

@@ -60,6 +60,7 @@ const ROUTES: Record<Rpc, { verb: string; path: string; body?: true }> = {
   listProjects: { verb: "GET", path: "/admin/v1/projects" },
   updateProject: { verb: "PATCH", path: "/admin/v1/projects/{project_id}", body: true },
   rotateProjectSecret: { verb: "POST", path: "/admin/v1/projects/{project_id}/rotate_secret", body: true },
+  rotateSigningKeys: { verb: "POST", path: "/admin/v1/signing_keys/rotate", body: true },
   upsertBusiness: { verb: "PUT", path: "/admin/v1/businesses/{business_id}", body: true },
   listBusinesses: { verb: "GET", path: "/admin/v1/businesses" },
   setTemplate: { verb: "PUT", path: "/admin/v1/templates", body: true },

@@ -501,7 +501,7 @@ describe("AuthenticateOtp and ExchangeOtp over gRPC and Connect", () => {
     expect(res.value).toMatch(JWT);
     expect(res.message).toBeUndefined();
 
-    const jwks = createLocalJWKSet(await jwksOf(env.project.projectId));
+    const jwks = createLocalJWKSet(await businessJwksOf(env.businessId));
     const { payload } = await jwtVerify(res.value!, jwks);
     expect(payload.email).toBe(customer);
 
@@ -517,8 +517,9 @@ describe("AuthenticateOtp and ExchangeOtp over gRPC and Connect", () => {
 // Legacy POST /api/sys/users/exchange
 // ---------------------------------------------------------------------------
 
-async function jwksOf(projectId: string): Promise<{ keys: never[] }> {
-  const res = await fetch(`${env.url}/v1/sessions/jwks/${projectId}`);
+/** The business's key set, which verifies its legacy tokens (each tenant has its own keys). */
+async function businessJwksOf(businessId: number): Promise<{ keys: never[] }> {
+  const res = await fetch(`${env.url}/api/sys/businesses/${businessId}/jwks`);
   expect(res.status).toBe(200);
   return (await res.json()) as { keys: never[] };
 }
@@ -563,8 +564,11 @@ describe("legacy POST /api/sys/users/exchange", () => {
     expect(res.body).toEqual({ WasSuccessful: true, Value: res.body.Value, Status: 200, Message: null, Errors: null });
     expect(res.body.Value).toMatch(JWT);
 
-    const jwks = createLocalJWKSet(await jwksOf(env.project.projectId));
-    const { payload, protectedHeader } = await jwtVerify(res.body.Value, jwks);
+    const jwks = createLocalJWKSet(await businessJwksOf(env.businessId));
+    const { payload, protectedHeader } = await jwtVerify(res.body.Value, jwks, {
+      issuer: `otp-service/business/${env.businessId}`,
+      audience: `business:${env.businessId}`,
+    });
     expect(protectedHeader.alg).toBe("ES256");
     expect(typeof payload.sub).toBe("string");
     expect(payload.sub!.length).toBeGreaterThan(0);
@@ -730,7 +734,7 @@ describe("legacy JWT header", () => {
     const header = decodeProtectedHeader(res.body.Value);
     expect(header.alg).toBe("ES256");
     expect(typeof header.kid).toBe("string");
-    const keys = (await jwksOf(env.project.projectId)).keys as { kid: string }[];
+    const keys = (await businessJwksOf(env.businessId)).keys as { kid: string }[];
     expect(keys.map((k) => k.kid)).toContain(header.kid);
   });
 });

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file otp/v1/admin_service.proto.
  */
 export const file_otp_v1_admin_service: GenFile = /*@__PURE__*/
-  fileDesc("ChpvdHAvdjEvYWRtaW5fc2VydmljZS5wcm90bxIGb3RwLnYxIp4BCghCcmFuZGluZxITCgtzZW5kZXJfbmFtZRgBIAEoCRIWCg5zZW5kZXJfYWRkcmVzcxgCIAEoCRIQCghyZXBseV90bxgDIAEoCRIQCghsb2dvX3VybBgEIAEoCRIUCgxhY2NlbnRfY29sb3IYBSABKAkSEwoLc3VwcG9ydF91cmwYBiABKAkSFgoOZGVmYXVsdF9sb2NhbGUYByABKAkijQEKB1Byb2plY3QSEgoKcHJvamVjdF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEgwKBGxpdmUYAyABKAgSIgoIYnJhbmRpbmcYBCABKAsyEC5vdHAudjEuQnJhbmRpbmcSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAigQEKCEJ1c2luZXNzEhMKC2J1c2luZXNzX2lkGAEgASgDEgwKBG5hbWUYAiABKAkSIgoIYnJhbmRpbmcYAyABKAsyEC5vdHAudjEuQnJhbmRpbmcSLgoKY3JlYXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiVgoUQ3JlYXRlUHJvamVjdFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIMCgRsaXZlGAIgASgIEiIKCGJyYW5kaW5nGAMgASgLMhAub3RwLnYxLkJyYW5kaW5nIkkKFUNyZWF0ZVByb2plY3RSZXNwb25zZRIgCgdwcm9qZWN0GAEgASgLMg8ub3RwLnYxLlByb2plY3QSDgoGc2VjcmV0GAIgASgJIhUKE0xpc3RQcm9qZWN0c1JlcXVlc3QiOQoUTGlzdFByb2plY3RzUmVzcG9uc2USIQoIcHJvamVjdHMYASADKAsyDy5vdHAudjEuUHJvamVjdCJcChRVcGRhdGVQcm9qZWN0UmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSIgoIYnJhbmRpbmcYAyABKAsyEC5vdHAudjEuQnJhbmRpbmciOQoVVXBkYXRlUHJvamVjdFJlc3BvbnNlEiAKB3Byb2plY3QYASABKAsyDy5vdHAudjEuUHJvamVjdCJeChpSb3RhdGVQcm9qZWN0U2VjcmV0UmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEhoKDWdyYWNlX21pbnV0ZXMYAiABKAVIAIgBAUIQCg5fZ3JhY2VfbWludXRlcyJnChtSb3RhdGVQcm9qZWN0U2VjcmV0UmVzcG9uc2USDgoGc2VjcmV0GAEgASgJEjgKFHByZXZpb3VzX3ZhbGlkX3VudGlsGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJeChVVcHNlcnRCdXNpbmVzc1JlcXVlc3QSEwoLYnVzaW5lc3NfaWQYASABKAMSDAoEbmFtZRgCIAEoCRIiCghicmFuZGluZxgDIAEoCzIQLm90cC52MS5CcmFuZGluZyJNChZVcHNlcnRCdXNpbmVzc1Jlc3BvbnNlEiIKCGJ1c2luZXNzGAEgASgLMhAub3RwLnYxLkJ1c2luZXNzEg8KB2NyZWF0ZWQYAiABKAgiFwoVTGlzdEJ1c2luZXNzZXNSZXF1ZXN0Ij4KFkxpc3RCdXNpbmVzc2VzUmVzcG9uc2USJAoKYnVzaW5lc3NlcxgBIAMoCzIQLm90cC52MS5CdXNpbmVzcyKiAQoIVGVtcGxhdGUSEwoLdGVtcGxhdGVfaWQYASABKAkSDAoEa2luZBgCIAEoCRIMCgRuYW1lGAMgASgJEg8KB3N1YmplY3QYBCABKAkSEQoJdGV4dF9ib2R5GAUgASgJEhEKCWh0bWxfYm9keRgGIAEoCRIuCgp1cGRhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKlAQoSU2V0VGVtcGxhdGVSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSEwoLYnVzaW5lc3NfaWQYAiABKAMSEwoLdGVtcGxhdGVfaWQYAyABKAkSDAoEa2luZBgEIAEoCRIMCgRuYW1lGAUgASgJEg8KB3N1YmplY3QYBiABKAkSEQoJdGV4dF9ib2R5GAcgASgJEhEKCWh0bWxfYm9keRgIIAEoCSI5ChNTZXRUZW1wbGF0ZVJlc3BvbnNlEiIKCHRlbXBsYXRlGAEgASgLMhAub3RwLnYxLlRlbXBsYXRlIj8KFExpc3RUZW1wbGF0ZXNSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSEwoLYnVzaW5lc3NfaWQYAiABKAMiPAoVTGlzdFRlbXBsYXRlc1Jlc3BvbnNlEiMKCXRlbXBsYXRlcxgBIAMoCzIQLm90cC52MS5UZW1wbGF0ZSIsChVEZWxldGVUZW1wbGF0ZVJlcXVlc3QSEwoLdGVtcGxhdGVfaWQYASABKAkiGAoWRGVsZXRlVGVtcGxhdGVSZXNwb25zZSJICg5BZGRVc2VyUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEhMKC2J1c2luZXNzX2lkGAIgASgDEg0KBWVtYWlsGAMgASgJIkUKD0FkZFVzZXJSZXNwb25zZRIPCgd1c2VyX2lkGAEgASgJEhAKCGVtYWlsX2lkGAIgASgJEg8KB2NyZWF0ZWQYAyABKAgibAoJQWRtaW5Vc2VyEg8KB3VzZXJfaWQYASABKAkSDgoGc3RhdHVzGAIgASgJEg4KBmVtYWlscxgDIAMoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJZChBMaXN0VXNlcnNSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSEwoLYnVzaW5lc3NfaWQYAiABKAMSEgoFbGltaXQYAyABKAVIAIgBAUIICgZfbGltaXQiNQoRTGlzdFVzZXJzUmVzcG9uc2USIAoFdXNlcnMYASADKAsyES5vdHAudjEuQWRtaW5Vc2VyIiQKEVJlbW92ZVVzZXJSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkiFAoSUmVtb3ZlVXNlclJlc3BvbnNlIrkBCgpBdWRpdEV2ZW50Ei8KC29jY3VycmVkX2F0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZhY3Rpb24YAiABKAkSDwoHdXNlcl9pZBgDIAEoCRIQCghlbWFpbF9pZBgEIAEoCRISCgppcF9hZGRyZXNzGAUgASgJEhIKCnVzZXJfYWdlbnQYBiABKAkSDwoHb3V0Y29tZRgHIAEoCRIOCgZyZWFzb24YCCABKAkitQEKFkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRITCgtidXNpbmVzc19pZBgCIAEoAxIpCgVzaW5jZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoFdW50aWwYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKBWxpbWl0GAUgASgFSACIAQFCCAoGX2xpbWl0Ij0KF0xpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlEiIKBmV2ZW50cxgBIAMoCzISLm90cC52MS5BdWRpdEV2ZW50IrEBCghEZWxpdmVyeRISCgptZXNzYWdlX2lkGAEgASgJEg4KBnN0YXR1cxgCIAEoCRIQCghhdHRlbXB0cxgDIAEoBRISCgpsYXN0X2Vycm9yGAQgASgJEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEisKB3NlbnRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIiwKGEdldERlbGl2ZXJ5U3RhdHVzUmVxdWVzdBIQCghlbWFpbF9pZBgBIAEoCSJBChlHZXREZWxpdmVyeVN0YXR1c1Jlc3BvbnNlEiQKCmRlbGl2ZXJpZXMYASADKAsyEC5vdHAudjEuRGVsaXZlcnkygQ0KDEFkbWluU2VydmljZRJvCg1DcmVhdGVQcm9qZWN0Ehwub3RwLnYxLkNyZWF0ZVByb2plY3RSZXF1ZXN0Gh0ub3RwLnYxLkNyZWF0ZVByb2plY3RSZXNwb25zZSIhyPMYBILT5JMCFzoBKiISL2FkbWluL3YxL3Byb2plY3RzEmkKDExpc3RQcm9qZWN0cxIbLm90cC52MS5MaXN0UHJvamVjdHNSZXF1ZXN0Ghwub3RwLnYxLkxpc3RQcm9qZWN0c1Jlc3BvbnNlIh7I8xgEgtPkkwIUEhIvYWRtaW4vdjEvcHJvamVjdHMSfAoNVXBkYXRlUHJvamVjdBIcLm90cC52MS5VcGRhdGVQcm9qZWN0UmVxdWVzdBodLm90cC52MS5VcGRhdGVQcm9qZWN0UmVzcG9uc2UiLsjzGASC0+STAiQ6ASoyHy9hZG1pbi92MS9wcm9qZWN0cy97cHJvamVjdF9pZH0SnAEKE1JvdGF0ZVByb2plY3RTZWNyZXQSIi5vdHAudjEuUm90YXRlUHJvamVjdFNlY3JldFJlcXVlc3QaIy5vdHAudjEuUm90YXRlUHJvamVjdFNlY3JldFJlc3BvbnNlIjzI8xgEgtPkkwIyOgEqIi0vYWRtaW4vdjEvcHJvamVjdHMve3Byb2plY3RfaWR9L3JvdGF0ZV9zZWNyZXQSggEKDlVwc2VydEJ1c2luZXNzEh0ub3RwLnYxLlVwc2VydEJ1c2luZXNzUmVxdWVzdBoeLm90cC52MS5VcHNlcnRCdXNpbmVzc1Jlc3BvbnNlIjHI8xgEgtPkkwInOgEqGiIvYWRtaW4vdjEvYnVzaW5lc3Nlcy97YnVzaW5lc3NfaWR9EnEKDkxpc3RCdXNpbmVzc2VzEh0ub3RwLnYxLkxpc3RCdXNpbmVzc2VzUmVxdWVzdBoeLm90cC52MS5MaXN0QnVzaW5lc3Nlc1Jlc3BvbnNlIiDI8xgEgtPkkwIWEhQvYWRtaW4vdjEvYnVzaW5lc3NlcxJqCgtTZXRUZW1wbGF0ZRIaLm90cC52MS5TZXRUZW1wbGF0ZVJlcXVlc3QaGy5vdHAudjEuU2V0VGVtcGxhdGVSZXNwb25zZSIiyPMYBILT5JMCGDoBKhoTL2FkbWluL3YxL3RlbXBsYXRlcxJtCg1MaXN0VGVtcGxhdGVzEhwub3RwLnYxLkxpc3RUZW1wbGF0ZXNSZXF1ZXN0Gh0ub3RwLnYxLkxpc3RUZW1wbGF0ZXNSZXNwb25zZSIfyPMYBILT5JMCFRITL2FkbWluL3YxL3RlbXBsYXRlcxJ+Cg5EZWxldGVUZW1wbGF0ZRIdLm90cC52MS5EZWxldGVUZW1wbGF0ZVJlcXVlc3QaHi5vdHAudjEuRGVsZXRlVGVtcGxhdGVSZXNwb25zZSItyPMYBILT5JMCIyohL2FkbWluL3YxL3RlbXBsYXRlcy97dGVtcGxhdGVfaWR9EloKB0FkZFVzZXISFi5vdHAudjEuQWRkVXNlclJlcXVlc3QaFy5vdHAudjEuQWRkVXNlclJlc3BvbnNlIh7I8xgEgtPkkwIUOgEqIg8vYWRtaW4vdjEvdXNlcnMSXQoJTGlzdFVzZXJzEhgub3RwLnYxLkxpc3RVc2Vyc1JlcXVlc3QaGS5vdHAudjEuTGlzdFVzZXJzUmVzcG9uc2UiG8jzGASC0+STAhESDy9hZG1pbi92MS91c2VycxJqCgpSZW1vdmVVc2VyEhkub3RwLnYxLlJlbW92ZVVzZXJSZXF1ZXN0Ghoub3RwLnYxLlJlbW92ZVVzZXJSZXNwb25zZSIlyPMYBILT5JMCGyoZL2FkbWluL3YxL3VzZXJzL3t1c2VyX2lkfRJ2Cg9MaXN0QXVkaXRFdmVudHMSHi5vdHAudjEuTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBofLm90cC52MS5MaXN0QXVkaXRFdmVudHNSZXNwb25zZSIiyPMYBILT5JMCGBIWL2FkbWluL3YxL2F1ZGl0X2V2ZW50cxKFAQoRR2V0RGVsaXZlcnlTdGF0dXMSIC5vdHAudjEuR2V0RGVsaXZlcnlTdGF0dXNSZXF1ZXN0GiEub3RwLnYxLkdldERlbGl2ZXJ5U3RhdHVzUmVzcG9uc2UiK8jzGASC0+STAiESHy9hZG1pbi92MS9kZWxpdmVyaWVzL3tlbWFpbF9pZH1iBnByb3RvMw", [file_google_api_annotations, file_google_protobuf_timestamp, file_otp_v1_options]);
+  fileDesc("ChpvdHAvdjEvYWRtaW5fc2VydmljZS5wcm90bxIGb3RwLnYxIp4BCghCcmFuZGluZxITCgtzZW5kZXJfbmFtZRgBIAEoCRIWCg5zZW5kZXJfYWRkcmVzcxgCIAEoCRIQCghyZXBseV90bxgDIAEoCRIQCghsb2dvX3VybBgEIAEoCRIUCgxhY2NlbnRfY29sb3IYBSABKAkSEwoLc3VwcG9ydF91cmwYBiABKAkSFgoOZGVmYXVsdF9sb2NhbGUYByABKAkijQEKB1Byb2plY3QSEgoKcHJvamVjdF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEgwKBGxpdmUYAyABKAgSIgoIYnJhbmRpbmcYBCABKAsyEC5vdHAudjEuQnJhbmRpbmcSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAigQEKCEJ1c2luZXNzEhMKC2J1c2luZXNzX2lkGAEgASgDEgwKBG5hbWUYAiABKAkSIgoIYnJhbmRpbmcYAyABKAsyEC5vdHAudjEuQnJhbmRpbmcSLgoKY3JlYXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiVgoUQ3JlYXRlUHJvamVjdFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIMCgRsaXZlGAIgASgIEiIKCGJyYW5kaW5nGAMgASgLMhAub3RwLnYxLkJyYW5kaW5nIkkKFUNyZWF0ZVByb2plY3RSZXNwb25zZRIgCgdwcm9qZWN0GAEgASgLMg8ub3RwLnYxLlByb2plY3QSDgoGc2VjcmV0GAIgASgJIhUKE0xpc3RQcm9qZWN0c1JlcXVlc3QiOQoUTGlzdFByb2plY3RzUmVzcG9uc2USIQoIcHJvamVjdHMYASADKAsyDy5vdHAudjEuUHJvamVjdCJcChRVcGRhdGVQcm9qZWN0UmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSIgoIYnJhbmRpbmcYAyABKAsyEC5vdHAudjEuQnJhbmRpbmciOQoVVXBkYXRlUHJvamVjdFJlc3BvbnNlEiAKB3Byb2plY3QYASABKAsyDy5vdHAudjEuUHJvamVjdCJeChpSb3RhdGVQcm9qZWN0U2VjcmV0UmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEhoKDWdyYWNlX21pbnV0ZXMYAiABKAVIAIgBAUIQCg5fZ3JhY2VfbWludXRlcyJnChtSb3RhdGVQcm9qZWN0U2VjcmV0UmVzcG9uc2USDgoGc2VjcmV0GAEgASgJEjgKFHByZXZpb3VzX3ZhbGlkX3VudGlsGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJcChhSb3RhdGVTaWduaW5nS2V5c1JlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRITCgtidXNpbmVzc19pZBgCIAEoAxIXCg9yZXZva2VfcHJldmlvdXMYAyABKAgiQAoZUm90YXRlU2lnbmluZ0tleXNSZXNwb25zZRILCgNraWQYASABKAkSFgoOcHVibGlzaGVkX2tpZHMYAiADKAkiXgoVVXBzZXJ0QnVzaW5lc3NSZXF1ZXN0EhMKC2J1c2luZXNzX2lkGAEgASgDEgwKBG5hbWUYAiABKAkSIgoIYnJhbmRpbmcYAyABKAsyEC5vdHAudjEuQnJhbmRpbmciTQoWVXBzZXJ0QnVzaW5lc3NSZXNwb25zZRIiCghidXNpbmVzcxgBIAEoCzIQLm90cC52MS5CdXNpbmVzcxIPCgdjcmVhdGVkGAIgASgIIhcKFUxpc3RCdXNpbmVzc2VzUmVxdWVzdCI+ChZMaXN0QnVzaW5lc3Nlc1Jlc3BvbnNlEiQKCmJ1c2luZXNzZXMYASADKAsyEC5vdHAudjEuQnVzaW5lc3MiogEKCFRlbXBsYXRlEhMKC3RlbXBsYXRlX2lkGAEgASgJEgwKBGtpbmQYAiABKAkSDAoEbmFtZRgDIAEoCRIPCgdzdWJqZWN0GAQgASgJEhEKCXRleHRfYm9keRgFIAEoCRIRCglodG1sX2JvZHkYBiABKAkSLgoKdXBkYXRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAipQEKElNldFRlbXBsYXRlUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEhMKC2J1c2luZXNzX2lkGAIgASgDEhMKC3RlbXBsYXRlX2lkGAMgASgJEgwKBGtpbmQYBCABKAkSDAoEbmFtZRgFIAEoCRIPCgdzdWJqZWN0GAYgASgJEhEKCXRleHRfYm9keRgHIAEoCRIRCglodG1sX2JvZHkYCCABKAkiOQoTU2V0VGVtcGxhdGVSZXNwb25zZRIiCgh0ZW1wbGF0ZRgBIAEoCzIQLm90cC52MS5UZW1wbGF0ZSI/ChRMaXN0VGVtcGxhdGVzUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEhMKC2J1c2luZXNzX2lkGAIgASgDIjwKFUxpc3RUZW1wbGF0ZXNSZXNwb25zZRIjCgl0ZW1wbGF0ZXMYASADKAsyEC5vdHAudjEuVGVtcGxhdGUiLAoVRGVsZXRlVGVtcGxhdGVSZXF1ZXN0EhMKC3RlbXBsYXRlX2lkGAEgASgJIhgKFkRlbGV0ZVRlbXBsYXRlUmVzcG9uc2UiSAoOQWRkVXNlclJlcXVlc3QSEgoKcHJvamVjdF9pZBgBIAEoCRITCgtidXNpbmVzc19pZBgCIAEoAxINCgVlbWFpbBgDIAEoCSJFCg9BZGRVc2VyUmVzcG9uc2USDwoHdXNlcl9pZBgBIAEoCRIQCghlbWFpbF9pZBgCIAEoCRIPCgdjcmVhdGVkGAMgASgIImwKCUFkbWluVXNlchIPCgd1c2VyX2lkGAEgASgJEg4KBnN0YXR1cxgCIAEoCRIOCgZlbWFpbHMYAyADKAkSLgoKY3JlYXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiWQoQTGlzdFVzZXJzUmVxdWVzdBISCgpwcm9qZWN0X2lkGAEgASgJEhMKC2J1c2luZXNzX2lkGAIgASgDEhIKBWxpbWl0GAMgASgFSACIAQFCCAoGX2xpbWl0IjUKEUxpc3RVc2Vyc1Jlc3BvbnNlEiAKBXVzZXJzGAEgAygLMhEub3RwLnYxLkFkbWluVXNlciIkChFSZW1vdmVVc2VyUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJIhQKElJlbW92ZVVzZXJSZXNwb25zZSK5AQoKQXVkaXRFdmVudBIvCgtvY2N1cnJlZF9hdBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGYWN0aW9uGAIgASgJEg8KB3VzZXJfaWQYAyABKAkSEAoIZW1haWxfaWQYBCABKAkSEgoKaXBfYWRkcmVzcxgFIAEoCRISCgp1c2VyX2FnZW50GAYgASgJEg8KB291dGNvbWUYByABKAkSDgoGcmVhc29uGAggASgJIrUBChZMaXN0QXVkaXRFdmVudHNSZXF1ZXN0EhIKCnByb2plY3RfaWQYASABKAkSEwoLYnVzaW5lc3NfaWQYAiABKAMSKQoFc2luY2UYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKBXVudGlsGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgVsaW1pdBgFIAEoBUgAiAEBQggKBl9saW1pdCI9ChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRIiCgZldmVudHMYASADKAsyEi5vdHAudjEuQXVkaXRFdmVudCKxAQoIRGVsaXZlcnkSEgoKbWVzc2FnZV9pZBgBIAEoCRIOCgZzdGF0dXMYAiABKAkSEAoIYXR0ZW1wdHMYAyABKAUSEgoKbGFzdF9lcnJvchgEIAEoCRIuCgpjcmVhdGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCgdzZW50X2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIsChhHZXREZWxpdmVyeVN0YXR1c1JlcXVlc3QSEAoIZW1haWxfaWQYASABKAkiQQoZR2V0RGVsaXZlcnlTdGF0dXNSZXNwb25zZRIkCgpkZWxpdmVyaWVzGAEgAygLMhAub3RwLnYxLkRlbGl2ZXJ5MooOCgxBZG1pblNlcnZpY2USbwoNQ3JlYXRlUHJvamVjdBIcLm90cC52MS5DcmVhdGVQcm9qZWN0UmVxdWVzdBodLm90cC52MS5DcmVhdGVQcm9qZWN0UmVzcG9uc2UiIcjzGASC0+STAhc6ASoiEi9hZG1pbi92MS9wcm9qZWN0cxJpCgxMaXN0UHJvamVjdHMSGy5vdHAudjEuTGlzdFByb2plY3RzUmVxdWVzdBocLm90cC52MS5MaXN0UHJvamVjdHNSZXNwb25zZSIeyPMYBILT5JMCFBISL2FkbWluL3YxL3Byb2plY3RzEnwKDVVwZGF0ZVByb2plY3QSHC5vdHAudjEuVXBkYXRlUHJvamVjdFJlcXVlc3QaHS5vdHAudjEuVXBkYXRlUHJvamVjdFJlc3BvbnNlIi7I8xgEgtPkkwIkOgEqMh8vYWRtaW4vdjEvcHJvamVjdHMve3Byb2plY3RfaWR9EpwBChNSb3RhdGVQcm9qZWN0U2VjcmV0EiIub3RwLnYxLlJvdGF0ZVByb2plY3RTZWNyZXRSZXF1ZXN0GiMub3RwLnYxLlJvdGF0ZVByb2plY3RTZWNyZXRSZXNwb25zZSI8yPMYBILT5JMCMjoBKiItL2FkbWluL3YxL3Byb2plY3RzL3twcm9qZWN0X2lkfS9yb3RhdGVfc2VjcmV0EoYBChFSb3RhdGVTaWduaW5nS2V5cxIgLm90cC52MS5Sb3RhdGVTaWduaW5nS2V5c1JlcXVlc3QaIS5vdHAudjEuUm90YXRlU2lnbmluZ0tleXNSZXNwb25zZSIsyPMYBILT5JMCIjoBKiIdL2FkbWluL3YxL3NpZ25pbmdfa2V5cy9yb3RhdGUSggEKDlVwc2VydEJ1c2luZXNzEh0ub3RwLnYxLlVwc2VydEJ1c2luZXNzUmVxdWVzdBoeLm90cC52MS5VcHNlcnRCdXNpbmVzc1Jlc3BvbnNlIjHI8xgEgtPkkwInOgEqGiIvYWRtaW4vdjEvYnVzaW5lc3Nlcy97YnVzaW5lc3NfaWR9EnEKDkxpc3RCdXNpbmVzc2VzEh0ub3RwLnYxLkxpc3RCdXNpbmVzc2VzUmVxdWVzdBoeLm90cC52MS5MaXN0QnVzaW5lc3Nlc1Jlc3BvbnNlIiDI8xgEgtPkkwIWEhQvYWRtaW4vdjEvYnVzaW5lc3NlcxJqCgtTZXRUZW1wbGF0ZRIaLm90cC52MS5TZXRUZW1wbGF0ZVJlcXVlc3QaGy5vdHAudjEuU2V0VGVtcGxhdGVSZXNwb25zZSIiyPMYBILT5JMCGDoBKhoTL2FkbWluL3YxL3RlbXBsYXRlcxJtCg1MaXN0VGVtcGxhdGVzEhwub3RwLnYxLkxpc3RUZW1wbGF0ZXNSZXF1ZXN0Gh0ub3RwLnYxLkxpc3RUZW1wbGF0ZXNSZXNwb25zZSIfyPMYBILT5JMCFRITL2FkbWluL3YxL3RlbXBsYXRlcxJ+Cg5EZWxldGVUZW1wbGF0ZRIdLm90cC52MS5EZWxldGVUZW1wbGF0ZVJlcXVlc3QaHi5vdHAudjEuRGVsZXRlVGVtcGxhdGVSZXNwb25zZSItyPMYBILT5JMCIyohL2FkbWluL3YxL3RlbXBsYXRlcy97dGVtcGxhdGVfaWR9EloKB0FkZFVzZXISFi5vdHAudjEuQWRkVXNlclJlcXVlc3QaFy5vdHAudjEuQWRkVXNlclJlc3BvbnNlIh7I8xgEgtPkkwIUOgEqIg8vYWRtaW4vdjEvdXNlcnMSXQoJTGlzdFVzZXJzEhgub3RwLnYxLkxpc3RVc2Vyc1JlcXVlc3QaGS5vdHAudjEuTGlzdFVzZXJzUmVzcG9uc2UiG8jzGASC0+STAhESDy9hZG1pbi92MS91c2VycxJqCgpSZW1vdmVVc2VyEhkub3RwLnYxLlJlbW92ZVVzZXJSZXF1ZXN0Ghoub3RwLnYxLlJlbW92ZVVzZXJSZXNwb25zZSIlyPMYBILT5JMCGyoZL2FkbWluL3YxL3VzZXJzL3t1c2VyX2lkfRJ2Cg9MaXN0QXVkaXRFdmVudHMSHi5vdHAudjEuTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBofLm90cC52MS5MaXN0QXVkaXRFdmVudHNSZXNwb25zZSIiyPMYBILT5JMCGBIWL2FkbWluL3YxL2F1ZGl0X2V2ZW50cxKFAQoRR2V0RGVsaXZlcnlTdGF0dXMSIC5vdHAudjEuR2V0RGVsaXZlcnlTdGF0dXNSZXF1ZXN0GiEub3RwLnYxLkdldERlbGl2ZXJ5U3RhdHVzUmVzcG9uc2UiK8jzGASC0+STAiESHy9hZG1pbi92MS9kZWxpdmVyaWVzL3tlbWFpbF9pZH1iBnByb3RvMw", [file_google_api_annotations, file_google_protobuf_timestamp, file_otp_v1_options]);
 
 /**
  * Branding is how a tenant's mail looks and who it comes from. In a request,
@@ -383,6 +383,71 @@ export const RotateProjectSecretResponseSchema: GenMessage<RotateProjectSecretRe
   messageDesc(file_otp_v1_admin_service, 10);
 
 /**
+ * RotateSigningKeysRequest names the tenant whose keys rotate: a project or
+ * a business, not both.
+ *
+ * @generated from message otp.v1.RotateSigningKeysRequest
+ */
+export type RotateSigningKeysRequest = Message<"otp.v1.RotateSigningKeysRequest"> & {
+  /**
+   * The project, or
+   *
+   * @generated from field: string project_id = 1;
+   */
+  projectId: string;
+
+  /**
+   * the business.
+   *
+   * @generated from field: int64 business_id = 2;
+   */
+  businessId: bigint;
+
+  /**
+   * Drop the previous keys at once (a key is compromised): tokens they signed
+   * stop verifying. By default they stay published until those tokens expire.
+   *
+   * @generated from field: bool revoke_previous = 3;
+   */
+  revokePrevious: boolean;
+};
+
+/**
+ * Describes the message otp.v1.RotateSigningKeysRequest.
+ * Use `create(RotateSigningKeysRequestSchema)` to create a new message.
+ */
+export const RotateSigningKeysRequestSchema: GenMessage<RotateSigningKeysRequest> = /*@__PURE__*/
+  messageDesc(file_otp_v1_admin_service, 11);
+
+/**
+ * RotateSigningKeysResponse names the new key and what is now published.
+ *
+ * @generated from message otp.v1.RotateSigningKeysResponse
+ */
+export type RotateSigningKeysResponse = Message<"otp.v1.RotateSigningKeysResponse"> & {
+  /**
+   * The kid of the new key, which signs from now on.
+   *
+   * @generated from field: string kid = 1;
+   */
+  kid: string;
+
+  /**
+   * The kids of every key now in the tenant's JWKS, the new one first.
+   *
+   * @generated from field: repeated string published_kids = 2;
+   */
+  publishedKids: string[];
+};
+
+/**
+ * Describes the message otp.v1.RotateSigningKeysResponse.
+ * Use `create(RotateSigningKeysResponseSchema)` to create a new message.
+ */
+export const RotateSigningKeysResponseSchema: GenMessage<RotateSigningKeysResponse> = /*@__PURE__*/
+  messageDesc(file_otp_v1_admin_service, 12);
+
+/**
  * UpsertBusinessRequest creates or changes a business.
  *
  * @generated from message otp.v1.UpsertBusinessRequest
@@ -415,7 +480,7 @@ export type UpsertBusinessRequest = Message<"otp.v1.UpsertBusinessRequest"> & {
  * Use `create(UpsertBusinessRequestSchema)` to create a new message.
  */
 export const UpsertBusinessRequestSchema: GenMessage<UpsertBusinessRequest> = /*@__PURE__*/
-  messageDesc(file_otp_v1_admin_service, 11);
+  messageDesc(file_otp_v1_admin_service, 13);
 
 /**
  * UpsertBusinessResponse is the business.
@@ -443,7 +508,7 @@ export type UpsertBusinessResponse = Message<"otp.v1.UpsertBusinessResponse"> & 
  * Use `create(UpsertBusinessResponseSchema)` to create a new message.
  */
 export const UpsertBusinessResponseSchema: GenMessage<UpsertBusinessResponse> = /*@__PURE__*/
-  messageDesc(file_otp_v1_admin_service, 12);
+  messageDesc(file_otp_v1_admin_service, 14);
 
 /**
  * ListBusinessesRequest has no parameters.
@@ -458,7 +523,7 @@ export type ListBusinessesRequest = Message<"otp.v1.ListBusinessesRequest"> & {
  * Use `create(ListBusinessesRequestSchema)` to create a new message.
  */
 export const ListBusinessesRequestSchema: GenMessage<ListBusinessesRequest> = /*@__PURE__*/
-  messageDesc(file_otp_v1_admin_service, 13);
+  messageDesc(file_otp_v1_admin_service, 15);
 
 /**
  * ListBusinessesResponse lists businesses.
@@ -479,7 +544,7 @@ export type ListBusinessesResponse = Message<"otp.v1.ListBusinessesResponse"> & 
  * Use `create(ListBusinessesResponseSchema)` to create a new message.
  */
 export const ListBusinessesResponseSchema: GenMessage<ListBusinessesResponse> = /*@__PURE__*/
-  messageDesc(file_otp_v1_admin_service, 14);
+  messageDesc(file_otp_v1_admin_service, 16);
 
 /**
  * Template is a tenant's custom mail template.
@@ -542,7 +607,7 @@ export type Template = Message<"otp.v1.Template"> & {
  * Use `create(TemplateSchema)` to create a new message.
  */
 export const TemplateSchema: GenMessage<Template> = /*@__PURE__*/
-  messageDesc(file_otp_v1_admin_service, 15);
+  messageDesc(file_otp_v1_admin_service, 17);
 
 /**
  * SetTemplateRequest creates or replaces a template of one tenant (a
@@ -613,7 +678,7 @@ export type SetTemplateRequest = Message<"otp.v1.SetTemplateRequest"> & {
  * Use `create(SetTemplateRequestSchema)` to create a new message.
  */
 export const SetTemplateRequestSchema: GenMessage<SetTemplateRequest> = /*@__PURE__*/
-  messageDesc(file_otp_v1_admin_service, 16);
+  messageDesc(file_otp_v1_admin_service, 18);
 
 /**
  * SetTemplateResponse is the stored template.
@@ -634,7 +699,7 @@ export type SetTemplateResponse = Message<"otp.v1.SetTemplateResponse"> & {
  * Use `create(SetTemplateResponseSchema)` to create a new message.
  */
 export const SetTemplateResponseSchema: GenMessage<SetTemplateResponse> = /*@__PURE__*/
-  messageDesc(file_otp_v1_admin_service, 17);
+  messageDesc(file_otp_v1_admin_service, 19);
 
 /**
  * ListTemplatesRequest names a tenant.
@@ -662,7 +727,7 @@ export type ListTemplatesRequest = Message<"otp.v1.ListTemplatesRequest"> & {
  * Use `create(ListTemplatesRequestSchema)` to create a new message.
  */
 export const ListTemplatesRequestSchema: GenMessage<ListTemplatesRequest> = /*@__PURE__*/
-  messageDesc(file_otp_v1_admin_service, 18);
+  messageDesc(file_otp_v1_admin_service, 20);
 
 /**
  * ListTemplatesResponse lists templates.
@@ -683,7 +748,7 @@ export type ListTemplatesResponse = Message<"otp.v1.ListTemplatesResponse"> & {
  * Use `create(ListTemplatesResponseSchema)` to create a new message.
  */
 export const ListTemplatesResponseSchema: GenMessage<ListTemplatesResponse> = /*@__PURE__*/
-  messageDesc(file_otp_v1_admin_service, 19);
+  messageDesc(file_otp_v1_admin_service, 21);
 
 /**
  * DeleteTemplateRequest names a template.
@@ -704,7 +769,7 @@ export type DeleteTemplateRequest = Message<"otp.v1.DeleteTemplateRequest"> & {
  * Use `create(DeleteTemplateRequestSchema)` to create a new message.
  */
 export const DeleteTemplateRequestSchema: GenMessage<DeleteTemplateRequest> = /*@__PURE__*/
-  messageDesc(file_otp_v1_admin_service, 20);
+  messageDesc(file_otp_v1_admin_service, 22);
 
 /**
  * DeleteTemplateResponse confirms the deletion.
@@ -719,7 +784,7 @@ export type DeleteTemplateResponse = Message<"otp.v1.DeleteTemplateResponse"> & 
  * Use `create(DeleteTemplateResponseSchema)` to create a new message.
  */
 export const DeleteTemplateResponseSchema: GenMessage<DeleteTemplateResponse> = /*@__PURE__*/
-  messageDesc(file_otp_v1_admin_service, 21);
+  messageDesc(file_otp_v1_admin_service, 23);
 
 /**
  * AddUserRequest adds a user with one verified email to a tenant.
@@ -754,7 +819,7 @@ export type AddUserRequest = Message<"otp.v1.AddUserRequest"> & {
  * Use `create(AddUserRequestSchema)` to create a new message.
  */
 export const AddUserRequestSchema: GenMessage<AddUserRequest> = /*@__PURE__*/
-  messageDesc(file_otp_v1_admin_service, 22);
+  messageDesc(file_otp_v1_admin_service, 24);
 
 /**
  * AddUserResponse is the user.
@@ -789,7 +854,7 @@ export type AddUserResponse = Message<"otp.v1.AddUserResponse"> & {
  * Use `create(AddUserResponseSchema)` to create a new message.
  */
 export const AddUserResponseSchema: GenMessage<AddUserResponse> = /*@__PURE__*/
-  messageDesc(file_otp_v1_admin_service, 23);
+  messageDesc(file_otp_v1_admin_service, 25);
 
 /**
  * AdminUser is a user as the operator sees it.
@@ -831,7 +896,7 @@ export type AdminUser = Message<"otp.v1.AdminUser"> & {
  * Use `create(AdminUserSchema)` to create a new message.
  */
 export const AdminUserSchema: GenMessage<AdminUser> = /*@__PURE__*/
-  messageDesc(file_otp_v1_admin_service, 24);
+  messageDesc(file_otp_v1_admin_service, 26);
 
 /**
  * ListUsersRequest names a tenant.
@@ -866,7 +931,7 @@ export type ListUsersRequest = Message<"otp.v1.ListUsersRequest"> & {
  * Use `create(ListUsersRequestSchema)` to create a new message.
  */
 export const ListUsersRequestSchema: GenMessage<ListUsersRequest> = /*@__PURE__*/
-  messageDesc(file_otp_v1_admin_service, 25);
+  messageDesc(file_otp_v1_admin_service, 27);
 
 /**
  * ListUsersResponse lists users.
@@ -887,7 +952,7 @@ export type ListUsersResponse = Message<"otp.v1.ListUsersResponse"> & {
  * Use `create(ListUsersResponseSchema)` to create a new message.
  */
 export const ListUsersResponseSchema: GenMessage<ListUsersResponse> = /*@__PURE__*/
-  messageDesc(file_otp_v1_admin_service, 26);
+  messageDesc(file_otp_v1_admin_service, 28);
 
 /**
  * RemoveUserRequest names a user.
@@ -908,7 +973,7 @@ export type RemoveUserRequest = Message<"otp.v1.RemoveUserRequest"> & {
  * Use `create(RemoveUserRequestSchema)` to create a new message.
  */
 export const RemoveUserRequestSchema: GenMessage<RemoveUserRequest> = /*@__PURE__*/
-  messageDesc(file_otp_v1_admin_service, 27);
+  messageDesc(file_otp_v1_admin_service, 29);
 
 /**
  * RemoveUserResponse confirms the removal.
@@ -923,7 +988,7 @@ export type RemoveUserResponse = Message<"otp.v1.RemoveUserResponse"> & {
  * Use `create(RemoveUserResponseSchema)` to create a new message.
  */
 export const RemoveUserResponseSchema: GenMessage<RemoveUserResponse> = /*@__PURE__*/
-  messageDesc(file_otp_v1_admin_service, 28);
+  messageDesc(file_otp_v1_admin_service, 30);
 
 /**
  * AuditEvent is one send, authenticate or exchange.
@@ -993,7 +1058,7 @@ export type AuditEvent = Message<"otp.v1.AuditEvent"> & {
  * Use `create(AuditEventSchema)` to create a new message.
  */
 export const AuditEventSchema: GenMessage<AuditEvent> = /*@__PURE__*/
-  messageDesc(file_otp_v1_admin_service, 29);
+  messageDesc(file_otp_v1_admin_service, 31);
 
 /**
  * ListAuditEventsRequest names a tenant and a time range.
@@ -1042,7 +1107,7 @@ export type ListAuditEventsRequest = Message<"otp.v1.ListAuditEventsRequest"> & 
  * Use `create(ListAuditEventsRequestSchema)` to create a new message.
  */
 export const ListAuditEventsRequestSchema: GenMessage<ListAuditEventsRequest> = /*@__PURE__*/
-  messageDesc(file_otp_v1_admin_service, 30);
+  messageDesc(file_otp_v1_admin_service, 32);
 
 /**
  * ListAuditEventsResponse lists events.
@@ -1063,7 +1128,7 @@ export type ListAuditEventsResponse = Message<"otp.v1.ListAuditEventsResponse"> 
  * Use `create(ListAuditEventsResponseSchema)` to create a new message.
  */
 export const ListAuditEventsResponseSchema: GenMessage<ListAuditEventsResponse> = /*@__PURE__*/
-  messageDesc(file_otp_v1_admin_service, 31);
+  messageDesc(file_otp_v1_admin_service, 33);
 
 /**
  * Delivery is one queued mail.
@@ -1119,7 +1184,7 @@ export type Delivery = Message<"otp.v1.Delivery"> & {
  * Use `create(DeliverySchema)` to create a new message.
  */
 export const DeliverySchema: GenMessage<Delivery> = /*@__PURE__*/
-  messageDesc(file_otp_v1_admin_service, 32);
+  messageDesc(file_otp_v1_admin_service, 34);
 
 /**
  * GetDeliveryStatusRequest names an email address by id.
@@ -1140,7 +1205,7 @@ export type GetDeliveryStatusRequest = Message<"otp.v1.GetDeliveryStatusRequest"
  * Use `create(GetDeliveryStatusRequestSchema)` to create a new message.
  */
 export const GetDeliveryStatusRequestSchema: GenMessage<GetDeliveryStatusRequest> = /*@__PURE__*/
-  messageDesc(file_otp_v1_admin_service, 33);
+  messageDesc(file_otp_v1_admin_service, 35);
 
 /**
  * GetDeliveryStatusResponse lists the address's mail.
@@ -1161,7 +1226,7 @@ export type GetDeliveryStatusResponse = Message<"otp.v1.GetDeliveryStatusRespons
  * Use `create(GetDeliveryStatusResponseSchema)` to create a new message.
  */
 export const GetDeliveryStatusResponseSchema: GenMessage<GetDeliveryStatusResponse> = /*@__PURE__*/
-  messageDesc(file_otp_v1_admin_service, 34);
+  messageDesc(file_otp_v1_admin_service, 36);
 
 /**
  * AdminService lets an operator run tenants without touching SQL: projects
@@ -1213,6 +1278,18 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof RotateProjectSecretRequestSchema;
     output: typeof RotateProjectSecretResponseSchema;
+  },
+  /**
+   * RotateSigningKeys gives one tenant (a project or a business) a new
+   * signing key. The previous keys stay published, so tokens they signed
+   * still verify until they expire, unless revoke_previous drops them at once.
+   *
+   * @generated from rpc otp.v1.AdminService.RotateSigningKeys
+   */
+  rotateSigningKeys: {
+    methodKind: "unary";
+    input: typeof RotateSigningKeysRequestSchema;
+    output: typeof RotateSigningKeysResponseSchema;
   },
   /**
    * UpsertBusiness creates or updates a legacy business and its branding.

@@ -1,0 +1,9 @@
+// GetBusinessJwks: the public keys that verify a business's legacy bearer
+// tokens; each business has its own. An unknown business is not_found.
+import type { MethodImpl } from "@connectrpc/connect";
+import type { OtpService } from "../../../gen/otp/v1/otp_service_pb.js";
+import type { HandlerDeps } from "./deps.js";
+
+export function getBusinessJwks(deps: HandlerDeps): MethodImpl<typeof OtpService.method.getBusinessJwks> {
+  return async (req) => ({ keys: [...(await deps.keys.businessJwks(req.businessId.toString()))] });
+}
