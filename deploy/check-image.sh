@@ -145,6 +145,14 @@ buildah bud --isolation chroot --pull=never --layers --force-rm --format docker 
   "${MOUNTS[@]}" -f Dockerfile -t "$IMAGE" . >"${TMPDIR:-/tmp}/otp-image-build.log" 2>&1 \
   || { tail -n 40 "${TMPDIR:-/tmp}/otp-image-build.log" >&2; die "the image did not build"; }
 BUILD_SECONDS=$(( $(date +%s) - t0 ))
+# buildah's layer cache keeps the intermediate images of every build; keep
+# this build's, drop the rest, so the cache does not grow with each change.
+BUILD_LOG="${TMPDIR:-/tmp}/otp-image-build.log"
+keep=$(grep -oE -- '--> (Using cache )?[0-9a-f]{11,}' "$BUILD_LOG" | grep -oE '[0-9a-f]{11,}$' | cut -c1-11 | sort -u)
+for id in $(buildah images --filter dangling=true --format '{{.ID}}'); do
+  grep -qx "${id:0:11}" <<<"$keep" || buildah rmi "$id" >/dev/null 2>&1 || true
+done
+
 image_size() { buildah images --format '{{.Size}}' "$1" | head -n 1; }
 SIZE=$(image_size "$IMAGE")
 BASE_SIZE=$(image_size "$BASE_REF")
