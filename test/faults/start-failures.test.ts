@@ -132,6 +132,20 @@ describe.runIf(FAULTS_ENABLED)("a failed start leaves nothing running and says w
     await waitFor("no process on the data directory", () => (processesOn(data.path).length === 0 ? true : undefined), 10_000);
   });
 
+  it("a busy EMBEDDED_PG_PORT: Postgres's own reason reaches the user, naming EMBEDDED_PG_PORT", async () => {
+    const taken = await busyPort();
+    try {
+      const run = await runToExit({ ...embedded(), EMBEDDED_PG_PORT: String(taken.port) });
+      expect(run.code).toBe(1);
+      expect(run.stderr).toBe(
+        `otp-service: failed to start: EMBEDDED_PG_PORT ${taken.port} is already in use: set EMBEDDED_PG_PORT to a free port, or unset it to pick one\n`,
+      );
+    } finally {
+      await taken.close();
+    }
+    expect(processesOn(data.path)).toEqual([]);
+  });
+
   it("a crash after the start (an uncaught exception) stops the embedded Postgres too, exit 1", async () => {
     const crashing = await startService("start-crash", embedded(), { preload: ["./test/faults/support/crash-on-sigusr2.ts"] });
     services.push(crashing);
@@ -171,7 +185,7 @@ describe.runIf(FAULTS_ENABLED)("a failed start leaves nothing running and says w
   it("an unreachable DATABASE_URL: exit 1, names DATABASE_URL and its host, never the password", async () => {
     const closed = await busyPort();
     await closed.close();
-    const run = await runToExit({ DATABASE_URL: `postgres://otp:hunter2-secret@127.0.0.1:${closed.port}/otp` });
+    const run = await runToExit({ DATABASE_URL: `postgres://otp:hunter2-secret@127.0.0.1:${closed.port}/otp`, SMTP_URL: "smtp://127.0.0.1:2525" });
     expect(run.code).toBe(1);
     expect(run.stderr).toBe(
       `otp-service: failed to start: cannot reach the database at DATABASE_URL (127.0.0.1:${closed.port}/otp): ECONNREFUSED; check that Postgres runs there and that DATABASE_URL is right, or unset DATABASE_URL to run an embedded Postgres\n`,
