@@ -7,7 +7,7 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { pino, type DestinationStream, type Logger } from "pino";
 import { ConfigError, loadConfig, type Config } from "./config.js";
 import { systemClock } from "./domain/clock.js";
-import { DomainError } from "./domain/errors.js";
+import { TransportError } from "./transport/transport-error.js";
 import { Secrets } from "./domain/secrets.js";
 import { SendAdmission } from "./domain/send-admission.js";
 import { createSmtpMailer, DevMailbox, type Mailer } from "./mail/mailer.js";
@@ -168,7 +168,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     const rest = new RestRouter(services.map((s) => s.spec), { interceptors, maxBodyBytes: config.maxBodyBytes, logger, contextValues });
     const notFound = (req: NodeRequest, res: NodeResponse) => {
       const url = new URL(`http://localhost${req.url ?? "/"}`);
-      void rest.fail(rest.shapeForPath(url.pathname), req, res, new DomainError("route_not_found", `No route for ${req.method} ${url.pathname}.`));
+      void rest.fail(rest.shapeForPath(url.pathname), req, res, new TransportError("route_not_found", `No route for ${req.method} ${url.pathname}.`));
     };
     let shuttingDown = false;
     // One readiness for /readyz and grpc.health.v1: the database answers

@@ -11,17 +11,12 @@ export type Reason =
   | "session_not_found"
   | "template_not_found"
   | "not_found"
-  | "admin_disabled"
   | "otp_code_not_found"
   | "unable_to_auth_otp_code"
   | "user_lock_limit_reached"
   | "rate_limited"
   | "unavailable"
   | "deadline_exceeded"
-  | "payload_too_large"
-  | "unsupported_media_type"
-  | "route_not_found"
-  | "method_not_allowed"
   | "internal";
 
 /** One field that failed a rule; `field` is a proto field path. */

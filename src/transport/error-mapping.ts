@@ -12,6 +12,10 @@ import {
   RetryInfoSchema,
 } from "../../gen/google/rpc/error_details_pb.js";
 import { DomainError, type FieldViolation, type Reason } from "../domain/errors.js";
+import { TransportError, type TransportReason } from "./transport-error.js";
+
+/** Every reason a caller can be given: the domain's and the transport's. */
+export type WireReason = Reason | TransportReason;
 
 interface Mapping {
   readonly code: Code;
@@ -21,7 +25,7 @@ interface Mapping {
   readonly legacy: string;
 }
 
-export const ERROR_MAP: Readonly<Record<Reason, Mapping>> = {
+export const ERROR_MAP: Readonly<Record<WireReason, Mapping>> = {
   invalid_argument: { code: Code.InvalidArgument, http: 400, stytch: "bad_request", legacy: "The request is missing a parameter or has a malformed one." },
   invalid_email: { code: Code.InvalidArgument, http: 400, stytch: "invalid_email", legacy: "The email parameter is missing or malformed." },
   unauthenticated: { code: Code.Unauthenticated, http: 401, stytch: "unauthorized_credentials", legacy: "Unauthorized." },
@@ -44,7 +48,7 @@ export const ERROR_MAP: Readonly<Record<Reason, Mapping>> = {
   internal: { code: Code.Internal, http: 500, stytch: "internal_server_error", legacy: "Something went wrong on our side." },
 };
 
-const REASON_BY_CODE: Partial<Record<Code, Reason>> = {
+const REASON_BY_CODE: Partial<Record<Code, WireReason>> = {
   [Code.InvalidArgument]: "invalid_argument",
   [Code.Unauthenticated]: "unauthenticated",
   [Code.ResourceExhausted]: "rate_limited",
@@ -61,7 +65,7 @@ export function connectCodeName(code: Code): string {
 
 /** A failure reduced to what may be shown to a caller. */
 export interface Failure {
-  readonly reason: Reason;
+  readonly reason: WireReason;
   readonly message: string;
   readonly violations: readonly FieldViolation[];
   readonly retryAfterSeconds: number | undefined;
@@ -72,6 +76,10 @@ export interface Failure {
  * (pass no logger for an error that was mapped, and logged, before).
  */
 export function toFailure(err: unknown, logger?: Logger): Failure {
+  const transport = err instanceof ConnectError ? err.cause : err;
+  if (transport instanceof TransportError) {
+    return { reason: transport.reason, message: transport.message, violations: [], retryAfterSeconds: undefined };
+  }
   const domain = findDomainError(err);
   if (domain) {
     if (domain.reason === "internal" || domain.reason === "unavailable") {
@@ -102,7 +110,9 @@ function findDomainError(err: unknown): DomainError | undefined {
 
 /** The Connect error for a failure: code, retry-after metadata, google.rpc details. */
 export function toConnectError(err: unknown, logger: Logger): ConnectError {
-  if (err instanceof ConnectError && !(err.cause instanceof DomainError) && REASON_BY_CODE[err.code]) return err;
+  if (err instanceof ConnectError && !(err.cause instanceof DomainError || err.cause instanceof TransportError) && REASON_BY_CODE[err.code]) {
+    return err;
+  }
   const failure = toFailure(err, logger);
   const mapping = ERROR_MAP[failure.reason];
   const details = [

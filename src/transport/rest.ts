@@ -18,6 +18,7 @@ import { invokeUnaryImplementation } from "@connectrpc/connect/protocol";
 import type { Logger } from "pino";
 import { DomainError, invalidFields, type FieldViolation } from "../domain/errors.js";
 import { requestIdOf } from "./context.js";
+import { TransportError } from "./transport-error.js";
 import { ApiContract, contractOf, httpBindingOf } from "./contract.js";
 import { shapeFor, type RestShape } from "./contracts/shapes.js";
 import { toFailure } from "./error-mapping.js";
@@ -115,7 +116,7 @@ export class RestRouter {
     }
     const allowed = found.map((f) => f.route.verb);
     res.setHeader("allow", allowed.join(", "));
-    await this.fail(found[0]!.route.shape, req, res, new DomainError("method_not_allowed", `Use ${allowed.join(" or ")} on ${url.pathname}.`));
+    await this.fail(found[0]!.route.shape, req, res, new TransportError("method_not_allowed", `Use ${allowed.join(" or ")} on ${url.pathname}.`));
     return true;
   }
 
@@ -290,7 +291,7 @@ async function readJsonBody(req: NodeRequest, limit: number): Promise<JsonObject
   if (size === 0) return {};
   const type = String(req.headers["content-type"] ?? "");
   if (!/^application\/json\s*(;|$)/i.test(type)) {
-    throw new DomainError("unsupported_media_type", "Send the request body as JSON with Content-Type: application/json.");
+    throw new TransportError("unsupported_media_type", "Send the request body as JSON with Content-Type: application/json.");
   }
   let parsed: unknown;
   try {
@@ -304,8 +305,8 @@ async function readJsonBody(req: NodeRequest, limit: number): Promise<JsonObject
   return parsed as JsonObject;
 }
 
-export function tooLarge(limit: number): DomainError {
-  return new DomainError("payload_too_large", `The request body is larger than ${limit} bytes.`);
+export function tooLarge(limit: number): TransportError {
+  return new TransportError("payload_too_large", `The request body is larger than ${limit} bytes.`);
 }
 
 function toHeaders(req: NodeRequest): Headers {

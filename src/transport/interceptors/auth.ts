@@ -7,6 +7,7 @@ import type { ProjectAuthenticator } from "../../domain/project-auth.js";
 import { bearerCheck } from "../bearer.js";
 import { callInfoKey, tenantKey } from "../context.js";
 import { ApiContract, contractOf } from "../contract.js";
+import { TransportError } from "../transport-error.js";
 
 function parseBasicAuth(header: string | null): { user: string; password: string } | undefined {
   const m = header === null ? null : /^Basic[ ]+([A-Za-z0-9+/]+=*)[ ]*$/i.exec(header);
@@ -34,7 +35,7 @@ export function authInterceptor(projects: ProjectAuthenticator, adminToken: stri
         break;
       }
       case ApiContract.ADMIN: {
-        if (adminTokenMatches === undefined) throw new DomainError("admin_disabled", "The admin API is off: set ADMIN_TOKEN to turn it on.");
+        if (adminTokenMatches === undefined) throw new TransportError("admin_disabled", "The admin API is off: set ADMIN_TOKEN to turn it on.");
         if (!adminTokenMatches(req.header.get("authorization") ?? undefined)) {
           throw new DomainError("unauthenticated", "Missing or wrong admin token: send Authorization: Bearer <ADMIN_TOKEN>.");
         }

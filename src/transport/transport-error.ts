@@ -1,0 +1,15 @@
+// Failures that only the transport can have: a route or method that does
+// not exist, a body too large or not JSON, an admin API turned off. The
+// domain never sees them; the one error table maps them with the domain's.
+
+export type TransportReason = "admin_disabled" | "payload_too_large" | "unsupported_media_type" | "route_not_found" | "method_not_allowed";
+
+export class TransportError extends Error {
+  override name = "TransportError";
+  constructor(
+    readonly reason: TransportReason,
+    message: string,
+  ) {
+    super(message);
+  }
+}
