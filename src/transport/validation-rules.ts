@@ -81,8 +81,21 @@ export const REQUIRED_IN: Readonly<Record<string, readonly string[]>> = {
   "otp.v1.GetDeliveryStatusRequest": ["email_id"],
 };
 
-/** Returns what is wrong with a value, phrased to follow the field name, or undefined. */
-export function checkValue(rule: FieldRule, value: unknown, present: boolean): string | undefined {
+/** What is wrong with a value: phrased to follow the field name, and whether its format is what failed. */
+export interface Problem {
+  readonly description: string;
+  readonly format: boolean;
+}
+
+/** Returns what is wrong with a value, or undefined. */
+export function checkValue(rule: FieldRule, value: unknown, present: boolean): Problem | undefined {
+  const format = formatProblem(rule, value);
+  if (format !== undefined) return { description: format, format: true };
+  const other = otherProblem(rule, value, present);
+  return other === undefined ? undefined : { description: other, format: false };
+}
+
+function otherProblem(rule: FieldRule, value: unknown, present: boolean): string | undefined {
   if (typeof value === "string") {
     if (value === "") return rule.required ? "is required" : undefined;
     if (value.includes("\u0000")) return "must not contain NUL characters";
@@ -90,14 +103,6 @@ export function checkValue(rule: FieldRule, value: unknown, present: boolean): s
       return `must be at most ${rule.maxLength} characters`;
     }
     if (rule.oneOf && !rule.oneOf.includes(value)) return `must be one of: ${rule.oneOf.join(", ")}`;
-    // No separator, control, format or private-use character anywhere
-    // (invisible spaces, direction overrides, zero-width joiners).
-    if (rule.format === "email" && (/[\p{Z}\p{C}]/u.test(value) || !EMAIL.test(value))) return "is not a valid email address";
-    if (rule.format === "ip" && isIP(value) === 0) return "is not a valid IP address";
-    if (rule.format === "passcode" && !/^\d{6}$/.test(value)) return "must be 6 digits";
-    if (rule.format === "https_url" && !isHttpsUrl(value)) return "must be an https:// URL";
-    if (rule.format === "color" && !/^#([0-9a-f]{3}|[0-9a-f]{6})$/i.test(value)) return "must be a colour like #1f6feb";
-    if (rule.format === "single_line" && /[\p{Cc}\u2028\u2029]/u.test(value)) return "must be a single line without control characters";
     return undefined;
   }
   if (typeof value === "number" || typeof value === "bigint") {
@@ -112,7 +117,18 @@ export function checkValue(rule: FieldRule, value: unknown, present: boolean): s
   return undefined;
 }
 
-/** Whether a rule's format failure carries a more specific reason. */
-export function formatFailed(description: string): boolean {
-  return description.startsWith("is not a valid");
+/** A string that passes the length and list rules but not its format. */
+function formatProblem(rule: FieldRule, value: unknown): string | undefined {
+  if (typeof value !== "string" || value === "" || value.includes("\u0000")) return undefined;
+  if (rule.maxLength !== undefined && [...value].length > rule.maxLength) return undefined;
+  if (rule.oneOf && !rule.oneOf.includes(value)) return undefined;
+  // No separator, control, format or private-use character anywhere
+  // (invisible spaces, direction overrides, zero-width joiners).
+  if (rule.format === "email" && (/[\p{Z}\p{C}]/u.test(value) || !EMAIL.test(value))) return "is not a valid email address";
+  if (rule.format === "ip" && isIP(value) === 0) return "is not a valid IP address";
+  if (rule.format === "passcode" && !/^\d{6}$/.test(value)) return "must be 6 digits";
+  if (rule.format === "https_url" && !isHttpsUrl(value)) return "must be an https:// URL";
+  if (rule.format === "color" && !/^#([0-9a-f]{3}|[0-9a-f]{6})$/i.test(value)) return "must be a colour like #1f6feb";
+  if (rule.format === "single_line" && /[\p{Cc}\u2028\u2029]/u.test(value)) return "must be a single line without control characters";
+  return undefined;
 }

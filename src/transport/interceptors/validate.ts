@@ -3,7 +3,7 @@
 import { isFieldSet, ScalarType, type DescField, type DescMessage, type Message } from "@bufbuild/protobuf";
 import type { Interceptor } from "@connectrpc/connect";
 import { invalidFields, type FieldViolation } from "../../domain/errors.js";
-import { checkValue, FIELD_RULES, formatFailed, REQUIRED_IN, type FieldRule } from "../validation-rules.js";
+import { checkValue, FIELD_RULES, REQUIRED_IN, type FieldRule } from "../validation-rules.js";
 
 type Plan = readonly (
   | { readonly field: DescField; readonly rule: FieldRule }
@@ -38,10 +38,10 @@ export function violationsOf(schema: DescMessage, message: Message, prefix = "",
     const field = prefix + step.field.name;
     const jsonField = jsonPrefix + step.field.jsonName;
     if ("rule" in step) {
-      const description = checkValue(step.rule, value, isFieldSet(message, step.field));
-      if (description) {
-        const reason = step.rule.formatReason && formatFailed(description) ? step.rule.formatReason : undefined;
-        out.push({ field, jsonField, description, ...(reason ? { reason } : {}) });
+      const problem = checkValue(step.rule, value, isFieldSet(message, step.field));
+      if (problem) {
+        const reason = problem.format ? step.rule.formatReason : undefined;
+        out.push({ field, jsonField, description: problem.description, ...(reason ? { reason } : {}) });
       }
     } else if (value !== undefined) {
       out.push(...violationsOf(step.field.message, value as Message, `${field}.`, `${jsonField}.`));
