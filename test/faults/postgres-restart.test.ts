@@ -57,6 +57,11 @@ describe.runIf(FAULTS_ENABLED)("Postgres stopped mid-load and started again", ()
       DATA_DIR: data.path,
       OUTBOX_POLL_MS: "200",
       RATE_LIMIT_IP_BURST: "100000",
+      // The wrong-secret stream measures the outage, not the failed-auth
+      // throttle (test/integration covers that): give it room.
+      AUTH_FAILURE_LIMIT_CLIENT_BURST: "100000",
+      AUTH_FAILURE_LIMIT_PROJECT_BURST: "100000",
+      AUTH_MAX_QUEUED_HASHES: "10000",
     });
     const creds = demoCredentials(data.path);
     const wrong = () => `Basic ${Buffer.from(`${creds.project_id}:wrong-${Math.random()}`).toString("base64")}`;
