@@ -76,6 +76,10 @@ const RATE_LIMIT_ENV = {
   RATE_LIMIT_IP_PERIOD_MS: "1",
   RATE_LIMIT_TENANT_BURST: "1000000",
   RATE_LIMIT_TENANT_PERIOD_MS: "1",
+  // The load generator is one client on loopback opening many sockets.
+  MAX_CONNECTIONS_PER_CLIENT: "0",
+  MAX_SESSIONS_PER_CLIENT: "0",
+  MAX_STREAMS_PER_CLIENT: "0",
 };
 const USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) otp-bench/1.0";
 /**

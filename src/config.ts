@@ -92,6 +92,18 @@ export interface Config {
   readonly maxBodyBytes: number;
   /** How long a new connection may take to show whether it speaks HTTP/2. */
   readonly sniffTimeoutMs: number;
+  /** A request (HTTP/1.1) or an HTTP/2 stream's request side not received in full by then is cut. */
+  readonly requestTimeoutMs: number;
+  /** Streams one HTTP/2 session may have open at once. */
+  readonly http2MaxConcurrentStreams: number;
+  /** Connections open at once, in all (an HTTP/2 session is one connection). */
+  readonly maxConnections: number;
+  /** Connections open at once per client address (IPv6: per /64), trusted proxies exempt; 0: no cap. */
+  readonly maxConnectionsPerClient: number;
+  /** HTTP/2 sessions open at once per client address, trusted proxies exempt; 0: no cap. */
+  readonly maxSessionsPerClient: number;
+  /** HTTP/2 streams open at once per client address over all its sessions, trusted proxies exempt; 0: no cap. */
+  readonly maxStreamsPerClient: number;
   readonly outbox: {
     readonly concurrency: number;
     readonly pollMs: number;
@@ -245,6 +257,12 @@ export function loadConfig(env: Env = process.env): Config {
     },
     maxBodyBytes: int("MAX_BODY_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024),
     sniffTimeoutMs: int("SNIFF_TIMEOUT_MS", 10_000, 100, 600_000),
+    requestTimeoutMs: int("REQUEST_TIMEOUT_MS", 30_000, 1_000, 600_000),
+    http2MaxConcurrentStreams: int("HTTP2_MAX_CONCURRENT_STREAMS", 100, 1, 1_000),
+    maxConnections: int("MAX_CONNECTIONS", 10_000, 1, 1_000_000),
+    maxConnectionsPerClient: int("MAX_CONNECTIONS_PER_CLIENT", 256, 0, 1_000_000),
+    maxSessionsPerClient: int("MAX_SESSIONS_PER_CLIENT", 8, 0, 1_000_000),
+    maxStreamsPerClient: int("MAX_STREAMS_PER_CLIENT", 256, 0, 1_000_000),
     outbox: {
       concurrency: int("OUTBOX_CONCURRENCY", 32, 1, 256),
       pollMs: int("OUTBOX_POLL_MS", 1_000, 10, 600_000),

@@ -23,7 +23,7 @@ import { PgOutboxStore } from "./storage/outbox-store.js";
 import { seedDemo } from "./storage/seed.js";
 import { PgTenantStore } from "./storage/tenant-store.js";
 import { runWithStatementSignal } from "./storage/statement-deadline.js";
-import { clientAddressResolver } from "./transport/client-address.js";
+import { clientAddressResolver, trustedProxyTest } from "./transport/client-address.js";
 import { createCors } from "./transport/cors.js";
 import { deadlineInterceptor } from "./transport/interceptors/deadline.js";
 import { Health } from "../gen/health/v1/health_pb.js";
@@ -218,7 +218,16 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       ready: () => readiness.check(),
     });
 
-    const onePort = createOnePortServer(handler, { sniffTimeoutMs: config.sniffTimeoutMs, requestTimeoutMs: 30_000 });
+    const onePort = createOnePortServer(handler, {
+      sniffTimeoutMs: config.sniffTimeoutMs,
+      requestTimeoutMs: config.requestTimeoutMs,
+      maxConcurrentStreams: config.http2MaxConcurrentStreams,
+      maxConnections: config.maxConnections,
+      maxConnectionsPerClient: config.maxConnectionsPerClient,
+      maxSessionsPerClient: config.maxSessionsPerClient,
+      maxStreamsPerClient: config.maxStreamsPerClient,
+      isTrustedProxy: trustedProxyTest(config.trustProxy),
+    });
     await worker.start();
     // Keeps rate_limits from growing with every address ever seen, and
     // drops addresses added to a user but never verified.

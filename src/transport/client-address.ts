@@ -36,6 +36,21 @@ export function clientAddressResolver(trust: TrustProxy): ClientAddressOf {
   };
 }
 
+/**
+ * Whether a socket peer is one of the trusted proxies: with a hop count any
+ * peer is (the service is reachable only through them), with networks a
+ * peer inside them.
+ */
+export function trustedProxyTest(trust: TrustProxy): (address: string) => boolean {
+  if (trust.kind === "none") return () => false;
+  if (trust.kind === "hops") return () => trust.hops > 0;
+  const networks = trust.networks.map((cidr) => ipaddr.parseCIDR(cidr));
+  return (raw) => {
+    const address = parse(raw);
+    return address !== undefined && networks.some((range) => address.kind() === range[0].kind() && address.match(range));
+  };
+}
+
 function entries(header: string | string[] | undefined): string[] {
   if (header === undefined) return [];
   const joined = Array.isArray(header) ? header.join(",") : header;

@@ -3,9 +3,16 @@
 // sniffed: if it opens with the HTTP/2 connection preface it goes to the
 // HTTP/2 server, otherwise to the HTTP/1.1 one. A connection that says
 // nothing within the timeout is closed.
+//
+// What one client can hold is bounded: connections per client and in all
+// (an HTTP/2 session is one connection), streams per session (advertised in
+// SETTINGS and enforced), and time: each HTTP/2 stream must have sent its
+// whole request within the request bound, as each HTTP/1.1 request must, or
+// it is reset. A stream opened and left half-open costs memory until then.
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
+import { clientKey } from "../domain/client-key.js";
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
@@ -13,8 +20,23 @@ type Handler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.
 
 export interface OnePortOptions {
   readonly sniffTimeoutMs: number;
-  /** Whole-request bound for HTTP/1.1 (slow or trickling clients). */
+  /**
+   * Whole-request bound (slow or trickling clients): an HTTP/1.1 request, or
+   * an HTTP/2 stream's request side, not received in full by then is cut.
+   */
   readonly requestTimeoutMs: number;
+  /** Streams one HTTP/2 session may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS). */
+  readonly maxConcurrentStreams: number;
+  /** Connections (HTTP/2 sessions included) open at once, in all. */
+  readonly maxConnections: number;
+  /** Connections open at once from one client address (IPv6: one /64); 0: no per-client cap. */
+  readonly maxConnectionsPerClient: number;
+  /** HTTP/2 sessions open at once from one client address; 0: no per-client cap. */
+  readonly maxSessionsPerClient: number;
+  /** HTTP/2 streams open at once from one client address, over all its sessions; 0: no per-client cap. */
+  readonly maxStreamsPerClient: number;
+  /** Peers exempt from the per-client caps: the trusted proxies (see TRUST_PROXY). */
+  readonly isTrustedProxy: (address: string) => boolean;
 }
 
 export interface OnePortServer {
@@ -30,9 +52,30 @@ export function createOnePortServer(handler: Handler, options: OnePortOptions): 
   // only once a server has emitted "listening"; this one never listens
   // itself (sockets are handed to it), so start that tracking now.
   h1.emit("listening");
-  const h2 = http2.createServer({}, handler as never);
+  // Node refuses streams beyond the advertised maximum (REFUSED_STREAM), and
+  // ends a session whose peer keeps opening them regardless.
+  // Streams refused for their client's cap are never handed to the handler.
+  const refused = new WeakSet<http2.ServerHttp2Stream>();
+  const h2 = http2.createServer({ settings: { maxConcurrentStreams: options.maxConcurrentStreams } }, ((req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
+    if (!refused.has(req.stream)) handler(req, res);
+  }) as never);
   // An HTTP/2 session idle past the request bound is closed.
   h2.setTimeout(options.requestTimeoutMs);
+  const streamsPerClient = new Counter();
+  // Before the compatibility layer's own listener, which makes the request.
+  h2.prependListener("stream", (stream) => {
+    const peer = stream.session?.socket?.remoteAddress;
+    if (options.maxStreamsPerClient > 0 && peer !== undefined && !options.isTrustedProxy(peer)) {
+      const key = clientKey(peer);
+      if (!streamsPerClient.take(key, options.maxStreamsPerClient)) {
+        refused.add(stream);
+        stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+        return;
+      }
+      stream.once("close", () => streamsPerClient.give(key));
+    }
+    cutIfIncomplete(stream, options.requestTimeoutMs);
+  });
   const sockets = new Set<net.Socket>();
   const sessions = new Set<http2.Http2Session>();
   h2.on("session", (session) => {
@@ -40,7 +83,19 @@ export function createOnePortServer(handler: Handler, options: OnePortOptions): 
     session.once("close", () => sessions.delete(session));
   });
 
+  const connectionsPerClient = new Counter();
+  const sessionsPerClient = new Counter();
   const server = net.createServer((socket) => {
+    const peer = socket.remoteAddress;
+    // Undefined for trusted proxies: their clients are told apart later, per request.
+    const key = peer !== undefined && !options.isTrustedProxy(peer) ? clientKey(peer) : undefined;
+    if (key !== undefined && options.maxConnectionsPerClient > 0) {
+      if (!connectionsPerClient.take(key, options.maxConnectionsPerClient)) {
+        socket.destroy();
+        return;
+      }
+      socket.once("close", () => connectionsPerClient.give(key));
+    }
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     socket.on("error", () => socket.destroy());
@@ -55,6 +110,14 @@ export function createOnePortServer(handler: Handler, options: OnePortOptions): 
       socket.off("data", onData);
       socket.pause();
       socket.unshift(seen);
+      if (isHttp2 && key !== undefined && options.maxSessionsPerClient > 0) {
+        // One HTTP/2 session carries many streams: a client needs few.
+        if (!sessionsPerClient.take(key, options.maxSessionsPerClient)) {
+          socket.destroy();
+          return;
+        }
+        socket.once("close", () => sessionsPerClient.give(key));
+      }
       if (isHttp2) {
         // The HTTP/2 session drains the unshifted bytes itself and then
         // reads the socket natively: resuming it here would steal data.
@@ -66,6 +129,9 @@ export function createOnePortServer(handler: Handler, options: OnePortOptions): 
     };
     socket.on("data", onData);
   });
+
+  // Beyond this, new connections are closed as they arrive.
+  server.maxConnections = options.maxConnections;
 
   return {
     server,
@@ -86,4 +152,40 @@ export function createOnePortServer(handler: Handler, options: OnePortOptions): 
         h1.closeIdleConnections();
       }),
   };
+}
+
+/**
+ * Resets an HTTP/2 stream whose request has not arrived in full within
+ * `timeoutMs` (half-open, or trickling its body). Once the request side has
+ * ended, the RPC's own deadlines apply (a server-streaming response may
+ * then run on).
+ */
+function cutIfIncomplete(stream: http2.ServerHttp2Stream, timeoutMs: number): void {
+  if (stream.endAfterHeaders) return;
+  const timer = setTimeout(() => {
+    if (!stream.destroyed && !stream.readableEnded) stream.close(http2.constants.NGHTTP2_CANCEL);
+  }, timeoutMs);
+  timer.unref();
+  const done = () => clearTimeout(timer);
+  stream.once("end", done);
+  stream.once("close", done);
+}
+
+/** Things held per key (connections, streams), each key capped. */
+class Counter {
+  private readonly counts = new Map<string, number>();
+
+  /** Takes one for `key` unless it already holds `max`. */
+  take(key: string, max: number): boolean {
+    const held = this.counts.get(key) ?? 0;
+    if (held >= max) return false;
+    this.counts.set(key, held + 1);
+    return true;
+  }
+
+  give(key: string): void {
+    const left = (this.counts.get(key) ?? 1) - 1;
+    if (left > 0) this.counts.set(key, left);
+    else this.counts.delete(key);
+  }
 }
