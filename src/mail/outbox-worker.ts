@@ -7,6 +7,7 @@
 import type { Logger } from "pino";
 import { systemClock, type Clock } from "../domain/clock.js";
 import { afterFailedDelivery } from "../domain/delivery-policy.js";
+import { unsafeDisplayNameReason } from "../domain/display-name.js";
 import type { DeliveryObserver, OutboxRow, OutboxStore } from "../domain/outbox.js";
 import type { Secrets } from "../domain/secrets.js";
 import { smtpResponseCode, type Mailer } from "./mailer.js";
@@ -29,6 +30,14 @@ export interface OutboxWorkerOptions {
    * must not take real customers' codes queued elsewhere into its page.
    */
   readonly ownMailOnly?: boolean;
+}
+
+/**
+ * A tenant's name stands in for a missing sender name only when it is a safe
+ * display name; otherwise the mail shows the address alone.
+ */
+function senderNameFor(tenantName: string): string {
+  return unsafeDisplayNameReason(tenantName) === undefined ? tenantName : "";
 }
 
 export class OutboxWorker {
@@ -181,7 +190,7 @@ export class OutboxWorker {
       try {
         await this.mailer.send({
           ...content,
-          from: { name: row.mailFromName ?? row.tenantName, address: row.mailFromAddress ?? this.options.defaultFrom },
+          from: { name: row.mailFromName ?? senderNameFor(row.tenantName), address: row.mailFromAddress ?? this.options.defaultFrom },
           to: row.recipient,
           replyTo: row.replyTo ?? undefined,
           messageId: row.messageId,

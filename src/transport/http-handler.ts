@@ -2,6 +2,7 @@
 // (/healthz, /readyz, /metrics, the dev mailbox), then the REST routes,
 // then Connect (gRPC, gRPC-Web, Connect). Each request gets its call info
 // (and request id, sent back as x-request-id) once, here.
+import { createHash } from "node:crypto";
 import type { Logger } from "pino";
 import { createContextValues, type ContextValues } from "@connectrpc/connect";
 import type { ApiDocs } from "../web/api-docs.js";
@@ -62,7 +63,7 @@ export function createHttpHandler(o: HttpHandlerOptions) {
     const get = req.method === "GET" || req.method === "HEAD";
     if (get && url.pathname === "/healthz") return writeJson(res, 200, { status: "ok" });
     if (get && o.web && (url.pathname === "/" || url.pathname === "/signin")) {
-      return send(res, 200, "text/html; charset=utf-8", o.web.assets.html);
+      return send(res, 200, "text/html; charset=utf-8", o.web.assets.html, signInPagePolicy(o.web.assets.html));
     }
     if (get && o.web && url.pathname === "/signin/app.js") {
       return send(res, 200, "text/javascript; charset=utf-8", o.web.assets.script);
@@ -108,7 +109,10 @@ export function createHttpHandler(o: HttpHandlerOptions) {
     }
     if (await o.rest.handle(req, res, url, found)) return;
     parseErrorsAreBadInput(res);
-    if (String(req.headers["content-type"] ?? "").startsWith("application/grpc")) noteGrpcTrailers(res);
+    if (String(req.headers["content-type"] ?? "").startsWith("application/grpc")) {
+      noteGrpcTrailers(res);
+      grpcParseErrorsAreBadInput(res);
+    }
     o.connect(req, res);
   };
 
@@ -189,6 +193,71 @@ function noteGrpcTrailers(res: NodeResponse): void {
   };
 }
 
+const UNREADABLE = /^(parse binary:|decompression failed)/;
+
+/** grpc-status 13 for a request message that could not be read → 3, with a message saying so. */
+function unreadableAsInvalid(status: unknown, message: unknown): { status: string; message: string } | undefined {
+  if (String(status) !== "13") return undefined;
+  let text: string;
+  try {
+    text = decodeURIComponent(String(message ?? ""));
+  } catch {
+    return undefined;
+  }
+  if (!UNREADABLE.test(text)) return undefined;
+  return { status: "3", message: encodeURIComponent(`The request message cannot be read (${text})`) };
+}
+
+/**
+ * The gRPC and gRPC-Web side of parseErrorsAreBadInput: their status is in
+ * headers (trailers-only), HTTP/2 trailers (gRPC), or a trailer frame at the
+ * end of the body (gRPC-Web). A status 13 for a request message that could
+ * not be parsed or decompressed becomes 3 (INVALID_ARGUMENT) in each.
+ */
+function grpcParseErrorsAreBadInput(res: NodeResponse): void {
+  const r = res as import("node:http").ServerResponse;
+  const rewrite = (headers: Record<string, unknown> | undefined) => {
+    const changed = headers && unreadableAsInvalid(headers["grpc-status"], headers["grpc-message"]);
+    if (changed) {
+      headers["grpc-status"] = changed.status;
+      headers["grpc-message"] = changed.message;
+    }
+  };
+  const writeHead = r.writeHead.bind(r) as (...a: unknown[]) => unknown;
+  r.writeHead = ((...args: unknown[]) => {
+    const headers = args.find((a, i) => i > 0 && a !== null && typeof a === "object") as Record<string, unknown> | undefined;
+    rewrite(headers);
+    return writeHead(...args);
+  }) as typeof r.writeHead;
+  const addTrailers = r.addTrailers.bind(r);
+  r.addTrailers = (headers) => {
+    rewrite(headers as Record<string, unknown>);
+    addTrailers(headers);
+  };
+  // gRPC-Web: an uncompressed trailer frame (flag 0x80) written as one chunk.
+  const write = r.write.bind(r) as (...a: unknown[]) => boolean;
+  r.write = ((chunk: unknown, ...rest: unknown[]) => {
+    if (chunk instanceof Uint8Array && chunk.length >= 5 && chunk[0] === 0x80) {
+      const text = Buffer.from(chunk.subarray(5)).toString("latin1");
+      const status = /^grpc-status:\s*(\d+)\r?$/im.exec(text)?.[1];
+      const message = /^grpc-message:\s*(.*?)\r?$/im.exec(text)?.[1];
+      const changed = unreadableAsInvalid(status, message);
+      if (changed) {
+        const lines = text
+          .split("\r\n")
+          .filter((line) => line !== "" && !/^grpc-(status|message):/i.test(line))
+          .concat([`grpc-status: ${changed.status}`, `grpc-message: ${changed.message}`]);
+        const body = Buffer.from(`${lines.join("\r\n")}\r\n`, "latin1");
+        const head = Buffer.alloc(5);
+        head.writeUInt8(0x80, 0);
+        head.writeUInt32BE(body.length, 1);
+        return write(Buffer.concat([head, body]), ...rest);
+      }
+    }
+    return write(chunk, ...rest);
+  }) as typeof r.write;
+}
+
 /**
  * connect-es classifies a request body it cannot parse or decompress as
  * "internal" (as gRPC does), which the Connect protocol answers with HTTP
@@ -238,14 +307,48 @@ function parseErrorsAreBadInput(res: NodeResponse): void {
   }) as typeof r.end;
 }
 
-function send(res: NodeResponse, status: number, type: string, body: string): void {
+/** The policy of pages other than the sign-in page (the API docs, and files). */
+const DEFAULT_POLICY = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'";
+
+function send(res: NodeResponse, status: number, type: string, body: string, policy = DEFAULT_POLICY): void {
   (res as import("node:http").ServerResponse).writeHead(status, {
     "content-type": type,
     "content-length": Buffer.byteLength(body),
     "cache-control": "no-cache",
-    "content-security-policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:",
+    "content-security-policy": policy,
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
     "x-content-type-options": "nosniff",
   });
   res.end(body);
+}
+
+const policies = new Map<string, string>();
+
+/**
+ * The page's Content-Security-Policy: its own script and styles only, no
+ * inline script at all, an inline <style> only by its hash, nothing
+ * elsewhere, and no framing (clickjacking a sign-in form). The page is fixed
+ * once built, so its policy is computed once.
+ */
+function signInPagePolicy(html: string): string {
+  let policy = policies.get(html);
+  if (policy === undefined) {
+    const styleHashes = [...html.matchAll(/<style>([\s\S]*?)<\/style>/g)].map(
+      (m) => `'sha256-${createHash("sha256").update(m[1]!, "utf8").digest("base64")}'`,
+    );
+    policy = [
+      "default-src 'none'",
+      "script-src 'self'",
+      `style-src 'self' ${styleHashes.join(" ")}`.trim(),
+      "img-src 'self' data:",
+      "connect-src 'self'",
+      "base-uri 'none'",
+      "form-action 'self'",
+      "frame-ancestors 'none'",
+    ].join("; ");
+    policies.set(html, policy);
+  }
+  return policy;
 }
 

@@ -2,6 +2,7 @@
 // field with that name, in any message, obeys them. Rules that need state
 // (does this user exist, is this code right) belong to the domain instead.
 import { isIP } from "node:net";
+import { unsafeDisplayNameReason, unsafeTextReason } from "../domain/display-name.js";
 import { LOCALES } from "../domain/locales.js";
 
 export interface FieldRule {
@@ -11,7 +12,7 @@ export interface FieldRule {
   readonly min?: number;
   readonly max?: number;
   readonly oneOf?: readonly string[];
-  readonly format?: "email" | "ip" | "passcode" | "https_url" | "color" | "single_line";
+  readonly format?: "email" | "ip" | "passcode" | "https_url" | "color" | "single_line" | "plain_text" | "display_name";
   /** The reason to report when the format fails, if more specific than invalid_argument. */
   readonly formatReason?: "invalid_email";
 }
@@ -39,8 +40,10 @@ export const FIELD_RULES: Readonly<Record<string, FieldRule>> = {
   session_id: { maxLength: 128 },
   project_id: { maxLength: 128 },
   // Admin API.
-  name: { maxLength: 200, format: "single_line" },
-  sender_name: { maxLength: 100, format: "single_line" },
+  // A tenant's name stands in for its sender name only when it is a safe
+  // display name (see the outbox worker); it may hold "<", "&" and the like.
+  name: { maxLength: 200, format: "plain_text" },
+  sender_name: { maxLength: 100, format: "display_name" },
   sender_address: { maxLength: 254, format: "email" },
   reply_to: { maxLength: 254, format: "email" },
   logo_url: { maxLength: 2048, format: "https_url" },
@@ -130,5 +133,7 @@ function formatProblem(rule: FieldRule, value: unknown): string | undefined {
   if (rule.format === "https_url" && !isHttpsUrl(value)) return "must be an https:// URL";
   if (rule.format === "color" && !/^#([0-9a-f]{3}|[0-9a-f]{6})$/i.test(value)) return "must be a colour like #1f6feb";
   if (rule.format === "single_line" && /[\p{Cc}\u2028\u2029]/u.test(value)) return "must be a single line without control characters";
+  if (rule.format === "plain_text") return unsafeTextReason(value);
+  if (rule.format === "display_name") return unsafeDisplayNameReason(value);
   return undefined;
 }

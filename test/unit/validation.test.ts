@@ -7,6 +7,7 @@ import {
   SendEmailOtpRequestSchema,
   SendOtpRequestSchema,
 } from "../../gen/otp/v1/otp_service_pb.js";
+import { UpsertBusinessRequestSchema } from "../../gen/otp/v1/admin_service_pb.js";
 import { violationsOf } from "../../src/transport/interceptors/validate.js";
 
 const VALID = "jane@example.com";
@@ -182,5 +183,38 @@ describe("several violations", () => {
     ]);
     // Only the email's format failure carries the more specific reason.
     expect(violations.filter((v) => v.reason !== undefined).map((v) => v.field)).toEqual(["email"]);
+  });
+});
+
+describe("sender display names (branding.sender_name, and tenant names, which stand in for it)", () => {
+  const upsert = (senderName: string, name = "Harbour Yoga") =>
+    check(UpsertBusinessRequestSchema, { businessId: 7n, name, branding: { senderName } });
+
+  it.each(["Harbour Yoga", "Café Ünïcode — Lisboa", "Smith, Jones & Co.", "ヨガ教室", "Yoga 🧘‍♀️", "نرم‌افزار"])("accepts %j", (senderName) => {
+    expect(upsert(senderName)).toEqual([]);
+  });
+
+  it.each([
+    ["a right-to-left override", "Bank\u202Emoc.evil"],
+    ["a bidi isolate", "Bank\u2067x\u2069"],
+    ["a left-to-right mark", "Bank\u200E"],
+    ["a zero-width space", "Ba\u200Bnk"],
+    ["a control character", "Bank\u0007"],
+    ["a line break", "Bank\r\nBcc: x@y.z"],
+    ["an @", "security@bank.example"],
+    ["a full-width @", "security\uFF20bank.example"],
+    ["angle brackets", "Bank <ceo@bank.example>"],
+    ["a quote", 'Bank" <x'],
+  ])("refuses %s", (_what, senderName) => {
+    const violations = upsert(senderName);
+    expect(violations).toHaveLength(1);
+    expect(violations[0]!.field).toBe("branding.sender_name");
+  });
+
+  it("refuses bidi and invisible characters in tenant names too (they may stand in for the sender name)", () => {
+    expect(upsert("Harbour Yoga", "Bank\u202Emoc")).toEqual([expect.objectContaining({ field: "name" })]);
+    expect(upsert("Harbour Yoga", "Bank\u200Bx")).toEqual([expect.objectContaining({ field: "name" })]);
+    // Other characters are fine in a name; such a name is just never shown as a sender (see the outbox worker).
+    expect(upsert("Harbour Yoga", 'Acme <Labs> & "Co"')).toEqual([]);
   });
 });
