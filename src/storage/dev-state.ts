@@ -59,3 +59,9 @@ export async function loadOrCreateAdminToken(dataDir: string): Promise<string> {
   await writeFile(demoCredentialsPath(dataDir), `${JSON.stringify({ ...current, admin_token: token }, null, 2)}\n`, { mode: 0o600 });
   return token;
 }
+
+/** Embedded mode: the embedded Postgres's password, random, kept owner-only in DATA_DIR. */
+export async function loadOrCreateEmbeddedPassword(dataDir: string): Promise<string> {
+  const text = await readOrCreate(path.join(dataDir, "postgres-password"), async () => randomBytes(24).toString("hex"));
+  return text.trim();
+}

@@ -6,6 +6,8 @@ import { chmod, mkdir, readFile, stat } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import type { Logger } from "pino";
+import { loadOrCreateEmbeddedPassword } from "./dev-state.js";
+import { ACCESS_FLAGS, adoptPassword, EMBEDDED_USER, embeddedUrl, restrictAccess } from "./embedded-access.js";
 import { commandLineOf, processRuns } from "./data-dir-lock.js";
 
 export interface EmbeddedDatabase {
@@ -50,13 +52,15 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, logge
     await chmod(dataDir, mode | 0o011);
   }
   const chosenPort = port || (await freePort());
+  const password = await loadOrCreateEmbeddedPassword(dataDir);
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const recent: string[] = [];
   const pg = new EmbeddedPostgres({
     databaseDir,
     port: chosenPort,
-    user: "postgres",
-    password: "postgres",
+    user: EMBEDDED_USER,
+    password,
+    authMethod: "scram-sha-256",
     persistent: true,
     // Postgres refuses to run as root; as root the package runs it as a
     // dedicated "postgres" system user.
@@ -64,7 +68,7 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, logge
     // The package asks initdb for en_US.UTF-8 messages, a locale many
     // machines lack; a later flag wins, and C is always there.
     initdbFlags: ["--encoding=UTF8", "--locale=C", "--lc-messages=C"],
-    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="],
+    postgresFlags: ACCESS_FLAGS,
     // Postgres says why it did not start only in its own log: the last
     // lines are kept for the error, and show at debug level.
     onLog: (message: string) => {
@@ -86,14 +90,21 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, logge
     }
   }
   await stopOrphan(databaseDir, logger);
+  await restrictAccess(databaseDir);
   try {
     await pg.start();
   } catch (err) {
     throw explainStartFailure(recent, err, databaseDir, chosenPort, port !== 0);
   }
+  try {
+    await adoptPassword(chosenPort, password, logger);
+  } catch (err) {
+    await pg.stop().catch(() => {});
+    throw new EmbeddedPostgresError(`the embedded Postgres in ${databaseDir} did not accept its password: ${err instanceof Error ? err.message : String(err)}`);
+  }
   logger.info({ port: chosenPort }, "embedded Postgres started");
   return {
-    url: `postgres://postgres:postgres@127.0.0.1:${chosenPort}/postgres`,
+    url: embeddedUrl(chosenPort, password),
     stop: () => pg.stop(),
   };
 }
