@@ -77,15 +77,6 @@ export type EmailLookup = { readonly emailId: string } | { readonly address: str
 
 /** One transaction with one email's row locked. */
 export interface AttemptTx {
-  /**
-   * Charges one failed check to a guessing budget before the check, holding
-   * the budget's row until the attempt ends. Over budget: how long until a
-   * check is allowed (and the caller abandons the attempt, which charges
-   * nothing).
-   */
-  chargeGuess(charge: LimitCharge): Promise<{ readonly retryAfterMs: number } | undefined>;
-  /** Gives a charge back: the check succeeded. */
-  refundGuess(charge: LimitCharge): Promise<void>;
   lockEmail(tenantId: string, lookup: EmailLookup): Promise<EmailState | undefined>;
   recordFailure(emailId: string, effects: FailureEffects): Promise<void>;
   /** Marks the code used, the email verified, the user active; resets the failure count. */
@@ -98,6 +89,15 @@ export interface AttemptTx {
 export interface SignInStore {
   /** Runs fn in a transaction; commits what it wrote even when fn returns a failure verdict. */
   attempt<T>(fn: (tx: AttemptTx) => Promise<T>): Promise<T>;
+  /**
+   * Charges one check to a guessing budget, atomically and at once (not
+   * inside an attempt). Over budget: how long until a check is allowed, and
+   * nothing is charged.
+   */
+  chargeGuess(charge: LimitCharge): Promise<{ readonly retryAfterMs: number } | undefined>;
+  /** Gives a charge back: the check succeeded. */
+  refundGuess(charge: LimitCharge): Promise<void>;
+
   sessionByTokenHash(tenantId: string, tokenHash: Buffer): Promise<SessionRecord | undefined>;
   sessionById(tenantId: string, sessionId: string): Promise<SessionRecord | undefined>;
   updateSession(sessionId: string, update: SessionUpdate): Promise<SessionRecord>;

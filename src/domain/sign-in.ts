@@ -77,11 +77,14 @@ export class SignIn {
   async authenticateOtp(req: AuthenticateRequest): Promise<{ user: UserRecord; issued: IssuedSession | undefined }> {
     checkCustomClaims(req.customClaims);
     const existing = req.existing.token || req.existing.jwt ? await this.findLiveSession(req.tenant, req.existing) : undefined;
+    // The session JWT is signed inside the attempt's transaction: have the
+    // tenant's keys in memory first.
+    if (existing || req.sessionDurationMinutes !== undefined) await this.keys.prepare(req.tenant);
     const now = this.clock.now();
-    return this.store.attempt(async (tx) => {
-      // The end user's address when the caller reports it, else the caller's own.
-      const guesser = { scope: `p${req.tenant.id}`, ip: req.client.ipAddress ?? req.peer };
-      const { state, user } = await this.judge(tx, req.tenant, { emailId: req.methodId }, req.code, req.client, req.match, "authenticate", now, guesser);
+    // The end user's address when the caller reports it, else the caller's own.
+    const guesser = { scope: `p${req.tenant.id}`, ip: req.client.ipAddress ?? req.peer };
+    return this.budgeted(guesser, () => this.store.attempt(async (tx) => {
+      const { state, user } = await this.judge(tx, req.tenant, { emailId: req.methodId }, req.code, req.client, req.match, "authenticate", now);
       if (existing && existing.session.userId !== user.userId) {
         throw new DomainError("session_not_found", "The session belongs to another user.");
       }
@@ -116,7 +119,7 @@ export class SignIn {
         });
       }
       return { user, issued: session ? { session, token, jwt: await this.sessionJwt(req.tenant, session) } : undefined };
-    });
+    }));
   }
 
   /**
@@ -132,10 +135,12 @@ export class SignIn {
       const now = this.clock.now();
       const address = normalizeAddress(email);
       const guesser = { scope: "legacy", ip: client.ipAddress };
-      const user = await this.store.attempt(async (tx) => {
-        const { user } = await this.judge(tx, business, { address }, code, client, {}, "exchange", now, guesser);
-        return user;
-      });
+      const user = await this.budgeted(guesser, () =>
+        this.store.attempt(async (tx) => {
+          const { user } = await this.judge(tx, business, { address }, code, client, {}, "exchange", now);
+          return user;
+        }),
+      );
       return this.keys.sign(
         business,
         { email: address, business_id: Number(business.externalId) },
@@ -181,6 +186,32 @@ export class SignIn {
     return (await this.findLiveSession(tenant, handle)).session.userId;
   }
 
+  /**
+   * Runs one check of a code under the client's guessing budget: charged
+   * before the check (so concurrent checks can never exceed it), given back
+   * when the check succeeds or the service failed it. Over budget, nothing
+   * is checked.
+   */
+  private async budgeted<T>(guesser: Guesser, check: () => Promise<T>): Promise<T> {
+    const charge = guessCharge(this.policy.guessLimit, this.secrets, guesser.scope, guesser.ip);
+    const over = await this.store.chargeGuess(charge);
+    if (over) {
+      throw new DomainError("rate_limited", "Too many failed passcode checks from this client: wait before trying again.", {
+        retryAfterMs: over.retryAfterMs,
+        limit: "guess",
+      });
+    }
+    let result: T;
+    try {
+      result = await check();
+    } catch (err) {
+      if (err instanceof DomainError && err.reason === "unavailable") await this.store.refundGuess(charge).catch(() => {});
+      throw err;
+    }
+    await this.store.refundGuess(charge);
+    return result;
+  }
+
   private async judge(
     tx: AttemptTx,
     tenant: Tenant,
@@ -190,18 +221,7 @@ export class SignIn {
     match: ClientMatch,
     action: "authenticate" | "exchange",
     now: number,
-    guesser: Guesser,
   ): Promise<{ state: EmailState; user: UserRecord }> {
-    // The check is charged to the client's budget first and given back if
-    // it succeeds; over budget, the attempt ends here and writes nothing.
-    const charge = guessCharge(this.policy.guessLimit, this.secrets, guesser.scope, guesser.ip);
-    const over = await tx.chargeGuess(charge);
-    if (over) {
-      throw new DomainError("rate_limited", "Too many failed passcode checks from this client: wait before trying again.", {
-        retryAfterMs: over.retryAfterMs,
-        limit: "guess",
-      });
-    }
     const state = await tx.lockEmail(tenant.id, lookup);
     const verdict = judgeAttempt(state, code, now, this.secrets, match);
     const base = {
@@ -213,7 +233,6 @@ export class SignIn {
       userAgent: client.userAgent,
     };
     if (verdict.kind === "ok") {
-      await tx.refundGuess(charge);
       const user = await tx.recordSuccess(state!.emailId, verdict.codeId);
       await tx.audit({ ...base, outcome: "ok", reason: undefined });
       return { state: state!, user };

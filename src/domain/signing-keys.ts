@@ -113,6 +113,15 @@ export class TenantKeys {
     return (await this.ring(business)).published;
   }
 
+  /**
+   * Reads (or makes) the tenant's keys now, so a later sign() needs no
+   * database: call it before a transaction that signs, which must not wait
+   * for a second connection while it holds one.
+   */
+  async prepare(tenant: Tenant): Promise<void> {
+    await this.ring(tenant);
+  }
+
   async sign(tenant: Tenant, claims: JWTPayload, t: TokenTerms): Promise<string> {
     const ring = await this.ring(tenant);
     const iat = Math.floor(t.nowMs / 1000);

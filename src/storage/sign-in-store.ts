@@ -92,30 +92,6 @@ async function updateSession(db: Queryable, sessionId: string, u: SessionUpdate)
 class PgAttemptTx implements AttemptTx {
   constructor(private readonly client: pg.PoolClient) {}
 
-  // GCRA, as otp_send charges send limits: tat' = max(tat, now) + period,
-  // allowed while tat' - now <= burst * period. The row stays locked until
-  // the attempt commits or rolls back, so concurrent checks by one client
-  // are charged one after the other, exactly, on any instance.
-  async chargeGuess(c: LimitCharge): Promise<{ retryAfterMs: number } | undefined> {
-    const { rows } = await this.client.query<{ over_ms: number }>(
-      `INSERT INTO rate_limits AS rl (key, tat)
-       VALUES ($1, clock_timestamp() + make_interval(secs => $2::double precision / 1000))
-       ON CONFLICT (key) DO UPDATE
-         SET tat = greatest(rl.tat, clock_timestamp()) + make_interval(secs => $2::double precision / 1000)
-       RETURNING extract(epoch FROM rl.tat - clock_timestamp()) * 1000 - $3::double precision * $2 AS over_ms`,
-      [c.key, c.periodMs, c.burst],
-    );
-    const over = Number(rows[0]!.over_ms);
-    return over > 0 ? { retryAfterMs: Math.ceil(over) } : undefined;
-  }
-
-  async refundGuess(c: LimitCharge): Promise<void> {
-    await this.client.query(
-      "UPDATE rate_limits SET tat = tat - make_interval(secs => $2::double precision / 1000) WHERE key = $1",
-      [c.key, c.periodMs],
-    );
-  }
-
   async lockEmail(tenantId: string, lookup: EmailLookup): Promise<EmailState | undefined> {
     const byId = "emailId" in lookup;
     const { rows } = await this.client.query<{
@@ -236,6 +212,33 @@ export class PgSignInStore implements SignInStore {
 
   constructor(private readonly db: Db) {
     this.pooled = { query: (text: string, values: unknown[]) => query(this.db, { text, values }) } as Queryable;
+  }
+
+  // GCRA, as otp_send charges send limits: tat' = max(tat, now) + period,
+  // allowed while tat' - now <= burst * period; over, the charge is taken
+  // back in the same statement. One statement, committed at once: concurrent
+  // checks by one client are each charged exactly, on any instance, and no
+  // row lock outlives the statement.
+  async chargeGuess(c: LimitCharge): Promise<{ retryAfterMs: number } | undefined> {
+    const { rows } = await this.pooled.query<{ over_ms: number }>(
+      `INSERT INTO rate_limits AS rl (key, tat)
+       VALUES ($1, clock_timestamp() + make_interval(secs => $2::double precision / 1000))
+       ON CONFLICT (key) DO UPDATE
+         SET tat = greatest(rl.tat, clock_timestamp()) + make_interval(secs => $2::double precision / 1000)
+       RETURNING extract(epoch FROM rl.tat - clock_timestamp()) * 1000 - $3::double precision * $2 AS over_ms`,
+      [c.key, c.periodMs, c.burst],
+    );
+    const over = Number(rows[0]!.over_ms);
+    if (over <= 0) return undefined;
+    await this.refundGuess(c);
+    return { retryAfterMs: Math.ceil(over) };
+  }
+
+  async refundGuess(c: LimitCharge): Promise<void> {
+    await this.pooled.query(
+      "UPDATE rate_limits SET tat = tat - make_interval(secs => $2::double precision / 1000) WHERE key = $1",
+      [c.key, c.periodMs],
+    );
   }
 
   /** One attempt's transaction; a CommitThenFail keeps what the attempt wrote, then fails with its error. */
