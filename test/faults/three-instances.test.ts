@@ -23,6 +23,7 @@ describe.runIf(FAULTS_ENABLED)("three service processes on one database", () => 
   const dirs: Awaited<ReturnType<typeof tempDir>>[] = [];
   let services: Service[] = [];
   let auth: { authorization: string };
+  let projectId: string;
 
   beforeAll(async () => {
     [db, smtp] = await Promise.all([freshDatabase(), startFaultSmtp({ ports: [0, 0, 0] })]);
@@ -43,6 +44,7 @@ describe.runIf(FAULTS_ENABLED)("three service processes on one database", () => 
     const created = await postJson(services[0]!.url, "/admin/v1/projects", { name: "Three" }, { authorization: `Bearer ${ADMIN_TOKEN}` });
     expect(created.status, created.text).toBe(200);
     const { project, secret } = created.json<{ project: { project_id: string }; secret: string }>();
+    projectId = project.project_id;
     auth = { authorization: `Basic ${Buffer.from(`${project.project_id}:${secret}`).toString("base64")}` };
   });
 
@@ -53,10 +55,18 @@ describe.runIf(FAULTS_ENABLED)("three service processes on one database", () => 
     for (const d of dirs) await d.remove();
   });
 
-  it("started all three on an empty database at once (one migration, one signing key)", async () => {
+  it("started all three on an empty database at once, and a new tenant gets one signing key however many instances ask", async () => {
+    for (const s of services) expect((await call(`${s.url}/readyz`)).status).toBe(200);
+    // Each instance creates the tenant's first key on demand: asked at once,
+    // they must agree on one.
+    const sets = await Promise.all(services.map((s) => call(`${s.url}/v1/sessions/jwks/${projectId}`)));
+    const kids = sets.map((a) => {
+      expect(a.status, a.text).toBe(200);
+      return a.json<{ keys: { kid: string }[] }>().keys.map((k) => k.kid);
+    });
+    expect(new Set(kids.flat()).size).toBe(1);
     const { rows } = await db.pool.query<{ n: string }>("SELECT count(*) AS n FROM signing_keys WHERE retired_at IS NULL");
     expect(Number(rows[0]!.n)).toBe(1);
-    for (const s of services) expect((await call(`${s.url}/readyz`)).status).toBe(200);
   });
 
   it(`accepts exactly ${BURST} of ${ONE_EMAIL_SENDS} concurrent sends to one address spread over the three`, async () => {
