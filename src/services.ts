@@ -84,7 +84,7 @@ export async function createServices(
     services: [
       registration(OtpService, otpServiceImpl(deps)),
       registration(SessionService, sessionServiceImpl(deps)),
-      registration(AdminService, adminServiceImpl({ admin: new Admin(adminStore, systemClock), templates, businesses, projects, keys })),
+      registration(AdminService, adminServiceImpl({ admin: new Admin(adminStore, systemClock, { templates, businesses, projects }), keys })),
     ],
     interceptors: [...outer, ...otpInterceptors(logger, projects, adminToken)],
   };

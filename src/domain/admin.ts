@@ -20,10 +20,18 @@ import type {
 import { normalizeAddress } from "./otp-sender.js";
 import { hashSecret } from "./password-hash.js";
 
+/** In-process caches that must forget what the admin API changed (this instance's; others expire theirs). */
+export interface AdminCaches {
+  readonly businesses?: { forget(businessId: string): void };
+  readonly projects?: { forget(projectId: string): void };
+  readonly templates?: { forget(templateId: string): void };
+}
+
 export class Admin {
   constructor(
     private readonly store: AdminStore,
     private readonly clock: Clock,
+    private readonly caches: AdminCaches = {},
   ) {}
 
   async createProject(name: string, live: boolean, branding: BrandingPatch): Promise<{ project: ProjectRecord; secret: string }> {
@@ -53,11 +61,14 @@ export class Admin {
     if (!(await this.store.rotateSecret(projectId, await hashSecret(secret), previousValidUntil))) {
       notFound("project_id", "projectId", "names no project");
     }
+    this.caches.projects?.forget(projectId);
     return { secret, previousValidUntil };
   }
 
-  upsertBusiness(businessId: string, name: string, branding: BrandingPatch): Promise<{ business: BusinessRecord; created: boolean }> {
-    return this.store.upsertBusiness(businessId, name, branding);
+  async upsertBusiness(businessId: string, name: string, branding: BrandingPatch): Promise<{ business: BusinessRecord; created: boolean }> {
+    const result = await this.store.upsertBusiness(businessId, name, branding);
+    this.caches.businesses?.forget(result.business.businessId);
+    return result;
   }
 
   listBusinesses(): Promise<BusinessRecord[]> {
@@ -76,7 +87,9 @@ export class Admin {
       );
     }
     const saved = await this.store.saveTemplate(tenantId, { ...t, id: t.id ?? newTemplateId() }, t.id !== undefined);
-    return saved ?? notFound("template_id", "templateId", "names no template of this tenant");
+    if (!saved) return notFound("template_id", "templateId", "names no template of this tenant");
+    this.caches.templates?.forget(saved.id);
+    return saved;
   }
 
   async listTemplates(ref: TenantRef | undefined): Promise<TemplateRecord[]> {
@@ -85,6 +98,7 @@ export class Admin {
 
   async deleteTemplate(id: string): Promise<void> {
     if (!(await this.store.deleteTemplate(id))) notFound("template_id", "templateId", "names no template");
+    this.caches.templates?.forget(id);
   }
 
   async addUser(ref: TenantRef | undefined, email: string): Promise<{ userId: string; emailId: string; created: boolean }> {

@@ -63,6 +63,24 @@ describe("Admin", () => {
   });
 });
 
+describe("Admin and this instance's caches", () => {
+  it("forgets a changed business, a rotated project and a saved or deleted template, after the store changed", async () => {
+    const store = new FakeAdminStore();
+    const forgotten: string[] = [];
+    const cache = (kind: string) => ({ forget: (id: string) => forgotten.push(`${kind}:${id}`) });
+    const admin = new Admin(store, new FakeClock(), { businesses: cache("business"), projects: cache("project"), templates: cache("template") });
+    await admin.upsertBusiness("7", "Studio", {});
+    const { project } = await admin.createProject("Acme", false, {});
+    await admin.rotateSecret(project.projectId, 5);
+    const saved = await admin.setTemplate({ projectId: project.projectId }, { ...TEMPLATE, id: undefined });
+    await admin.deleteTemplate(saved.id);
+    expect(forgotten).toEqual(["business:7", `project:${project.projectId}`, `template:${saved.id}`, `template:${saved.id}`]);
+    // A refused change forgets nothing.
+    await expect(admin.rotateSecret("project-test-nope", 5)).rejects.toMatchObject({ reason: "not_found" });
+    expect(forgotten).toHaveLength(4);
+  });
+});
+
 describe("TemplateDirectory", () => {
   it("resolves by id or by unique name, and remembers the answer until its TTL passes", async () => {
     const { store, clock, admin, templates } = setup();

@@ -6,7 +6,6 @@ import type { AdminDeps } from "./deps.js";
 export function deleteTemplate(deps: AdminDeps): MethodImpl<typeof AdminService.method.deleteTemplate> {
   return async (req) => {
     await deps.admin.deleteTemplate(req.templateId);
-    deps.templates.forget(req.templateId);
     return {};
   };
 }

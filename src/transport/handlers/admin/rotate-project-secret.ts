@@ -7,7 +7,6 @@ import type { AdminDeps } from "./deps.js";
 export function rotateProjectSecret(deps: AdminDeps): MethodImpl<typeof AdminService.method.rotateProjectSecret> {
   return async (req) => {
     const { secret, previousValidUntil } = await deps.admin.rotateSecret(req.projectId, req.graceMinutes ?? 60);
-    deps.projects.forget(req.projectId);
     return { secret, previousValidUntil: timestampFromMs(previousValidUntil) };
   };
 }

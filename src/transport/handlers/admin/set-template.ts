@@ -15,7 +15,6 @@ export function setTemplate(deps: AdminDeps): MethodImpl<typeof AdminService.met
       text: req.textBody,
       html: req.htmlBody,
     });
-    deps.templates.forget(template.id);
     return { template: templateMessage(template) };
   };
 }

@@ -7,7 +7,6 @@ import { brandingPatch, businessMessage } from "./messages.js";
 export function upsertBusiness(deps: AdminDeps): MethodImpl<typeof AdminService.method.upsertBusiness> {
   return async (req) => {
     const { business, created } = await deps.admin.upsertBusiness(req.businessId.toString(), req.name, brandingPatch(req.branding));
-    deps.businesses.forget(business.businessId);
     return { business: businessMessage(business), created };
   };
 }
