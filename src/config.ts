@@ -118,11 +118,28 @@ export interface Config {
     readonly backlogFloor: number;
   };
   readonly logLevel: string;
+  /** OpenTelemetry traces over OTLP/HTTP; undefined: tracing is off. */
+  readonly tracing: TracingConfig | undefined;
   /** Platform tools: gRPC server reflection (on by default) and how often health watches re-probe readiness. */
   readonly platform: {
     readonly reflection: boolean;
     readonly healthPollMs: number;
   };
+}
+
+/** Where and how traces are exported, from the standard OTEL_* variables. */
+export interface TracingConfig {
+  /** The OTLP/HTTP traces URL (…/v1/traces). */
+  readonly endpoint: string;
+  readonly protocol: "http/protobuf" | "http/json";
+  readonly headers: Readonly<Record<string, string>>;
+  readonly serviceName: string;
+  readonly resourceAttributes: Readonly<Record<string, string>>;
+  readonly sampler: string;
+  readonly samplerArg: number | undefined;
+  /** How long spans wait in the batch before export (OTEL_BSP_SCHEDULE_DELAY). */
+  readonly scheduleDelayMs: number;
+  readonly exportTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -279,6 +296,7 @@ export function loadConfig(env: Env = process.env): Config {
       backlogFloor: int("SEND_BACKLOG_FLOOR", 200, 0, 10_000_000),
     },
     logLevel,
+    tracing: parseTracing(optional, int),
     platform: {
       reflection: bool("GRPC_REFLECTION", true),
       healthPollMs: int("HEALTH_POLL_MS", 1_000, 50, 60_000),
@@ -315,6 +333,73 @@ function parseTrustProxy(raw: string | undefined): TrustProxy {
     }
   });
   return { kind: "networks", networks };
+}
+
+const SAMPLERS = ["always_on", "always_off", "traceidratio", "parentbased_always_on", "parentbased_always_off", "parentbased_traceidratio"];
+
+/**
+ * The OpenTelemetry SDK's standard variables for traces over OTLP/HTTP. On
+ * when an OTLP endpoint is set (and neither OTEL_SDK_DISABLED nor
+ * OTEL_TRACES_EXPORTER=none says otherwise); off, no SDK is started.
+ */
+function parseTracing(
+  optional: (name: string) => string | undefined,
+  int: (name: string, fallback: number, min: number, max: number) => number,
+): TracingConfig | undefined {
+  if (/^true$/i.test(optional("OTEL_SDK_DISABLED") ?? "")) return undefined;
+  const exporter = optional("OTEL_TRACES_EXPORTER") ?? "otlp";
+  if (exporter === "none") return undefined;
+  if (exporter !== "otlp") throw new ConfigError(`OTEL_TRACES_EXPORTER must be otlp or none, got "${exporter}"`);
+  const tracesEndpoint = optional("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+  const baseEndpoint = optional("OTEL_EXPORTER_OTLP_ENDPOINT");
+  if (tracesEndpoint === undefined && baseEndpoint === undefined) return undefined;
+  const endpoint = tracesEndpoint ?? `${baseEndpoint!.replace(/\/+$/, "")}/v1/traces`;
+  if (!/^https?:\/\/\S+$/.test(endpoint)) {
+    throw new ConfigError(`${tracesEndpoint ? "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" : "OTEL_EXPORTER_OTLP_ENDPOINT"} must be an http:// or https:// URL`);
+  }
+  const protocolVar = optional("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") !== undefined ? "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL" : "OTEL_EXPORTER_OTLP_PROTOCOL";
+  const protocol = optional(protocolVar) ?? "http/protobuf";
+  if (protocol !== "http/protobuf" && protocol !== "http/json") {
+    throw new ConfigError(`${protocolVar} must be http/protobuf or http/json, got "${protocol}"`);
+  }
+  const sampler = (optional("OTEL_TRACES_SAMPLER") ?? "parentbased_always_on").toLowerCase();
+  if (!SAMPLERS.includes(sampler)) throw new ConfigError(`OTEL_TRACES_SAMPLER must be one of ${SAMPLERS.join(", ")}`);
+  const rawArg = optional("OTEL_TRACES_SAMPLER_ARG");
+  let samplerArg: number | undefined;
+  if (rawArg !== undefined && sampler.endsWith("traceidratio")) {
+    samplerArg = Number(rawArg);
+    if (!Number.isFinite(samplerArg) || samplerArg < 0 || samplerArg > 1) {
+      throw new ConfigError(`OTEL_TRACES_SAMPLER_ARG must be a ratio between 0 and 1, got "${rawArg}"`);
+    }
+  }
+  return {
+    endpoint,
+    protocol,
+    headers: parsePairs("OTEL_EXPORTER_OTLP_HEADERS", optional("OTEL_EXPORTER_OTLP_TRACES_HEADERS") ?? optional("OTEL_EXPORTER_OTLP_HEADERS")),
+    serviceName: optional("OTEL_SERVICE_NAME") ?? "otp-service",
+    resourceAttributes: parsePairs("OTEL_RESOURCE_ATTRIBUTES", optional("OTEL_RESOURCE_ATTRIBUTES")),
+    sampler,
+    samplerArg,
+    scheduleDelayMs: int("OTEL_BSP_SCHEDULE_DELAY", 5_000, 1, 600_000),
+    exportTimeoutMs: int("OTEL_EXPORTER_OTLP_TIMEOUT", 10_000, 1, 600_000),
+  };
+}
+
+/** "key1=value1,key2=value2", values percent-decoded (the OTel format for headers and resource attributes). */
+function parsePairs(name: string, raw: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (raw === undefined) return out;
+  for (const pair of raw.split(",")) {
+    if (pair.trim() === "") continue;
+    const eq = pair.indexOf("=");
+    if (eq <= 0) throw new ConfigError(`${name} must be a comma-separated list of key=value`);
+    try {
+      out[decodeURIComponent(pair.slice(0, eq).trim())] = decodeURIComponent(pair.slice(eq + 1).trim());
+    } catch {
+      throw new ConfigError(`${name}: "${pair}" is not valid percent-encoding`);
+    }
+  }
+  return out;
 }
 
 function parseOrigins(raw: string | undefined): string[] {

@@ -22,8 +22,9 @@ import { pruneRateLimits, pruneUnverifiedAddresses } from "./storage/otp-store.j
 import { PgOutboxStore } from "./storage/outbox-store.js";
 import { seedDemo } from "./storage/seed.js";
 import { PgTenantStore } from "./storage/tenant-store.js";
-import { runWithStatementSignal } from "./storage/statement-deadline.js";
+import { runWithStatementSignal, traceStatements } from "./storage/statement-deadline.js";
 import { clientAddressResolver, trustedProxyTest } from "./transport/client-address.js";
+import { startTracing } from "./observability/tracing.js";
 import { createCors } from "./transport/cors.js";
 import { deadlineInterceptor } from "./transport/interceptors/deadline.js";
 import { Health } from "../gen/health/v1/health_pb.js";
@@ -90,6 +91,16 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       id: config.pepperId,
       secret: await loadOrCreatePepper(config.dataDir).catch((err) => Promise.reject(dataDirFailure(err, config.dataDir))),
     };
+    // Traces (when an OTLP endpoint is configured): started before the pool
+    // so every statement can be a span; stopped last, after the deliveries.
+    const tracing = startTracing(config.tracing);
+    if (tracing) {
+      traceStatements(true);
+      cleanups.push(async () => {
+        traceStatements(false);
+        await tracing.shutdown();
+      });
+    }
     const db = createPool(databaseUrl, config.dbPoolSize);
     cleanups.unshift(() => db.end());
     // Embedded mode always migrates; with MIGRATE_ON_START=false a separate
@@ -216,9 +227,13 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       apiDocs: await loadApiDocs(),
       logger,
       ready: () => readiness.check(),
+      traceIdOf: tracing ? (req) => tracing.traceIdOf(req) : undefined,
     });
 
-    const onePort = createOnePortServer(handler, {
+    const served = tracing
+      ? tracing.traceRequests(handler, (method, pathname) => rest.lookup(pathname).find((f) => f.route.verb === method)?.route.template)
+      : handler;
+    const onePort = createOnePortServer(served, {
       sniffTimeoutMs: config.sniffTimeoutMs,
       requestTimeoutMs: config.requestTimeoutMs,
       maxConcurrentStreams: config.http2MaxConcurrentStreams,

@@ -23,6 +23,8 @@ export interface OutboxRow {
   readonly keyId: number;
   readonly expiresAt: Date;
   readonly messageId: string;
+  /** The W3C traceparent of the send that queued it (when that send was traced), so its delivery joins the trace. */
+  readonly traceparent?: string | null;
   /** Attempts so far, this one included. */
   readonly attempts: number;
   readonly createdAt: Date;

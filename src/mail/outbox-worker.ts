@@ -4,6 +4,7 @@
 // Each claimed row is rendered, sent and recorded; temporary failures are
 // retried with backoff and jitter while the code is still valid, permanent
 // ones (SMTP 5xx) are marked failed at once.
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import type { Logger } from "pino";
 import { systemClock, type Clock } from "../domain/clock.js";
 import { afterFailedDelivery } from "../domain/delivery-policy.js";
@@ -12,6 +13,8 @@ import type { DeliveryObserver, OutboxRow, OutboxStore } from "../domain/outbox.
 import type { Secrets } from "../domain/secrets.js";
 import { smtpResponseCode, type Mailer } from "./mailer.js";
 import { renderCustomMail, renderOtpMail } from "./templates.js";
+
+const tracer = trace.getTracer("otp-service/mail");
 
 export interface OutboxWorkerOptions {
   readonly concurrency: number;
@@ -164,7 +167,40 @@ export class OutboxWorker {
     return this.store.claim(limit, leaseMs, [...this.own]);
   }
 
-  private async deliver(row: OutboxRow): Promise<void> {
+  /**
+   * A row queued by a traced send is delivered in that send's trace, by
+   * whichever instance claims it (the traceparent travels in the row).
+   * Otherwise, and whenever tracing is off, this costs nothing.
+   */
+  private deliver(row: OutboxRow): Promise<void> {
+    if (!row.traceparent) return this.deliverRow(row);
+    const parent = propagation.extract(ROOT_CONTEXT, { traceparent: row.traceparent });
+    return tracer.startActiveSpan(
+      "otp.deliver",
+      { kind: SpanKind.CONSUMER, attributes: { "otp.outbox.attempt": row.attempts, "otp.mail.template": row.template } },
+      parent,
+      (span) => this.deliverRow(row).finally(() => span.end()),
+    );
+  }
+
+  /** The SMTP transaction, as a CLIENT span when delivering in a trace. */
+  private smtp<T>(send: () => Promise<T>): Promise<T> {
+    if (!trace.getSpan(context.active())?.isRecording()) return send();
+    return tracer.startActiveSpan("smtp send", { kind: SpanKind.CLIENT, attributes: { "network.protocol.name": "smtp" } }, async (span) => {
+      try {
+        return await send();
+      } catch (err) {
+        span.setStatus({ code: SpanStatusCode.ERROR });
+        const code = smtpResponseCode(err);
+        if (code !== undefined) span.setAttribute("smtp.response.code", code);
+        throw err;
+      } finally {
+        span.end();
+      }
+    });
+  }
+
+  private async deliverRow(row: OutboxRow): Promise<void> {
     this.inFlight.add(row.id);
     // Done with, unless failed() schedules a retry (which puts it back).
     this.own?.delete(row.messageId);
@@ -188,14 +224,16 @@ export class OutboxWorker {
       const facts = { code, minutes, tenantName: row.tenantName, email: row.recipient, branding: row.branding };
       const content = row.custom ? renderCustomMail(row.custom, facts) : renderOtpMail(row.locale, row.template, facts);
       try {
-        await this.mailer.send({
-          ...content,
-          from: { name: row.mailFromName ?? senderNameFor(row.tenantName), address: row.mailFromAddress ?? this.options.defaultFrom },
-          to: row.recipient,
-          replyTo: row.replyTo ?? undefined,
-          messageId: row.messageId,
-          code,
-        });
+        await this.smtp(() =>
+          this.mailer.send({
+            ...content,
+            from: { name: row.mailFromName ?? senderNameFor(row.tenantName), address: row.mailFromAddress ?? this.options.defaultFrom },
+            to: row.recipient,
+            replyTo: row.replyTo ?? undefined,
+            messageId: row.messageId,
+            code,
+          }),
+        );
       } catch (err) {
         await this.failed(row, err);
         return;

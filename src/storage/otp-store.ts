@@ -1,11 +1,31 @@
 // The send statement: one call of the otp_send() function (see migrations/),
 // prepared by name, so a whole send is one round trip.
 import type { OtpStore, SendCommand, SendOutcome } from "../domain/otp-sender.js";
+import { context, trace, TraceFlags } from "@opentelemetry/api";
 import { query, type Db } from "./db.js";
 
 export const SEND_SQL =
   "SELECT outcome, retry_after_ms, limited_key, user_id, email_id, user_created FROM otp_send(" +
   "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)";
+
+/**
+ * The send statement of a traced call: the same, and the call's traceparent
+ * set for this statement's transaction alone (set_config(…, true)), from
+ * which the outbox row's traceparent column takes its default. set_config
+ * runs while the arguments are evaluated, before otp_send's body inserts the
+ * row; its result (an empty string) is appended to the message id.
+ */
+export const SEND_SQL_TRACED = SEND_SQL.replace(
+  "$14,",
+  `$14 || left(set_config('otp.traceparent', $${(SEND_SQL.match(/\$\d+/g) ?? []).length + 1}, true), 0),`,
+);
+
+/** The traceparent of the active, sampled span; undefined when tracing is off or the call is not sampled. */
+function sampledTraceparent(): string | undefined {
+  const span = trace.getSpanContext(context.active());
+  if (!span || !(span.traceFlags & TraceFlags.SAMPLED)) return undefined;
+  return `00-${span.traceId}-${span.spanId}-01`;
+}
 
 interface SendRow {
   outcome: "sent" | "rate_limited" | "email_not_found" | "user_not_found";
@@ -20,9 +40,8 @@ export class PgOtpStore implements OtpStore {
   constructor(private readonly db: Db) {}
 
   async send(c: SendCommand): Promise<SendOutcome> {
-    const { rows } = await query<SendRow>(this.db, {
-      text: SEND_SQL,
-      values: [
+    const traceparent = sampledTraceparent();
+    const values = [
         c.tenantId,
         c.address,
         c.limits.map((l) => l.key),
@@ -43,8 +62,9 @@ export class PgOtpStore implements OtpStore {
         c.deliver,
         c.loginTemplateId ?? null,
         c.signupTemplateId ?? null,
-      ],
-    });
+    ];
+    if (traceparent) values.push(traceparent);
+    const { rows } = await query<SendRow>(this.db, { text: traceparent ? SEND_SQL_TRACED : SEND_SQL, values });
     const row = rows[0]!;
     switch (row.outcome) {
       case "sent":

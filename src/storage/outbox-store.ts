@@ -13,6 +13,7 @@ interface Row {
   key_id: number;
   expires_at: Date;
   message_id: string;
+  traceparent: string | null;
   attempts: number;
   created_at: Date;
   tenant_name: string;
@@ -49,7 +50,7 @@ export class PgOutboxStore implements OutboxStore {
                      FOR UPDATE SKIP LOCKED) due
                WHERE o.id = due.id
                RETURNING o.*)
-             SELECT c.id, c.recipient, c.locale, c.template, c.payload, c.key_id, c.expires_at, c.message_id,
+             SELECT c.id, c.recipient, c.locale, c.template, c.payload, c.key_id, c.expires_at, c.message_id, c.traceparent,
                     c.attempts, c.created_at, t.name AS tenant_name, t.mail_from_name, t.mail_from_address,
                     t.reply_to, t.logo_url, t.accent_color, t.support_url,
                     tp.subject AS custom_subject, tp.text_body AS custom_text, tp.html_body AS custom_html
@@ -67,6 +68,7 @@ export class PgOutboxStore implements OutboxStore {
       keyId: r.key_id,
       expiresAt: r.expires_at,
       messageId: r.message_id,
+      traceparent: r.traceparent,
       attempts: r.attempts,
       createdAt: r.created_at,
       tenantName: r.tenant_name,

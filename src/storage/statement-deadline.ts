@@ -1,21 +1,36 @@
-// Deadlines reach Postgres: while a call with a deadline runs, its abort
-// signal is carried (AsyncLocalStorage) to every statement it issues; once
-// the signal aborts, the statement under way is cancelled in the server
-// (Postgres's cancel request, which ends just that statement; a transaction
-// it was in rolls back) and the caller gets "deadline_exceeded". A
-// statement that finished first keeps its result: the call reports what
-// was committed. Without a deadline nothing changes and nothing is paid but
-// one lookup per statement.
+// Every statement through the pool passes here, for two things:
+// - Deadlines reach Postgres: while a call with a deadline runs, its abort
+//   signal is carried (AsyncLocalStorage) to every statement it issues; once
+//   the signal aborts, the statement under way is cancelled in the server
+//   (Postgres's cancel request, which ends just that statement; a
+//   transaction it was in rolls back) and the caller gets
+//   "deadline_exceeded". A statement that finished first keeps its result:
+//   the call reports what was committed.
+// - With tracing on (traceStatements), a CLIENT span per statement of a
+//   traced call or delivery, named by its first keyword, with the SQL text
+//   and its placeholders (never the values).
+// Without a deadline and with tracing off, nothing changes and nothing is
+// paid but one lookup per statement.
 import { AsyncLocalStorage } from "node:async_hooks";
 import net from "node:net";
+import { context, SpanKind, SpanStatusCode, trace, type Span } from "@opentelemetry/api";
 import pg from "pg";
 import { DomainError } from "../domain/errors.js";
 
 const callSignal = new AsyncLocalStorage<AbortSignal>();
+let statementSpans = false;
+let tracingUsers = 0;
+const tracer = trace.getTracer("otp-service/storage");
 
 /** Runs fn with the call's signal carried to every statement it issues. */
 export function runWithStatementSignal<T>(signal: AbortSignal, fn: () => T): T {
   return callSignal.run(signal, fn);
+}
+
+/** Turns the per-statement spans on (or off again): on while any server in the process traces. */
+export function traceStatements(on: boolean): void {
+  tracingUsers = Math.max(0, tracingUsers + (on ? 1 : -1));
+  statementSpans = tracingUsers > 0;
 }
 
 export function deadlineExceeded(cause?: unknown): DomainError {
@@ -33,15 +48,44 @@ function textOf(config: unknown): string {
   return typeof config === "string" ? config : String((config as { text?: unknown } | null)?.text ?? "");
 }
 
+const isCallbackForm = (args: QueryArgs) => typeof args[args.length - 1] === "function";
+
+function startStatementSpan(text: string): Span {
+  const keyword = /^\s*(\w+)/.exec(text)?.[1]?.toUpperCase() ?? "SQL";
+  const fn = /\bFROM\s+(\w+)\s*\(/i.exec(text)?.[1];
+  return tracer.startSpan(fn && keyword === "SELECT" ? `SELECT ${fn}` : keyword, {
+    kind: SpanKind.CLIENT,
+    attributes: { "db.system.name": "postgresql", "db.operation.name": keyword, "db.query.text": text.slice(0, 2_000) },
+  });
+}
+
 /** A pg client whose statements are cancelled when the calling RPC's deadline passes. */
 export class DeadlineClient extends pg.Client {
   // @ts-expect-error pg's overloads are not expressible on an override; every form is passed through.
   override query(...args: QueryArgs): unknown {
-    const signal = callSignal.getStore();
-    if (signal === undefined || typeof args[args.length - 1] === "function" || typeof (args[0] as { submit?: unknown })?.submit === "function" || CLEANUP.test(textOf(args[0]))) {
+    let signal = callSignal.getStore();
+    if ((signal === undefined && !statementSpans) || isCallbackForm(args) || typeof (args[0] as { submit?: unknown })?.submit === "function") {
       return (super.query as (...a: unknown[]) => unknown)(...args);
     }
-    return this.queryUntil(signal, args);
+    const text = textOf(args[0]);
+    if (signal !== undefined && CLEANUP.test(text)) signal = undefined;
+    if (signal === undefined && !statementSpans) return (super.query as (...a: unknown[]) => unknown)(...args);
+    return this.traced(signal, text, args);
+  }
+
+  private async traced(signal: AbortSignal | undefined, text: string, args: QueryArgs): Promise<unknown> {
+    // Only inside a traced call or delivery: background polls start no traces of their own.
+    const span = statementSpans && trace.getSpan(context.active())?.isRecording() ? startStatementSpan(text) : undefined;
+    try {
+      return signal ? await this.queryUntil(signal, args) : await (super.query as (...a: unknown[]) => Promise<unknown>)(...args);
+    } catch (err) {
+      span?.setStatus({ code: SpanStatusCode.ERROR });
+      const code = (err as { code?: unknown }).code ?? (err as { reason?: unknown }).reason;
+      if (typeof code === "string") span?.setAttribute("db.response.status_code", code);
+      throw err;
+    } finally {
+      span?.end();
+    }
   }
 
   private async queryUntil(signal: AbortSignal, args: QueryArgs): Promise<unknown> {
@@ -85,9 +129,9 @@ export class DeadlineClient extends pg.Client {
 }
 
 /**
- * A pool whose query() holds on to the caller's signal across the wait for
- * a connection (pg-pool hands connections out in callbacks, which would run
- * in another call's context).
+ * A pool whose query() keeps the caller's async context (deadline signal,
+ * trace) across the wait for a connection: pg-pool hands connections out
+ * in callbacks, which would run in another call's context.
  */
 export class DeadlinePool extends pg.Pool {
   constructor(config: pg.PoolConfig) {
@@ -97,16 +141,17 @@ export class DeadlinePool extends pg.Pool {
   // @ts-expect-error as above: pg's overloads, passed through.
   override query(...args: QueryArgs): unknown {
     const signal = callSignal.getStore();
-    if (signal === undefined || typeof args[args.length - 1] === "function") return (super.query as (...a: unknown[]) => unknown)(...args);
-    return this.queryUntil(signal, args);
+    if (isCallbackForm(args) || (signal === undefined && !statementSpans)) return (super.query as (...a: unknown[]) => unknown)(...args);
+    return this.queryInContext(signal, args);
   }
 
-  private async queryUntil(signal: AbortSignal, args: QueryArgs): Promise<unknown> {
-    if (signal.aborted) throw deadlineExceeded(signal.reason);
+  private async queryInContext(signal: AbortSignal | undefined, args: QueryArgs): Promise<unknown> {
+    if (signal?.aborted) throw deadlineExceeded(signal.reason);
     const client = await this.connect();
     let failure: Error | undefined;
     try {
-      return await callSignal.run(signal, () => (client.query as (...a: unknown[]) => Promise<unknown>)(...args));
+      const run = () => (client.query as (...a: unknown[]) => Promise<unknown>)(...args);
+      return await (signal ? callSignal.run(signal, run) : run());
     } catch (err) {
       failure = err as Error;
       throw err;

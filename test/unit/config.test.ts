@@ -210,3 +210,59 @@ describe("OTP_PREVIOUS_PEPPERS", () => {
     expect(err.message).toContain("OTP_PEPPER_ID 1");
   });
 });
+
+describe("platform tools and tracing (the standard OTEL_* variables)", () => {
+  it("serves reflection by default; GRPC_REFLECTION=false turns it off", () => {
+    expect(loadConfig({}).platform.reflection).toBe(true);
+    expect(loadConfig({ GRPC_REFLECTION: "false" }).platform.reflection).toBe(false);
+  });
+
+  it("traces nothing unless an OTLP endpoint is set", () => {
+    expect(loadConfig({}).tracing).toBeUndefined();
+    expect(loadConfig({ OTEL_SERVICE_NAME: "x", OTEL_TRACES_SAMPLER: "always_on" }).tracing).toBeUndefined();
+  });
+
+  it("reads the endpoint, protocol, headers, service name, sampler and batch delay", () => {
+    const t = loadConfig({
+      OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318/",
+      OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+      OTEL_EXPORTER_OTLP_HEADERS: "x-api-key=a%20b,tenant=t1",
+      OTEL_SERVICE_NAME: "otp-eu",
+      OTEL_RESOURCE_ATTRIBUTES: "deployment.environment=prod",
+      OTEL_TRACES_SAMPLER: "parentbased_traceidratio",
+      OTEL_TRACES_SAMPLER_ARG: "0.25",
+      OTEL_BSP_SCHEDULE_DELAY: "200",
+    }).tracing!;
+    expect(t).toMatchObject({
+      endpoint: "http://collector:4318/v1/traces",
+      protocol: "http/json",
+      headers: { "x-api-key": "a b", tenant: "t1" },
+      serviceName: "otp-eu",
+      resourceAttributes: { "deployment.environment": "prod" },
+      sampler: "parentbased_traceidratio",
+      samplerArg: 0.25,
+      scheduleDelayMs: 200,
+    });
+    expect(loadConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://c:4318/custom" }).tracing).toMatchObject({
+      endpoint: "http://c:4318/custom",
+      protocol: "http/protobuf",
+      serviceName: "otp-service",
+      sampler: "parentbased_always_on",
+    });
+  });
+
+  it("stays off with OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER=none", () => {
+    expect(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", OTEL_SDK_DISABLED: "true" }).tracing).toBeUndefined();
+    expect(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", OTEL_TRACES_EXPORTER: "none" }).tracing).toBeUndefined();
+  });
+
+  it.each([
+    ["OTEL_EXPORTER_OTLP_PROTOCOL", { OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" }],
+    ["OTEL_TRACES_SAMPLER", { OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", OTEL_TRACES_SAMPLER: "sometimes" }],
+    ["OTEL_TRACES_SAMPLER_ARG", { OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", OTEL_TRACES_SAMPLER: "traceidratio", OTEL_TRACES_SAMPLER_ARG: "2" }],
+    ["OTEL_EXPORTER_OTLP_ENDPOINT", { OTEL_EXPORTER_OTLP_ENDPOINT: "collector:4318" }],
+    ["OTEL_EXPORTER_OTLP_HEADERS", { OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", OTEL_EXPORTER_OTLP_HEADERS: "novalue" }],
+  ])("names %s when it is malformed", (name, env) => {
+    expect(configErrorOf(env).message).toContain(name);
+  });
+});
