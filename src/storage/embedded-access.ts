@@ -17,11 +17,15 @@ export const ACCESS_FLAGS = ["-c", "listen_addresses=127.0.0.1", "-c", "unix_soc
 
 /**
  * Writes pg_hba.conf before every start, so a data directory made with
- * weaker rules (initdb's defaults, `password`, `trust`) gets these.
+ * weaker rules (initdb's defaults, `password`, `trust`) gets these. Any role
+ * may log in, but only over loopback and only with a SCRAM password: a role
+ * created without one (the default) cannot log in at all, while a
+ * least-privilege role given a password (the runtime role of
+ * deploy/postgres/runtime-grants.sql) can, as it would on a real server.
  */
 export async function restrictAccess(databaseDir: string): Promise<void> {
   const file = path.join(databaseDir, "pg_hba.conf");
-  await writeFile(file, `# Written by otp-service at each start.\nhost all ${EMBEDDED_USER} 127.0.0.1/32 scram-sha-256\n`, { mode: 0o600 });
+  await writeFile(file, `# Written by otp-service at each start.\nhost all all 127.0.0.1/32 scram-sha-256\n`, { mode: 0o600 });
   // Postgres (as its own system user when we run as root) must read it.
   const owner = await stat(databaseDir);
   await chown(file, owner.uid, owner.gid);

@@ -6,8 +6,7 @@
 // refusal costs the service and this client together about 3 ms of CPU on a
 // loaded machine), over 32 keep-alive connections, against the real project
 // and other existing projects. It is paced, not as fast as possible, because the flooding
-// client shares this process's event loop with the service; the
-// multi-process, unpaced version is test/faults/secret-flood.test.ts.
+// client shares this process's event loop with the service.
 // Real Postgres.
 import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
