@@ -9,6 +9,7 @@
 // fails if the median of the pairs' differences is more than 1 ms either way.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { call, killAll, median, postJson, startService, type Service } from "./support/service.js";
+import { samplePairs } from "./support/paired-timing.js";
 import { startFaultSmtp, type FaultSmtp } from "./support/smtp.js";
 import { FAULTS_ENABLED, freshDatabase, RUN, tempDir, type FaultDatabase } from "./support/suite.js";
 
@@ -66,20 +67,7 @@ describe.runIf(FAULTS_ENABLED)("legacy exchange latency: known customer vs unkno
       bodies.add(a.text);
       return a.ms;
     };
-    // Pairs: a customer call and a stranger call back to back, in random
-    // order, so a drift in the machine's load over the run touches both alike.
-    const pair = async () => {
-      const customerFirst = Math.random() < 0.5;
-      const first = await once(customerFirst ? "known" : "unknown");
-      const second = await once(customerFirst ? "unknown" : "known");
-      return customerFirst ? [first, second] : [second, first];
-    };
-    for (let i = 0; i < WARM_UP; i++) await pair();
-    for (let i = 0; i < SAMPLES; i++) {
-      const [k, u] = await pair();
-      known.push(k!);
-      unknown.push(u!);
-    }
+    await samplePairs(once, WARM_UP, SAMPLES, { known, unknown });
   });
 
   afterAll(async () => {
