@@ -6,6 +6,7 @@ import net from "node:net";
 import nodemailer from "nodemailer";
 import type { Logger } from "pino";
 import { PrebuiltMime } from "./prebuilt-mime.js";
+import type { DevMailWithCode } from "../domain/dev-mail.js";
 
 export interface OutgoingMail {
   readonly from: { readonly name: string; readonly address: string };
@@ -119,20 +120,6 @@ function connectNoDelay(
   socket.once("error", failed);
   socket.once("close", failed);
   socket.once("connect", () => settle({ connection: socket }));
-}
-
-export interface DevMail {
-  readonly id: string;
-  readonly to: string;
-  readonly subject: string;
-  readonly text: string;
-  readonly html: string;
-  readonly created_at: string;
-}
-
-/** A dev mailbox entry with its code, for the inbox page's copy button (the JSON answer leaves it out). */
-export interface DevMailWithCode extends DevMail {
-  readonly code: string;
 }
 
 export interface DevMailboxOptions {

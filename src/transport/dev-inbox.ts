@@ -6,18 +6,11 @@
 // are allowed by hash under a strict Content-Security-Policy.
 import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { DevMail } from "../domain/dev-mail.js";
 import { writeJson, type NodeRequest, type NodeResponse } from "./rest.js";
 
-export interface DevInboxEntry {
-  readonly id: string;
-  readonly to: string;
-  readonly subject: string;
-  readonly text: string;
-  readonly html: string;
-  readonly created_at: string;
-  /** Shown with a copy button on the page; never in the JSON answer. */
-  readonly code?: string;
-}
+/** A kept mail; `code` is shown with a copy button on the page, never in the JSON answer. */
+export type DevInboxEntry = DevMail & { readonly code?: string };
 
 /** What the dev mailbox routes need of the mailbox. */
 export interface DevMailboxView {
