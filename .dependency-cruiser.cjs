@@ -1,8 +1,8 @@
 /**
  * Import boundaries of otp-service (docs/adr/0002-layers-and-import-boundaries.md):
- * transport → domain ← storage, mail; server.ts (the composition root) wires them.
+ * transport → domain ← storage, mail; server.ts (the composition root, with src/wiring/) wires them.
  */
-const outward = "^src/(transport|storage|mail|config\\.ts|web|cli|server\\.ts|services\\.ts|observability)";
+const outward = "^src/(transport|storage|mail|config(\\.ts|/)|web|cli|server\\.ts|wiring|services\\.ts|observability)";
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {

@@ -1,42 +1,24 @@
 // Composition root: build() wires configuration, storage, domain, mail and
-// transport into one server on one port. Tests import build(); the process
-// only listens when this file is run directly.
-import path from "node:path";
+// transport into one server on one port (the parts are wired in src/wiring/).
+// Tests import build(); the process only listens when this file is run directly.
 import { pathToFileURL } from "node:url";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { pino, type DestinationStream, type Logger } from "pino";
+import type { Logger } from "pino";
 import { ConfigError, loadConfig, type Config } from "./config.js";
-import { systemClock } from "./domain/clock.js";
-import { TransportError } from "./transport/transport-error.js";
 import { Secrets } from "./domain/secrets.js";
-import { SendAdmission } from "./domain/send-admission.js";
-import { createSmtpMailer, DevMailbox, type Mailer } from "./mail/mailer.js";
-import { databaseFailure, dataDirFailure, listenFailure, startFailureMessage, StartError } from "./start-failure.js";
-import { lockDataDir, type DataDirLock } from "./storage/data-dir-lock.js";
-import { OutboxWorker } from "./mail/outbox-worker.js";
-import { createPool, type Db } from "./storage/db.js";
-import { loadOrCreateAdminToken, loadOrCreatePepper, type DemoCredentials } from "./storage/dev-state.js";
-import { startEmbeddedPostgres, type EmbeddedDatabase } from "./storage/embedded.js";
-import { checkSchemaVersion, isMigrated, migrate } from "./storage/migrate.js";
+import type { DevMailbox } from "./mail/mailer.js";
+import type { OutboxWorker } from "./mail/outbox-worker.js";
+import { listenFailure, startFailureMessage, StartError } from "./start-failure.js";
+import type { Db } from "./storage/db.js";
+import type { DemoCredentials } from "./storage/dev-state.js";
 import { pruneRateLimits, pruneUnverifiedAddresses } from "./storage/otp-store.js";
-import { PgOutboxStore } from "./storage/outbox-store.js";
-import { seedDemo } from "./storage/seed.js";
-import { PgTenantStore } from "./storage/tenant-store.js";
-import { runWithStatementSignal, traceStatements } from "./storage/statement-deadline.js";
-import { clientAddressResolver, trustedProxyTest } from "./transport/client-address.js";
-import { startTracing } from "./observability/tracing.js";
-import { createCors } from "./transport/cors.js";
-import { deadlineInterceptor } from "./transport/interceptors/deadline.js";
-import { Health } from "../gen/health/v1/health_pb.js";
-import { healthServiceImpl, Readiness } from "./transport/health.js";
-import { DescriptorIndex, reflectionServices, reflectionV1AlphaImpl, reflectionV1Impl } from "./transport/reflection.js";
-import { contextValuesFor, createHttpHandler } from "./transport/http-handler.js";
-import { Metrics } from "./observability/metrics.js";
-import { createOnePortServer } from "./transport/one-port.js";
-import { RestRouter, type NodeRequest, type NodeResponse } from "./transport/rest.js";
-import { createServices } from "./services.js";
-import { loadApiDocs } from "./web/api-docs.js";
-import { loadWebAssets } from "./web/assets.js";
+import { wireDelivery } from "./wiring/delivery.js";
+import { wireHttp } from "./wiring/http.js";
+import { createLogger } from "./wiring/logger.js";
+import { Resources } from "./wiring/resources.js";
+import { openStorage } from "./wiring/storage.js";
+import { prepareTenants } from "./wiring/tenants.js";
+
+export { createLogger } from "./wiring/logger.js";
 
 export interface App {
   readonly config: Config;
@@ -58,190 +40,29 @@ export interface BuildOptions {
   readonly logger?: Logger;
 }
 
-/** The service's JSON log: ISO timestamps, and what must never be written redacted. */
-export function createLogger(level: string, destination?: DestinationStream): Logger {
-  // Postgres error details can quote row values (an address in a unique
-  // violation): they never reach the log.
-  const options = {
-    level,
-    timestamp: pino.stdTimeFunctions.isoTime,
-    redact: ["*.secret", "*.authorization", "*.password", "*.token", "err.detail", "err.cause.detail", "err.where"],
-  };
-  return destination ? pino(options, destination) : pino(options);
-}
-
 export async function build(config: Config, options: BuildOptions = {}): Promise<App> {
   const logger = options.logger ?? createLogger(config.logLevel);
-  const cleanups: (() => Promise<unknown>)[] = [];
-  // Released after everything else has stopped, the embedded Postgres included.
-  let lock: DataDirLock | undefined;
+  const resources = new Resources();
+  const { cleanups } = resources;
   try {
-    let databaseUrl = config.databaseUrl;
-    let embedded: EmbeddedDatabase | undefined;
-    if (databaseUrl === undefined) {
-      lock = await lockDataDir(config.dataDir).catch((err) => Promise.reject(dataDirFailure(err, config.dataDir)));
-      const started = await startEmbeddedPostgres(config.dataDir, config.embeddedPostgresPort, logger).catch((err) =>
-        Promise.reject(dataDirFailure(err, config.dataDir)),
-      );
-      embedded = started;
-      cleanups.push(() => started.stop());
-      databaseUrl = started.url;
-    }
-    const pepper = config.pepper ?? {
-      id: config.pepperId,
-      secret: await loadOrCreatePepper(config.dataDir).catch((err) => Promise.reject(dataDirFailure(err, config.dataDir))),
-    };
-    // Traces (when an OTLP endpoint is configured): started before the pool
-    // so every statement can be a span; stopped last, after the deliveries.
-    const tracing = startTracing(config.tracing);
-    if (tracing) {
-      traceStatements(true);
-      cleanups.push(async () => {
-        traceStatements(false);
-        await tracing.shutdown();
-      });
-    }
-    const db = createPool(databaseUrl, config.dbPoolSize);
-    cleanups.unshift(() => db.end());
-    // Embedded mode always migrates; with MIGRATE_ON_START=false a separate
-    // step (`npm run migrate`) does, and this instance needs no DDL rights.
-    let migrationCount: number;
-    if (embedded || config.migrateOnStart) {
-      const { applied, total } = await migrate(db).catch((err) => Promise.reject(databaseFailure(err, config)));
-      if (applied.length > 0) logger.info({ applied }, "migrations applied");
-      migrationCount = total;
-    } else {
-      const { required, differing } = await checkSchemaVersion(db).catch((err) => Promise.reject(databaseFailure(err, config)));
-      if (differing.length > 0) logger.warn({ functions: differing }, "SQL functions differ from this build's; run the migrate step of the build that should serve");
-      migrationCount = required;
-    }
-
-    const tenants = new PgTenantStore(db);
-    const seeded = config.seedDemo
-      ? (await seedDemo(db, config.dataDir).catch((err) => Promise.reject(dataDirFailure(err, config.dataDir)))).credentials
-      : undefined;
-    if (!seeded && !(await tenants.anyTenant())) {
-      logger.warn(
-        {
-          create_project: "npm run admin -- project create --name NAME",
-          create_business: "npm run admin -- business upsert --id NUMBER --name NAME",
-          ...(config.adminToken === undefined ? { first: "set ADMIN_TOKEN on the service: the admin API is off without it" } : {}),
-        },
-        "no tenant exists yet: every send is refused until a project or business is created (OTP_URL and ADMIN_TOKEN tell the CLI where and how)",
-      );
-    }
-    // Embedded mode always has an admin API, its token kept beside the demo credentials.
-    const adminToken = config.adminToken ?? (embedded ? await loadOrCreateAdminToken(config.dataDir) : undefined);
-    const demo = seeded && embedded ? { ...seeded, admin_token: adminToken } : seeded;
-
+    const { db, embedded, pepper, tracing, migrationCount } = await openStorage(config, logger, resources);
+    const { adminToken, demo } = await prepareTenants(config, db, embedded !== undefined, logger);
     const secrets = new Secrets(pepper, config.previousPeppers);
-    // In embedded mode the dev mailbox is kept in DATA_DIR, so a restart keeps it.
-    const devMailbox = config.devMailbox
-      ? new DevMailbox(logger, embedded ? { file: path.join(config.dataDir, "dev-mailbox.json") } : {})
-      : undefined;
-    const mailer: Mailer = devMailbox ?? createSmtpMailer(config.smtpUrl!, config.outbox.concurrency);
-    const outbox = new PgOutboxStore(db);
-    const metrics = new Metrics({ outboxBacklog: () => outbox.backlog(), pool: db });
-    const admission = new SendAdmission(config.admission, { count: async () => (await outbox.backlog()).depth }, systemClock);
-    const worker = new OutboxWorker(outbox, mailer, secrets, logger, {
-      // Every row that leaves the queue (delivered, failed, expired) drains the backlog admission weighs.
-      observer: {
-        delivered: (acceptedAt) => {
-          metrics.delivered(acceptedAt);
-          admission.delivered();
-        },
-        attemptFailed: (result) => {
-          metrics.attemptFailed(result);
-          if (result !== "retry") admission.delivered();
-        },
-      },
-      concurrency: config.outbox.concurrency,
-      pollMs: config.outbox.pollMs,
-      maxAttempts: config.outbox.maxAttempts,
-      defaultFrom: config.mailFrom,
-      // A dev mailbox on a database others may share (UNSAFE_DEV_MAILBOX)
-      // shows only what was sent through it; the embedded database is ours alone.
-      ownMailOnly: devMailbox !== undefined && embedded === undefined,
-    });
-
-    const { services, interceptors } = await createServices(
-      db,
+    const delivery = wireDelivery(config, db, secrets, logger, embedded !== undefined);
+    const { devMailbox, mailer, worker } = delivery;
+    let shuttingDown = false;
+    const { rest, readiness, onePort } = await wireHttp({
       config,
+      db,
       secrets,
       logger,
       adminToken,
-      [metrics.interceptor(), deadlineInterceptor(runWithStatementSignal)],
-      (messageId) => worker.wake(messageId),
-      admission,
-    );
-    const clientAddressOf = clientAddressResolver(config.trustProxy);
-    const contextValues = (req: NodeRequest) => contextValuesFor(req, clientAddressOf);
-    const rest = new RestRouter(services.map((s) => s.spec), { interceptors, maxBodyBytes: config.maxBodyBytes, logger, contextValues });
-    const notFound = (req: NodeRequest, res: NodeResponse) => {
-      const url = new URL(`http://localhost${req.url ?? "/"}`);
-      void rest.fail(rest.shapeForPath(url.pathname), req, res, new TransportError("route_not_found", `No route for ${req.method} ${url.pathname}.`));
-    };
-    let shuttingDown = false;
-    // One readiness for /readyz and grpc.health.v1: the database answers
-    // (and is migrated) within a second, and the server is not shutting down.
-    const readiness = new Readiness(
-      async () =>
-        !shuttingDown &&
-        (await Promise.race([
-          isMigrated(db, migrationCount).catch(() => false),
-          new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 1_000).unref()),
-        ])),
-      config.platform.healthPollMs,
-    );
-    // Health and reflection describe the server; they take no credentials
-    // and run outside the RPC interceptors (auth, validation, errors).
-    const platformServices = [Health, ...(config.platform.reflection ? reflectionServices : [])];
-    const described = new DescriptorIndex([...services.map((s) => s.service), ...platformServices]);
-    const connect = connectNodeAdapter({
-      routes: (router) => {
-        for (const s of services) s.addTo(router);
-        router.service(Health, healthServiceImpl(readiness, described.serviceNames), { interceptors: [] });
-        if (config.platform.reflection) {
-          router.service(reflectionServices[0], reflectionV1Impl(described), { interceptors: [] });
-          router.service(reflectionServices[1], reflectionV1AlphaImpl(described), { interceptors: [] });
-        }
-      },
-      interceptors,
-      readMaxBytes: config.maxBodyBytes,
-      contextValues,
-      fallback: notFound as never,
-    });
-
-    const handler = createHttpHandler({
-      rest,
-      connect: connect as never,
-      metrics,
-      metricsToken: config.metricsToken,
-      // Delivery counters tell who is a customer: public only in embedded development.
-      metricsOpenWithoutToken: embedded !== undefined,
-      devMailbox,
-      maxBodyBytes: config.maxBodyBytes,
-      clientAddressOf,
-      cors: createCors(config.allowedOrigins),
-      web: { assets: await loadWebAssets(), businessId: demo?.business_id ?? null },
-      apiDocs: await loadApiDocs(),
-      logger,
-      ready: () => readiness.check(),
-      traceIdOf: tracing ? (req) => tracing.traceIdOf(req) : undefined,
-    });
-
-    const served = tracing
-      ? tracing.traceRequests(handler, (method, pathname) => rest.lookup(pathname).find((f) => f.route.verb === method)?.route.template)
-      : handler;
-    const onePort = createOnePortServer(served, {
-      sniffTimeoutMs: config.sniffTimeoutMs,
-      requestTimeoutMs: config.requestTimeoutMs,
-      maxConcurrentStreams: config.http2MaxConcurrentStreams,
-      maxConnections: config.maxConnections,
-      maxConnectionsPerClient: config.maxConnectionsPerClient,
-      maxSessionsPerClient: config.maxSessionsPerClient,
-      maxStreamsPerClient: config.maxStreamsPerClient,
-      isTrustedProxy: trustedProxyTest(config.trustProxy),
+      delivery,
+      demo,
+      embedded: embedded !== undefined,
+      tracing,
+      migrationCount,
+      shuttingDown: () => shuttingDown,
     });
     await worker.start();
     // Keeps rate_limits from growing with every address ever seen, and
@@ -284,12 +105,12 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
         readiness.close();
         if (listening) await onePort.close(config.shutdownGraceMs);
         for (const cleanup of cleanups) await cleanup().catch((err) => logger.warn({ err }, "cleanup failed"));
-        await lock?.release().catch(() => {});
+        await resources.lock?.release().catch(() => {});
       },
     };
   } catch (err) {
     for (const cleanup of cleanups) await cleanup().catch(() => {});
-    await lock?.release().catch(() => {});
+    await resources.lock?.release().catch(() => {});
     throw err;
   }
 }
