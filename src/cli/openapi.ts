@@ -10,11 +10,13 @@ import { createFileRegistry, fromBinary, type DescService } from "@bufbuild/prot
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { getComments } from "@bufbuild/protoplugin";
 import { buildOpenApi } from "../transport/openapi.js";
+import { writeProtoDeps } from "./proto-deps.js";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 
 /** The OpenAPI document, as committed in docs/openapi.json (text, with the final newline). */
 export function generateOpenApi(): string {
+  writeProtoDeps();
   const image = execFileSync(fileURLToPath(new URL("node_modules/.bin/buf", `file://${root}`)), ["build", "--path", "proto/otp", "-o", "-#format=binpb"], {
     cwd: root,
     maxBuffer: 64 * 1024 * 1024,
