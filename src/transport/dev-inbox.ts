@@ -7,7 +7,8 @@
 import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { DevMail } from "../domain/dev-mail.js";
-import { writeJson, type NodeRequest, type NodeResponse } from "./rest.js";
+import { failure, writeError } from "./error-writer.js";
+import { type NodeRequest, type NodeResponse, writeJson } from "./http-io.js";
 
 /** A kept mail; `code` is shown with a copy button on the page, never in the JSON answer. */
 export type DevInboxEntry = DevMail & { readonly code?: string };
@@ -208,7 +209,7 @@ export function serveDevInbox(mailbox: DevMailboxView, req: NodeRequest, res: No
   const clearing = (url.pathname === PATH && req.method === "DELETE") || (url.pathname === `${PATH}/clear` && req.method === "POST");
   if (!clearing) return false;
   if (!sameOriginOrNotABrowser(req)) {
-    writeJson(res, 403, { code: "permission_denied", message: "The dev mailbox can be cleared only from its own page." });
+    writeError(res, "plain", failure("forbidden", "The dev mailbox can be cleared only from its own page."));
     return true;
   }
   mailbox.clear();

@@ -1,16 +1,10 @@
-// The one place where a failure becomes what a caller sees: a Connect code
-// (with google.rpc details), an HTTP status, a Stytch error_type, a legacy
-// message. Causes of unexpected failures are logged here and never sent.
-import { create } from "@bufbuild/protobuf";
-import { durationFromMs } from "@bufbuild/protobuf/wkt";
+// The one error table: what each reason becomes for each contract — a
+// Connect code (Connect, gRPC, gRPC-Web), an HTTP status, a Stytch
+// error_type, the legacy envelope's message. error-writer.ts writes the
+// bytes from these rows. Causes of unexpected failures are logged here
+// (toFailure) and never sent.
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Logger } from "pino";
-import {
-  BadRequest_FieldViolationSchema,
-  BadRequestSchema,
-  ErrorInfoSchema,
-  RetryInfoSchema,
-} from "../../gen/google/rpc/error_details_pb.js";
 import { DomainError, type FieldViolation, type Reason } from "../domain/errors.js";
 import { TransportError, type TransportReason } from "./transport-error.js";
 
@@ -45,18 +39,31 @@ export const ERROR_MAP: Readonly<Record<WireReason, Mapping>> = {
   unsupported_media_type: { code: Code.InvalidArgument, http: 415, stytch: "bad_request", legacy: "Unsupported content type." },
   route_not_found: { code: Code.NotFound, http: 404, stytch: "route_not_found", legacy: "No such route." },
   method_not_allowed: { code: Code.Unimplemented, http: 405, stytch: "method_not_allowed", legacy: "Method not allowed on this route." },
+  forbidden: { code: Code.PermissionDenied, http: 403, stytch: "forbidden", legacy: "Forbidden." },
   internal: { code: Code.Internal, http: 500, stytch: "internal_server_error", legacy: "Something went wrong on our side." },
 };
 
-const REASON_BY_CODE: Partial<Record<Code, WireReason>> = {
+/**
+ * Errors Connect raises itself (an undecodable JSON message, a deadline that
+ * passed, an unknown service in a health check), by code: safe to show as
+ * they are. A NotFound here names something the request asked for, as a
+ * domain not_found does; an unknown route or RPC is never one of these (the
+ * router's fallback raises route_not_found).
+ */
+const CONNECT_RAISED: Partial<Record<Code, WireReason>> = {
   [Code.InvalidArgument]: "invalid_argument",
   [Code.Unauthenticated]: "unauthenticated",
   [Code.ResourceExhausted]: "rate_limited",
   [Code.Unavailable]: "unavailable",
-  [Code.NotFound]: "route_not_found",
+  [Code.NotFound]: "not_found",
   [Code.Unimplemented]: "method_not_allowed",
   [Code.DeadlineExceeded]: "deadline_exceeded",
 };
+
+/** The reason for an error Connect raised with this code; undefined: not one to show. */
+export function connectRaised(code: Code): WireReason | undefined {
+  return CONNECT_RAISED[code];
+}
 
 /** Connect's wire name of a code: Code.InvalidArgument → "invalid_argument". */
 export function connectCodeName(code: Code): string {
@@ -93,11 +100,8 @@ export function toFailure(err: unknown, logger?: Logger): Failure {
         domain.details.retryAfterMs === undefined ? undefined : Math.max(1, Math.ceil(domain.details.retryAfterMs / 1000)),
     };
   }
-  if (err instanceof ConnectError && REASON_BY_CODE[err.code]) {
-    // Raised by Connect itself (e.g. an undecodable message): safe to show.
-    const reason = REASON_BY_CODE[err.code]!;
-    return { reason, message: err.rawMessage, violations: [], retryAfterSeconds: undefined };
-  }
+  const raised = err instanceof ConnectError ? connectRaised(err.code) : undefined;
+  if (raised) return { reason: raised, message: (err as ConnectError).rawMessage, violations: [], retryAfterSeconds: undefined };
   logger?.error({ err }, "unexpected failure");
   return { reason: "internal", message: ERROR_MAP.internal.legacy, violations: [], retryAfterSeconds: undefined };
 }
@@ -106,41 +110,4 @@ function findDomainError(err: unknown): DomainError | undefined {
   if (err instanceof DomainError) return err;
   if (err instanceof ConnectError && err.cause instanceof DomainError) return err.cause;
   return undefined;
-}
-
-/** The Connect error for a failure: code, retry-after metadata, google.rpc details. */
-export function toConnectError(err: unknown, logger: Logger): ConnectError {
-  if (err instanceof ConnectError && !(err.cause instanceof DomainError || err.cause instanceof TransportError) && REASON_BY_CODE[err.code]) {
-    return err;
-  }
-  const failure = toFailure(err, logger);
-  const mapping = ERROR_MAP[failure.reason];
-  const details = [
-    { desc: ErrorInfoSchema, value: create(ErrorInfoSchema, { reason: mapping.stytch, domain: "otp.v1" }) },
-  ];
-  const metadata = new Headers();
-  if (failure.retryAfterSeconds !== undefined) {
-    metadata.set("retry-after", String(failure.retryAfterSeconds));
-    details.push({
-      desc: RetryInfoSchema,
-      value: create(RetryInfoSchema, { retryDelay: durationFromMs(failure.retryAfterSeconds * 1000) }),
-    } as never);
-  }
-  if (failure.violations.length > 0) {
-    details.push({
-      desc: BadRequestSchema,
-      value: create(BadRequestSchema, {
-        fieldViolations: failure.violations.map((v) =>
-          create(BadRequest_FieldViolationSchema, { field: v.field, description: `${v.field} ${v.description}` }),
-        ),
-      }),
-    } as never);
-  }
-  const message = failure.violations.length > 0 ? describeViolations(failure.violations, "proto") : failure.message;
-  return new ConnectError(message, mapping.code, metadata, details, err);
-}
-
-/** "email is required; expiration_minutes must be between 1 and 10". */
-export function describeViolations(violations: readonly FieldViolation[], names: "proto" | "json"): string {
-  return violations.map((v) => `${names === "proto" ? v.field : v.jsonField} ${v.description}`).join("; ");
 }

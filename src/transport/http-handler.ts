@@ -14,7 +14,9 @@ import { bearerCheck } from "./bearer.js";
 import type { Cors } from "./cors.js";
 import { callInfoKey, newCallInfo, requestIdOf } from "./context.js";
 import type { Metrics } from "../observability/metrics.js";
-import { tooLarge, writeJson, type NodeRequest, type NodeResponse, type RestRouter, type RouteMatch } from "./rest.js";
+import { connectAnswersReadable, failure, writeError } from "./error-writer.js";
+import { type NodeRequest, type NodeResponse, writeJson } from "./http-io.js";
+import { tooLarge, type RestRouter, type RouteMatch } from "./rest.js";
 
 export type { DevMailboxView } from "./dev-inbox.js";
 
@@ -96,7 +98,7 @@ export function createHttpHandler(o: HttpHandlerOptions) {
     // request goes on like any unknown path.
     if (get && url.pathname === "/metrics" && (metricsTokenMatches || o.metricsOpenWithoutToken)) {
       if (metricsTokenMatches && !metricsTokenMatches(req.headers.authorization)) {
-        return writeJson(res, 401, { code: "unauthenticated", message: "Send Authorization: Bearer <METRICS_TOKEN>." });
+        return writeError(res, "plain", failure("unauthenticated", "Send Authorization: Bearer <METRICS_TOKEN>."));
       }
       const body = await o.metrics.registry.metrics();
       (res as import("node:http").ServerResponse).writeHead(200, { "content-type": o.metrics.registry.contentType });
@@ -108,11 +110,9 @@ export function createHttpHandler(o: HttpHandlerOptions) {
       return o.rest.fail(o.rest.shapeForPath(url.pathname), req, res, tooLarge(o.maxBodyBytes));
     }
     if (await o.rest.handle(req, res, url, found)) return;
-    parseErrorsAreBadInput(res);
-    if (String(req.headers["content-type"] ?? "").startsWith("application/grpc")) {
-      noteGrpcTrailers(res);
-      grpcParseErrorsAreBadInput(res);
-    }
+    const grpc = String(req.headers["content-type"] ?? "").startsWith("application/grpc");
+    if (grpc) noteGrpcTrailers(res);
+    connectAnswersReadable(res, grpc);
     o.connect(req, res);
   };
 
@@ -122,7 +122,7 @@ export function createHttpHandler(o: HttpHandlerOptions) {
     try {
       url = new URL(`http://localhost${req.url ?? "/"}`);
     } catch {
-      writeJson(res, 400, { code: "invalid_argument", message: "The request URL is malformed." });
+      writeError(res, "plain", failure("invalid_argument", "The request URL is malformed."));
       return;
     }
     const found = o.rest.lookup(url.pathname);
@@ -133,7 +133,7 @@ export function createHttpHandler(o: HttpHandlerOptions) {
     res.once("finish", () => accessLine(o, req, res, url, found, started));
     serve(req, res, url, found).catch((err) => {
       o.logger.error({ err, request_id: info.id }, "request handling failed");
-      writeJson(res, 500, { code: "internal", message: "Something went wrong on our side." });
+      writeError(res, "plain", failure("internal"));
     });
   };
 }
@@ -191,120 +191,6 @@ function noteGrpcTrailers(res: NodeResponse): void {
     if (status !== undefined) grpcTrailers.set(res, String(status));
     addTrailers(headers);
   };
-}
-
-const UNREADABLE = /^(parse binary:|decompression failed)/;
-
-/** grpc-status 13 for a request message that could not be read → 3, with a message saying so. */
-function unreadableAsInvalid(status: unknown, message: unknown): { status: string; message: string } | undefined {
-  if (String(status) !== "13") return undefined;
-  let text: string;
-  try {
-    text = decodeURIComponent(String(message ?? ""));
-  } catch {
-    return undefined;
-  }
-  if (!UNREADABLE.test(text)) return undefined;
-  return { status: "3", message: encodeURIComponent(`The request message cannot be read (${text})`) };
-}
-
-/**
- * The gRPC and gRPC-Web side of parseErrorsAreBadInput: their status is in
- * headers (trailers-only), HTTP/2 trailers (gRPC), or a trailer frame at the
- * end of the body (gRPC-Web). A status 13 for a request message that could
- * not be parsed or decompressed becomes 3 (INVALID_ARGUMENT) in each.
- */
-function grpcParseErrorsAreBadInput(res: NodeResponse): void {
-  const r = res as import("node:http").ServerResponse;
-  const rewrite = (headers: Record<string, unknown> | undefined) => {
-    const changed = headers && unreadableAsInvalid(headers["grpc-status"], headers["grpc-message"]);
-    if (changed) {
-      headers["grpc-status"] = changed.status;
-      headers["grpc-message"] = changed.message;
-    }
-  };
-  const writeHead = r.writeHead.bind(r) as (...a: unknown[]) => unknown;
-  r.writeHead = ((...args: unknown[]) => {
-    const headers = args.find((a, i) => i > 0 && a !== null && typeof a === "object") as Record<string, unknown> | undefined;
-    rewrite(headers);
-    return writeHead(...args);
-  }) as typeof r.writeHead;
-  const addTrailers = r.addTrailers.bind(r);
-  r.addTrailers = (headers) => {
-    rewrite(headers as Record<string, unknown>);
-    addTrailers(headers);
-  };
-  // gRPC-Web: an uncompressed trailer frame (flag 0x80) written as one chunk.
-  const write = r.write.bind(r) as (...a: unknown[]) => boolean;
-  r.write = ((chunk: unknown, ...rest: unknown[]) => {
-    if (chunk instanceof Uint8Array && chunk.length >= 5 && chunk[0] === 0x80) {
-      const text = Buffer.from(chunk.subarray(5)).toString("latin1");
-      const status = /^grpc-status:\s*(\d+)\r?$/im.exec(text)?.[1];
-      const message = /^grpc-message:\s*(.*?)\r?$/im.exec(text)?.[1];
-      const changed = unreadableAsInvalid(status, message);
-      if (changed) {
-        const lines = text
-          .split("\r\n")
-          .filter((line) => line !== "" && !/^grpc-(status|message):/i.test(line))
-          .concat([`grpc-status: ${changed.status}`, `grpc-message: ${changed.message}`]);
-        const body = Buffer.from(`${lines.join("\r\n")}\r\n`, "latin1");
-        const head = Buffer.alloc(5);
-        head.writeUInt8(0x80, 0);
-        head.writeUInt32BE(body.length, 1);
-        return write(Buffer.concat([head, body]), ...rest);
-      }
-    }
-    return write(chunk, ...rest);
-  }) as typeof r.write;
-}
-
-/**
- * connect-es classifies a request body it cannot parse or decompress as
- * "internal" (as gRPC does), which the Connect protocol answers with HTTP
- * 500. That is the caller's bad input: such an answer is turned into the
- * invalid_argument error (400) before it leaves. Nothing else is touched:
- * other answers (and gRPC's, which are not HTTP 500s) pass as written.
- */
-function parseErrorsAreBadInput(res: NodeResponse): void {
-  const r = res as import("node:http").ServerResponse;
-  const writeHead = r.writeHead.bind(r) as (...a: unknown[]) => unknown;
-  const write = r.write.bind(r) as (...a: unknown[]) => boolean;
-  const end = r.end.bind(r) as (...a: unknown[]) => unknown;
-  let held: { headers: Record<string, string>; chunks: Buffer[] } | undefined;
-  const chunkOf = (c: unknown) => (c instanceof Uint8Array || typeof c === "string" ? Buffer.from(c) : undefined);
-  r.writeHead = ((...args: unknown[]) => {
-    if (args[0] !== 500) return writeHead(...args);
-    // Connect may call writeHead again before end (headersSent stays false
-    // while held): keep what was written.
-    held = { headers: (args[1] as Record<string, string> | undefined) ?? {}, chunks: held?.chunks ?? [] };
-    return r;
-  }) as typeof r.writeHead;
-  r.write = ((chunk: unknown, ...rest: unknown[]) => {
-    if (!held) return write(chunk, ...rest);
-    const b = chunkOf(chunk);
-    if (b) held.chunks.push(b);
-    const callback = rest.find((x) => typeof x === "function") as (() => void) | undefined;
-    if (callback) process.nextTick(callback);
-    return true;
-  }) as typeof r.write;
-  r.end = ((chunk?: unknown, ...rest: unknown[]) => {
-    if (!held) return end(chunk, ...rest);
-    const b = typeof chunk === "function" ? undefined : chunkOf(chunk);
-    if (b) held.chunks.push(b);
-    let body = Buffer.concat(held.chunks).toString("utf8");
-    let status = 500;
-    try {
-      const parsed = JSON.parse(body) as { code?: string; message?: string };
-      if (parsed.code === "internal" && /^(parse binary:|decompression failed)/.test(parsed.message ?? "")) {
-        status = 400;
-        body = JSON.stringify({ code: "invalid_argument", message: `The request message cannot be read (${parsed.message})` });
-      }
-    } catch {
-      // Not a Connect error body: leave it as it is.
-    }
-    writeHead(status, { ...held.headers, "content-length": String(Buffer.byteLength(body)) });
-    return end(body);
-  }) as typeof r.end;
 }
 
 /** The policy of pages other than the sign-in page (the API docs, and files). */

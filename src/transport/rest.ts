@@ -3,8 +3,6 @@
 // fields by their proto JSON names, `body: "*"` onto the whole request. A
 // matched route runs the RPC's own implementation through the same
 // interceptors as gRPC and Connect, then answers in its contract's shape.
-import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { fromJson, ScalarType, type DescField, type DescMessage, type DescMethodUnary, type JsonObject } from "@bufbuild/protobuf";
 import {
   ConnectError,
@@ -21,11 +19,12 @@ import { requestIdOf } from "./context.js";
 import { TransportError } from "./transport-error.js";
 import { ApiContract, contractOf, httpBindingOf } from "./contract.js";
 import { shapeFor, type RestShape } from "./contracts/shapes.js";
-import { toFailure } from "./error-mapping.js";
+import { type ErrorShape, errorShapeOf, writeError } from "./error-writer.js";
 import { violationsOf } from "./interceptors/validate.js";
 
-export type NodeRequest = IncomingMessage | Http2ServerRequest;
-export type NodeResponse = ServerResponse | Http2ServerResponse;
+import { type NodeRequest, type NodeResponse, writeJson } from "./http-io.js";
+
+export type { NodeRequest, NodeResponse } from "./http-io.js";
 
 interface Route {
   readonly verb: string;
@@ -98,11 +97,11 @@ export class RestRouter {
     return found;
   }
 
-  /** The shape of the route family a path belongs to, for errors on unknown paths. */
-  shapeForPath(pathname: string): RestShape {
+  /** The error shape of the route family a path belongs to, for errors on unknown paths. */
+  shapeForPath(pathname: string): ErrorShape {
     const first = pathname.split("/")[1];
     const sibling = this.routes.find((r) => r.template.split("/")[1] === first);
-    return sibling ? sibling.shape : shapeFor(ApiContract.UNSPECIFIED);
+    return sibling ? sibling.shape.errors : errorShapeOf(ApiContract.UNSPECIFIED);
   }
 
   /** Handles the request if `found` (from lookup) has a route; returns false otherwise. */
@@ -116,16 +115,18 @@ export class RestRouter {
     }
     const allowed = found.map((f) => f.route.verb);
     res.setHeader("allow", allowed.join(", "));
-    await this.fail(found[0]!.route.shape, req, res, new TransportError("method_not_allowed", `Use ${allowed.join(" or ")} on ${url.pathname}.`));
+    await this.fail(found[0]!.route.shape.errors, req, res, new TransportError("method_not_allowed", `Use ${allowed.join(" or ")} on ${url.pathname}.`));
     return true;
   }
 
-  async fail(shape: RestShape, req: NodeRequest, res: NodeResponse, err: unknown, values?: ContextValues): Promise<void> {
-    // A ConnectError came through the interceptors, which mapped and logged it.
-    const failure = toFailure(err, err instanceof ConnectError ? undefined : this.options.logger);
-    const { status, body } = shape.failure(failure, requestIdOf(values ?? this.options.contextValues(req)));
-    if (failure.retryAfterSeconds !== undefined) res.setHeader("retry-after", String(failure.retryAfterSeconds));
-    writeJson(res, status, body);
+  /** Answers a failure in the route family's error shape; `method` names the RPC whose request it was about. */
+  async fail(shape: ErrorShape, req: NodeRequest, res: NodeResponse, err: unknown, values?: ContextValues, method?: DescMethodUnary): Promise<void> {
+    writeError(res, shape, err, {
+      requestId: requestIdOf(values ?? this.options.contextValues(req)),
+      // A ConnectError came through the interceptors, which mapped and logged it.
+      logger: err instanceof ConnectError ? undefined : this.options.logger,
+      request: method?.input,
+    });
   }
 
   private async serve(route: Route, match: RegExpExecArray, req: NodeRequest, res: NodeResponse, url: URL): Promise<void> {
@@ -156,7 +157,7 @@ export class RestRouter {
       writeJson(res, 200, route.shape.success(route.method.output, output));
     } catch (err) {
       // Errors from the interceptors are already mapped (and logged).
-      await this.fail(route.shape, req, res, err, values);
+      await this.fail(route.shape.errors, req, res, err, values, route.method);
     }
   }
 
@@ -317,15 +318,4 @@ function toHeaders(req: NodeRequest): Headers {
     else headers.set(key, value);
   }
   return headers;
-}
-
-export function writeJson(res: NodeResponse, status: number, body: unknown): void {
-  const payload = JSON.stringify(body);
-  if (res.headersSent) return;
-  (res as ServerResponse).writeHead(status, {
-    "content-type": "application/json; charset=utf-8",
-    "content-length": Buffer.byteLength(payload),
-    "cache-control": "no-store",
-  });
-  res.end(payload);
 }

@@ -2,7 +2,14 @@
 // not exist, a body too large or not JSON, an admin API turned off. The
 // domain never sees them; the one error table maps them with the domain's.
 
-export type TransportReason = "admin_disabled" | "payload_too_large" | "unsupported_media_type" | "route_not_found" | "method_not_allowed";
+export type TransportReason =
+  | "admin_disabled"
+  | "payload_too_large"
+  | "unsupported_media_type"
+  | "route_not_found"
+  | "method_not_allowed"
+  /** A development page refusing a request that did not come from itself. */
+  | "forbidden";
 
 export class TransportError extends Error {
   override name = "TransportError";

@@ -1,38 +1,23 @@
 // How each public contract shapes a REST answer: the success body built from
-// the response message, and the error body built from a Failure. The HTTP
-// status and wording come from the one error mapping.
+// the response message, and which error shape its failures take (the error
+// writer builds those bodies from the one error table).
 import { toJson, type DescMessage, type JsonObject, type Message } from "@bufbuild/protobuf";
 import { ApiContract } from "../contract.js";
-import { connectCodeName, describeViolations, ERROR_MAP, type Failure } from "../error-mapping.js";
+import { type ErrorShape, errorShapeOf } from "../error-writer.js";
 
 export interface RestShape {
   success(schema: DescMessage, message: Message): unknown;
-  failure(failure: Failure, requestId: string): { status: number; body: unknown };
+  readonly errors: ErrorShape;
 }
 
-/**
- * Stytch: snake_case bodies with every field (an absent message as null);
- * the documented error object.
- */
+/** Stytch: snake_case bodies with every field (an absent message as null). */
 const stytch: RestShape = {
   success(schema, message) {
     const json = toJson(schema, message, { useProtoFieldName: true, alwaysEmitImplicit: true }) as JsonObject;
     for (const field of schema.fields) json[field.name] ??= null;
     return json;
   },
-  failure(failure, requestId) {
-    const mapping = ERROR_MAP[failure.reason];
-    return {
-      status: mapping.http,
-      body: {
-        status_code: mapping.http,
-        request_id: requestId,
-        error_type: mapping.stytch,
-        error_message: failure.violations.length > 0 ? describeViolations(failure.violations, "proto") : failure.message,
-        error_url: `https://stytch.com/docs/api/errors/${mapping.http}#${mapping.stytch}`,
-      },
-    };
-  },
+  errors: errorShapeOf(ApiContract.STYTCH),
 };
 
 /**
@@ -46,34 +31,19 @@ const legacy: RestShape = {
     for (const field of schema.fields) out[field.jsonName] = json[field.jsonName] ?? null;
     return out;
   },
-  failure(failure) {
-    const mapping = ERROR_MAP[failure.reason];
-    let errors: Record<string, string[]> | null = null;
-    for (const v of failure.violations) {
-      errors ??= {};
-      errors[v.jsonField] ??= [];
-      errors[v.jsonField].push(`${v.jsonField} ${v.description}`);
-    }
-    return {
-      status: mapping.http,
-      body: { WasSuccessful: false, Value: null, Status: mapping.http, Message: mapping.legacy, Errors: errors },
-    };
-  },
+  errors: errorShapeOf(ApiContract.LEGACY),
 };
 
-/** The admin API: snake_case bodies with every field; Connect-style errors. */
+/** The admin API: snake_case bodies with every field. */
 const admin: RestShape = {
   success: (schema, message) => toJson(schema, message, { useProtoFieldName: true, alwaysEmitImplicit: true }),
-  failure: (failure, requestId) => plain.failure(failure, requestId),
+  errors: errorShapeOf(ApiContract.ADMIN),
 };
 
-/** Routes with no contract (and unknown paths): a Connect error object, with Connect's code names. */
+/** Routes with no contract. */
 const plain: RestShape = {
   success: (schema, message) => toJson(schema, message),
-  failure(failure) {
-    const mapping = ERROR_MAP[failure.reason];
-    return { status: mapping.http, body: { code: connectCodeName(mapping.code), message: failure.message } };
-  },
+  errors: errorShapeOf(ApiContract.UNSPECIFIED),
 };
 
 export function shapeFor(contract: ApiContract): RestShape {

@@ -1,8 +1,8 @@
 // Outermost interceptor: whatever a handler or inner interceptor throws
-// leaves as a Connect error built by the one error mapping.
+// leaves as a Connect error built by the one error writer.
 import type { Interceptor } from "@connectrpc/connect";
 import type { Logger } from "pino";
-import { toConnectError } from "../error-mapping.js";
+import { toConnectError } from "../error-writer.js";
 
 export function errorInterceptor(logger: Logger): Interceptor {
   return (next) => async (req) => {

@@ -1,0 +1,18 @@
+// The request and response types of both HTTP versions the port serves, and
+// the one JSON writer every JSON answer (success or error) goes out through.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+
+export type NodeRequest = IncomingMessage | Http2ServerRequest;
+export type NodeResponse = ServerResponse | Http2ServerResponse;
+
+export function writeJson(res: NodeResponse, status: number, body: unknown): void {
+  const payload = JSON.stringify(body);
+  if (res.headersSent) return;
+  (res as ServerResponse).writeHead(status, {
+    "content-type": "application/json; charset=utf-8",
+    "content-length": Buffer.byteLength(payload),
+    "cache-control": "no-store",
+  });
+  res.end(payload);
+}
