@@ -51,7 +51,7 @@ export class Admin {
   }
 
   async updateProject(projectId: string, name: string | undefined, branding: BrandingPatch): Promise<ProjectRecord> {
-    return (await this.store.updateProject(projectId, name, branding)) ?? notFound("project_id", "projectId", "names no project");
+    return (await this.store.updateProject(projectId, name, branding)) ?? notFound("project_id", "names no project");
   }
 
   async rotateSecret(projectId: string, graceMinutes: number): Promise<{ secret: string; previousValidUntil: number }> {
@@ -59,7 +59,7 @@ export class Admin {
     const secret = newSecret(live);
     const previousValidUntil = this.clock.now() + graceMinutes * 60_000;
     if (!(await this.store.rotateSecret(projectId, await hashSecret(secret), previousValidUntil))) {
-      notFound("project_id", "projectId", "names no project");
+      notFound("project_id", "names no project");
     }
     this.caches.projects?.forget(projectId);
     return { secret, previousValidUntil };
@@ -82,12 +82,12 @@ export class Admin {
       throw invalidFields(
         problems.map(({ part, problem }) => {
           const field = `${part === "subject" ? "subject" : `${part}_body`}`;
-          return { field, jsonField: field.replace(/_(\w)/, (_, c: string) => c.toUpperCase()), description: problem };
+          return { field, description: problem };
         }),
       );
     }
     const saved = await this.store.saveTemplate(tenantId, { ...t, id: t.id ?? newTemplateId() }, t.id !== undefined);
-    if (!saved) return notFound("template_id", "templateId", "names no template of this tenant");
+    if (!saved) return notFound("template_id", "names no template of this tenant");
     this.caches.templates?.forget(saved.id);
     return saved;
   }
@@ -97,7 +97,7 @@ export class Admin {
   }
 
   async deleteTemplate(id: string): Promise<void> {
-    if (!(await this.store.deleteTemplate(id))) notFound("template_id", "templateId", "names no template");
+    if (!(await this.store.deleteTemplate(id))) notFound("template_id", "names no template");
     this.caches.templates?.forget(id);
   }
 
@@ -112,7 +112,7 @@ export class Admin {
   }
 
   async removeUser(userId: string): Promise<void> {
-    if (!(await this.store.removeUser(userId))) notFound("user_id", "userId", "names no user");
+    if (!(await this.store.removeUser(userId))) notFound("user_id", "names no user");
   }
 
   async auditEvents(ref: TenantRef | undefined, since: number | undefined, until: number | undefined, limit: number): Promise<AuditRecord[]> {
@@ -120,18 +120,18 @@ export class Admin {
   }
 
   async deliveries(emailId: string): Promise<DeliveryRecord[]> {
-    return (await this.store.deliveries(emailId)) ?? notFound("email_id", "emailId", "names no email address");
+    return (await this.store.deliveries(emailId)) ?? notFound("email_id", "names no email address");
   }
 
   private async tenant(ref: TenantRef | undefined): Promise<string> {
     if (!ref) {
-      throw invalidFields([{ field: "project_id", jsonField: "projectId", description: "or business_id is required" }]);
+      throw invalidFields([{ field: "project_id", description: "or business_id is required" }]);
     }
     const id = await this.store.tenantId(ref);
     if (id === undefined) {
       return "projectId" in ref
-        ? notFound("project_id", "projectId", "names no project")
-        : notFound("business_id", "businessId", "names no business");
+        ? notFound("project_id", "names no project")
+        : notFound("business_id", "names no business");
     }
     return id;
   }
@@ -140,7 +140,7 @@ export class Admin {
 /** A tenant reference from the two optional request fields. */
 export function tenantRef(projectId: string, businessId: bigint): TenantRef | undefined {
   if (projectId && businessId) {
-    throw invalidFields([{ field: "project_id", jsonField: "projectId", description: "and business_id may not both be given" }]);
+    throw invalidFields([{ field: "project_id", description: "and business_id may not both be given" }]);
   }
   if (projectId) return { projectId };
   if (businessId) return { businessId: businessId.toString() };
@@ -151,6 +151,6 @@ function newTemplateId(): string {
   return `template-${randomBytes(12).toString("hex")}`;
 }
 
-function notFound(field: string, jsonField: string, description: string): never {
-  throw new DomainError("not_found", `${field} ${description}`, { violations: [{ field, jsonField, description }] });
+function notFound(field: string, description: string): never {
+  throw new DomainError("not_found", `${field} ${description}`, { violations: [{ field, description }] });
 }

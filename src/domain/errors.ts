@@ -19,11 +19,13 @@ export type Reason =
   | "deadline_exceeded"
   | "internal";
 
-/** One field that failed a rule; `field` is a proto field path. */
+/**
+ * One field that failed a rule. `field` is a proto field path
+ * ("attributes.ip_address"); the transport spells it as each contract does
+ * (JSON names in the legacy envelope) from the request's descriptor.
+ */
 export interface FieldViolation {
   readonly field: string;
-  /** The same path in the JSON names callers of REST routes use. */
-  readonly jsonField: string;
   /** What is wrong, to follow the field's name: "is required". */
   readonly description: string;
   /** A reason more specific than invalid_argument, e.g. invalid_email. */

@@ -313,7 +313,7 @@ function reasonOf(v: Verdict): string | undefined {
 /** The legacy exchange's one answer to every failed check. */
 function legacyOtpInvalid(): DomainError {
   return new DomainError("invalid_argument", "otp is invalid or expired", {
-    violations: [{ field: "otp", jsonField: "otp", description: "is invalid or expired" }],
+    violations: [{ field: "otp", description: "is invalid or expired" }],
   });
 }
 
@@ -336,7 +336,7 @@ function checkCustomClaims(claims: Record<string, unknown> | undefined): void {
   if (!claims) return;
   const violation = (description: string) =>
     new DomainError("invalid_argument", `session_custom_claims ${description}`, {
-      violations: [{ field: "session_custom_claims", jsonField: "sessionCustomClaims", description }],
+      violations: [{ field: "session_custom_claims", description }],
     });
   const reserved = Object.keys(claims).find((k) => RESERVED_CLAIMS.has(k));
   if (reserved) throw violation(`may not set the reserved claim ${JSON.stringify(reserved)}`);

@@ -107,7 +107,7 @@ export class TenantKeys {
     const business = await this.tenants.business(businessId);
     if (!business) {
       throw new DomainError("not_found", "business_id names no known business", {
-        violations: [{ field: "business_id", jsonField: "businessId", description: "names no known business" }],
+        violations: [{ field: "business_id", description: "names no known business" }],
       });
     }
     return (await this.ring(business)).published;
@@ -174,8 +174,8 @@ export class TenantKeys {
         ? (isProjectId(ref.projectId) ? await this.tenants.projectCredentials(ref.projectId) : undefined)?.tenant
         : await this.tenants.business(ref.businessId);
     if (!tenant) {
-      const [field, jsonField] = "projectId" in ref ? ["project_id", "projectId"] : ["business_id", "businessId"];
-      throw new DomainError("not_found", `${field} names no tenant`, { violations: [{ field, jsonField, description: "names no tenant" }] });
+      const field = "projectId" in ref ? "project_id" : "business_id";
+      throw new DomainError("not_found", `${field} names no tenant`, { violations: [{ field, description: "names no tenant" }] });
     }
     await this.store.rotate(tenant.id, await this.freshKey(), dropPrevious);
     this.rings.delete(tenant.id);

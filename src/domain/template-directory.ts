@@ -38,7 +38,7 @@ export class TemplateDirectory {
     const field = `${kind}_template_id`;
     const description = resolution.problem;
     throw new DomainError("template_not_found", `${field} ${description}`, {
-      violations: [{ field, jsonField: kind === "login" ? "loginTemplateId" : "signupTemplateId", description }],
+      violations: [{ field, description }],
     });
   }
 

@@ -231,7 +231,7 @@ function assignQuery(schema: DescMessage, json: JsonObject, key: string, value: 
     const scalar = field.fieldKind === "scalar" ? field.scalar : undefined;
     if (scalar !== undefined && INTEGER_TYPES.has(scalar) && !/^-?\d+$/.test(value)) {
       // Decimal digits only: JSON decoding would also take "0x1f" or " 7".
-      return { field: field.name, jsonField: field.jsonName, description: WRONG_TYPE };
+      return { field: field.name, description: WRONG_TYPE };
     }
     const typed = scalar === ScalarType.BOOL ? (value === "true" ? true : value === "false" ? false : value) : value;
     // The path or query value replaces a body value for the same field, whichever its spelling.
@@ -265,7 +265,7 @@ function decodeMessage(schema: DescMessage, json: JsonObject, malformed: readonl
   for (const [key, value] of Object.entries(json)) {
     const known = findField(schema, key);
     if (known && seen.has(known)) {
-      violations.push({ field: known.name, jsonField: known.jsonName, description: "is given more than once (in two spellings)" });
+      violations.push({ field: known.name, description: "is given more than once (in two spellings)" });
       continue;
     }
     if (known) seen.add(known);
@@ -273,7 +273,7 @@ function decodeMessage(schema: DescMessage, json: JsonObject, malformed: readonl
       fromJson(schema, { [key]: value }, { ignoreUnknownFields: true });
       decodable[key] = value;
     } catch {
-      violations.push({ field: known?.name ?? key, jsonField: known?.jsonName ?? key, description: WRONG_TYPE });
+      violations.push({ field: known?.name ?? key, description: WRONG_TYPE });
     }
   }
   const rest = violationsOf(schema, fromJson(schema, decodable, { ignoreUnknownFields: true }));

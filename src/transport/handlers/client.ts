@@ -43,7 +43,7 @@ export async function knownBusiness(deps: HandlerDeps, businessId: bigint): Prom
   const business = await deps.businesses.find(businessId.toString());
   if (!business) {
     throw new DomainError("invalid_argument", "business_id names no known business", {
-      violations: [{ field: "business_id", jsonField: "businessId", description: "names no known business" }],
+      violations: [{ field: "business_id", description: "names no known business" }],
     });
   }
   return business;

@@ -31,20 +31,19 @@ function planFor(schema: DescMessage, seen = new Set<DescMessage>()): Plan {
   return plan;
 }
 
-export function violationsOf(schema: DescMessage, message: Message, prefix = "", jsonPrefix = ""): FieldViolation[] {
+export function violationsOf(schema: DescMessage, message: Message, prefix = ""): FieldViolation[] {
   const out: FieldViolation[] = [];
   for (const step of planFor(schema)) {
     const value = (message as unknown as Record<string, unknown>)[step.field.localName];
     const field = prefix + step.field.name;
-    const jsonField = jsonPrefix + step.field.jsonName;
     if ("rule" in step) {
       const problem = checkValue(step.rule, value, isFieldSet(message, step.field));
       if (problem) {
         const reason = problem.format ? step.rule.formatReason : undefined;
-        out.push({ field, jsonField, description: problem.description, ...(reason ? { reason } : {}) });
+        out.push({ field, description: problem.description, ...(reason ? { reason } : {}) });
       }
     } else if (value !== undefined) {
-      out.push(...violationsOf(step.field.message, value as Message, `${field}.`, `${jsonField}.`));
+      out.push(...violationsOf(step.field.message, value as Message, `${field}.`));
     }
   }
   return out;

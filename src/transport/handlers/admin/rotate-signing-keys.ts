@@ -9,7 +9,7 @@ import type { AdminDeps } from "./deps.js";
 export function rotateSigningKeys(deps: AdminDeps): MethodImpl<typeof AdminService.method.rotateSigningKeys> {
   return async (req) => {
     const ref = tenantRef(req.projectId, req.businessId);
-    if (!ref) throw invalidFields([{ field: "project_id", jsonField: "projectId", description: "or business_id is required" }]);
+    if (!ref) throw invalidFields([{ field: "project_id", description: "or business_id is required" }]);
     const published = await deps.keys.rotate(ref, req.revokePrevious);
     return { kid: published[0]!.kid, publishedKids: published.map((k) => k.kid) };
   };
