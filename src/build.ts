@@ -23,6 +23,9 @@ export async function buildDist(outDir = path.join(ROOT, "dist")): Promise<void>
       format: "esm",
       // node_modules stay outside the bundle (npm ci --omit=dev installs them).
       packages: "external",
+      // Modules imported dynamically (the tracing SDK) become chunks of their
+      // own, loaded only when imported.
+      splitting: true,
       target: "node20",
       sourcemap: true,
       logLevel: "warning",

@@ -42,7 +42,7 @@ export async function openStorage(config: Config, logger: Logger, resources: Res
   };
   // Traces (when an OTLP endpoint is configured): started before the pool
   // so every statement can be a span; stopped last, after the deliveries.
-  const tracing = startTracing(config.tracing);
+  const tracing = await startTracing(config.tracing);
   if (tracing) {
     traceStatements(true);
     cleanups.push(async () => {
