@@ -101,20 +101,8 @@ export class SendAdmission {
    * is over (committed or failed); `queuedMail` says whether it queued mail.
    */
   admit(ttlMs: number): (queuedMail: boolean) => void {
-    this.refreshBacklog();
-    if (this.inFlight >= this.inFlightLimit()) throw refusal(1_000);
-    const backlog = this.backlog();
-    if (backlog > this.limits.backlogFloor) {
-      const allowedMs = Math.min(this.limits.maxMailWaitMs, ttlMs / 2);
-      const rate = this.deliveryRate();
-      const waitMs = rate > 0 ? ((backlog + 1) / rate) * 1000 : Number.POSITIVE_INFINITY;
-      if (waitMs > allowedMs) {
-        // The backlog above what may wait, at the current rate (or one
-        // sampling period when nothing has been delivered lately).
-        const retryMs = rate > 0 ? ((backlog + 1) / rate) * 1000 - allowedMs : RATE_WINDOW_MS;
-        throw refusal(retryMs);
-      }
-    }
+    const refused = this.refusalFor(ttlMs);
+    if (refused) throw refused;
     this.inFlight++;
     let done = false;
     return (queuedMail) => {
@@ -124,6 +112,36 @@ export class SendAdmission {
       this.completions.add(1);
       if (queuedMail) this.queuedSince++;
     };
+  }
+
+  /**
+   * The refusal a send arriving now would meet, or undefined: for the
+   * transport to ask before it reads a send's body, authenticates it or
+   * touches the database, so that under overload the excess is answered at
+   * once instead of after the work a refusal throws away. Synchronous and
+   * cheap; takes no slot. It refuses only what admit() would refuse at this
+   * moment (whatever the code's life), and admit() still decides the rest.
+   */
+  refusalNow(): DomainError | undefined {
+    return this.refusalFor(Number.POSITIVE_INFINITY);
+  }
+
+  private refusalFor(ttlMs: number): DomainError | undefined {
+    this.refreshBacklog();
+    if (this.inFlight >= this.inFlightLimit()) return refusal(1_000);
+    const backlog = this.backlog();
+    if (backlog > this.limits.backlogFloor) {
+      const allowedMs = Math.min(this.limits.maxMailWaitMs, ttlMs / 2);
+      const rate = this.deliveryRate();
+      const waitMs = rate > 0 ? ((backlog + 1) / rate) * 1000 : Number.POSITIVE_INFINITY;
+      if (waitMs > allowedMs) {
+        // The backlog above what may wait, at the current rate (or one
+        // sampling period when nothing has been delivered lately).
+        const retryMs = rate > 0 ? ((backlog + 1) / rate) * 1000 - allowedMs : RATE_WINDOW_MS;
+        return refusal(retryMs);
+      }
+    }
+    return undefined;
   }
 
   /** Told for each mail delivered by this instance. */

@@ -41,6 +41,8 @@ export interface HttpHandlerOptions {
   readonly traceIdOf?: (req: NodeRequest) => string | undefined;
   /** /openapi.json and the /docs page; undefined: not served. */
   readonly apiDocs?: ApiDocs;
+  /** Answers a send refused for capacity before its body is read (send-gate.ts); true when it did. */
+  readonly sendGate?: (req: NodeRequest, res: NodeResponse, pathname: string, found: readonly RouteMatch[]) => boolean;
 }
 
 const calls = new WeakMap<NodeRequest, ContextValues>();
@@ -62,6 +64,7 @@ export function createHttpHandler(o: HttpHandlerOptions) {
   const metricsTokenMatches = o.metricsToken === undefined ? undefined : bearerCheck(o.metricsToken);
   const serve = async (req: NodeRequest, res: NodeResponse, url: URL, found: readonly RouteMatch[]): Promise<void> => {
     if (o.cors.apply(req, res)) return;
+    if (o.sendGate?.(req, res, url.pathname, found)) return;
     const get = req.method === "GET" || req.method === "HEAD";
     if (get && url.pathname === "/healthz") return writeJson(res, 200, { status: "ok" });
     if (get && o.web && (url.pathname === "/" || url.pathname === "/signin")) {

@@ -17,6 +17,7 @@ import { healthServiceImpl, Readiness } from "../transport/health.js";
 import { contextValuesFor, createHttpHandler } from "../transport/http-handler.js";
 import { deadlineInterceptor } from "../transport/interceptors/deadline.js";
 import { createOnePortServer, type OnePortServer } from "../transport/one-port.js";
+import { createSendGate } from "../transport/send-gate.js";
 import { DescriptorIndex, reflectionServices, reflectionV1AlphaImpl, reflectionV1Impl } from "../transport/reflection.js";
 import { RestRouter, type NodeRequest, type NodeResponse } from "../transport/rest.js";
 import { TransportError } from "../transport/transport-error.js";
@@ -110,6 +111,7 @@ export async function wireHttp(parts: HttpParts): Promise<Http> {
     logger,
     ready: () => readiness.check(),
     traceIdOf: tracing ? (req) => tracing.traceIdOf(req) : undefined,
+    sendGate: createSendGate(delivery.admission, rest, logger),
   });
 
   const served = tracing

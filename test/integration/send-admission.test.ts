@@ -3,7 +3,13 @@
 // backlog grows past what may wait and further sends are refused with 429 and
 // Retry-After (Connect: resource_exhausted); once mail flows again they are
 // accepted again. Sends beyond the in-flight limit are refused at once.
+// The refusal comes before the request is read (send-gate.ts): a body that
+// is not even JSON, or no credentials, meet the same 429 while it holds.
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { OtpService } from "../../gen/otp/v1/otp_service_pb.js";
 import { startTestEnv, type TestEnv } from "../support/app.js";
 
 let env: TestEnv;
@@ -48,6 +54,28 @@ describe("send admission", () => {
     expect(viaConnect.status).toBe(429);
     expect(viaConnect.headers.get("retry-after")).not.toBeNull();
     expect(((await viaConnect.json()) as { code: string }).code).toBe("resource_exhausted");
+
+    // gRPC and gRPC-Web: status 8 with Retry-After and RetryInfo.
+    for (const transport of [createGrpcTransport({ baseUrl: env.url }), createGrpcWebTransport({ baseUrl: env.url, httpVersion: "1.1" })]) {
+      const client = createClient(OtpService, transport);
+      const err = await client
+        .loginOrCreateEmailOtp({ email: fresh() }, { headers: { authorization: env.project.authorization } })
+        .then(() => undefined, (e: unknown) => ConnectError.from(e));
+      expect(err?.code).toBe(Code.ResourceExhausted);
+      expect(err?.metadata.get("retry-after")).not.toBeNull();
+      expect(err?.findDetails(RetryInfoSchema)).toHaveLength(1);
+    }
+
+    // Refused before the body is read or the caller authenticated.
+    const unread = await fetch(`${env.url}/v1/otps/email/login_or_create`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "not json",
+    });
+    expect(unread.status).toBe(429);
+    expect(unread.headers.get("retry-after")).not.toBeNull();
+    // Other routes go on as usual.
+    expect((await fetch(`${env.url}/healthz`)).status).toBe(200);
 
     // Nothing accepted is lost: once the server takes mail, the four arrive and sends are accepted again.
     env.smtp.reject = undefined;

@@ -67,6 +67,19 @@ describe("send admission", () => {
     expect(admission.inFlightLimit()).toBe(100);
   });
 
+  it("tells the transport, without taking a slot, what admit() would refuse now", () => {
+    const { admission } = setup({ maxInFlight: 2 });
+    expect(admission.refusalNow()).toBeUndefined();
+    expect(admission.refusalNow()).toBeUndefined();
+    const release = admission.admit(TWO_MINUTES);
+    admission.admit(TWO_MINUTES);
+    const err = admission.refusalNow();
+    expect(err?.reason).toBe("rate_limited");
+    expect(err?.details.retryAfterMs).toBeGreaterThanOrEqual(1_000);
+    release(false);
+    expect(admission.refusalNow()).toBeUndefined();
+  });
+
   it("admits again once a send in progress is over, and counts each release once", () => {
     const { admission } = setup({ maxInFlight: 1 });
     const release = admission.admit(TWO_MINUTES);
