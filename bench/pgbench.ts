@@ -108,6 +108,10 @@ export async function buildScript(
   if (nParams !== fn.nargs || inputNames.length !== fn.nargs) {
     throw new Error(`SEND_SQL binds ${nParams} parameters but otp_send(${fn.types}) takes ${fn.nargs}`);
   }
+  // Named notation (name => $k) binds by name; otherwise $k is the k-th argument.
+  const named = new Map([...sendSql.matchAll(/(\w+)\s*=>\s*\$(\d+)/g)].map((m) => [Number(m[2]), m[1]!]));
+  const nameOf = (k: number) => named.get(k) ?? inputNames[k - 1]!;
+  const typeOf = (name: string) => fn.argtypes[inputNames.indexOf(name)]!;
 
   const rnd = ":n";
   // Spread over the tenant's shards as the service spreads addresses.
@@ -147,18 +151,24 @@ export async function buildScript(
     p_ip_address: lit(shape.ipAddress),
     p_user_agent: lit(shape.userAgent),
     p_deliver: "true",
+    // A batch's arguments (otp_send taking one array element per send): a batch of one.
+    p_limit_counts: `ARRAY[${limitKeys.length}]`,
+    p_traceparent: "NULL",
   };
+  // Arguments that are the limits themselves are arrays either way.
+  const perLimit = new Set(["p_limit_keys", "p_limit_periods", "p_limit_bursts", "p_limit_counts"]);
   const unmapped: string[] = [];
   // Each argument cast to its declared type, as the server resolves the
   // service's untyped parameters.
   const call = sendSql.replace(/\$(\d+)/g, (_, k: string) => {
-    const name = inputNames[Number(k) - 1]!;
-    const type = fn.argtypes[Number(k) - 1]!;
+    const name = nameOf(Number(k));
+    const type = typeOf(name);
     let e = exprs[name];
     if (e === undefined) {
       unmapped.push(name);
       e = "NULL";
     }
+    if (type.endsWith("[]") && !perLimit.has(name)) return `ARRAY[(${e})::${type.slice(0, -2)}]`;
     return `(${e})::${type}`;
   });
   const script = `\\set n random(1, 9000000000000000)\n${call.replace(/\s+/g, " ")};\n`;

@@ -1,24 +1,28 @@
-// The send statement: one call of the otp_send() function (see migrations/),
-// prepared by name, so a whole send is one round trip.
-import type { OtpStore, SendCommand, SendOutcome } from "../domain/otp-sender.js";
+// The send statement: one call of the otp_send() function
+// (migrations/functions/otp_send.sql) for a batch of sends, so concurrent
+// sends share one round trip, one transaction and one commit (group commit,
+// group-commit.ts). Every argument is an array with one element per send.
 import { context, trace, TraceFlags } from "@opentelemetry/api";
+import type { OtpStore, SendCommand, SendOutcome } from "../domain/otp-sender.js";
+import { DomainError } from "../domain/errors.js";
 import { query, type Db } from "./db.js";
+import { GroupCommit, type GroupCommitOptions } from "./group-commit.js";
+
+/** otp_send's arguments, in the order SEND_SQL binds them. */
+const SEND_ARGS = [
+  "p_tenant_id", "p_address", "p_limit_counts", "p_limit_keys", "p_limit_periods", "p_limit_bursts",
+  "p_create_status", "p_new_user_id", "p_new_email_id", "p_for_user_id", "p_code_hash", "p_key_id",
+  "p_ttl_seconds", "p_payload", "p_message_id", "p_locale", "p_ip_address", "p_user_agent", "p_deliver",
+  "p_login_template", "p_signup_template", "p_traceparent",
+] as const;
 
 export const SEND_SQL =
-  "SELECT outcome, retry_after_ms, limited_key, user_id, email_id, user_created FROM otp_send(" +
-  "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)";
+  "SELECT send_index, outcome, retry_after_ms, limited_key, user_id, email_id, user_created FROM otp_send(" +
+  SEND_ARGS.map((name, i) => `${name} => $${i + 1}`).join(", ") +
+  ")";
 
-/**
- * The send statement of a traced call: the same, and the call's traceparent
- * set for this statement's transaction alone (set_config(…, true)), from
- * which the outbox row's traceparent column takes its default. set_config
- * runs while the arguments are evaluated, before otp_send's body inserts the
- * row; its result (an empty string) is appended to the message id.
- */
-export const SEND_SQL_TRACED = SEND_SQL.replace(
-  "$14,",
-  `$14 || left(set_config('otp.traceparent', $${(SEND_SQL.match(/\$\d+/g) ?? []).length + 1}, true), 0),`,
-);
+/** Up to 16 sends per transaction, two transactions at once: docs/adr/0009. */
+export const DEFAULT_GROUP_COMMIT: GroupCommitOptions = { maxBatch: 16, maxInFlight: 2 };
 
 /** The traceparent of the active, sampled span; undefined when tracing is off or the call is not sampled. */
 function sampledTraceparent(): string | undefined {
@@ -28,6 +32,7 @@ function sampledTraceparent(): string | undefined {
 }
 
 interface SendRow {
+  send_index: number;
   outcome: "sent" | "rate_limited" | "email_not_found" | "user_not_found";
   retry_after_ms: string | null;
   limited_key: string | null;
@@ -36,44 +41,74 @@ interface SendRow {
   user_created: boolean;
 }
 
-export class PgOtpStore implements OtpStore {
-  constructor(private readonly db: Db) {}
+interface Queued {
+  readonly command: SendCommand;
+  readonly traceparent: string | undefined;
+}
 
-  async send(c: SendCommand): Promise<SendOutcome> {
-    const traceparent = sampledTraceparent();
-    const values = [
-        c.tenantId,
-        c.address,
-        c.limits.map((l) => l.key),
-        c.limits.map((l) => l.periodMs),
-        c.limits.map((l) => l.burst),
-        c.createStatus ?? null,
-        c.newUserId,
-        c.newEmailId,
-        c.forUserId ?? null,
-        c.codeHash,
-        c.keyId,
-        c.ttlSeconds,
-        c.sealedCode,
-        c.messageId,
-        c.locale,
-        c.ipAddress ?? null,
-        c.userAgent ?? null,
-        c.deliver,
-        c.loginTemplateId ?? null,
-        c.signupTemplateId ?? null,
-    ];
-    if (traceparent) values.push(traceparent);
-    const { rows } = await query<SendRow>(this.db, { text: traceparent ? SEND_SQL_TRACED : SEND_SQL, values });
-    const row = rows[0]!;
-    switch (row.outcome) {
-      case "sent":
-        return { kind: "sent", userId: row.user_id!, emailId: row.email_id!, userCreated: row.user_created };
-      case "rate_limited":
-        return { kind: "rate_limited", retryAfterMs: Number(row.retry_after_ms), limitKey: row.limited_key! };
-      default:
-        return { kind: row.outcome };
-    }
+/** The batch's arguments: one array per argument of otp_send, limits flattened. */
+function sendValues(batch: readonly Queued[]): unknown[] {
+  const column = <T>(f: (c: SendCommand) => T) => batch.map((q) => f(q.command));
+  const limits = batch.flatMap((q) => q.command.limits);
+  return [
+    column((c) => c.tenantId),
+    column((c) => c.address),
+    column((c) => c.limits.length),
+    limits.map((l) => l.key),
+    limits.map((l) => l.periodMs),
+    limits.map((l) => l.burst),
+    column((c) => c.createStatus ?? null),
+    column((c) => c.newUserId),
+    column((c) => c.newEmailId),
+    column((c) => c.forUserId ?? null),
+    column((c) => c.codeHash),
+    column((c) => c.keyId),
+    column((c) => c.ttlSeconds),
+    column((c) => c.sealedCode),
+    column((c) => c.messageId),
+    column((c) => c.locale),
+    column((c) => c.ipAddress ?? null),
+    column((c) => c.userAgent ?? null),
+    column((c) => c.deliver),
+    column((c) => c.loginTemplateId ?? null),
+    column((c) => c.signupTemplateId ?? null),
+    batch.map((q) => q.traceparent ?? null),
+  ];
+}
+
+function outcomeOf(row: SendRow): SendOutcome {
+  switch (row.outcome) {
+    case "sent":
+      return { kind: "sent", userId: row.user_id!, emailId: row.email_id!, userCreated: row.user_created };
+    case "rate_limited":
+      return { kind: "rate_limited", retryAfterMs: Number(row.retry_after_ms), limitKey: row.limited_key! };
+    default:
+      return { kind: row.outcome };
+  }
+}
+
+export class PgOtpStore implements OtpStore {
+  private readonly sends: GroupCommit<Queued, SendOutcome>;
+
+  constructor(
+    private readonly db: Db,
+    options: GroupCommitOptions = DEFAULT_GROUP_COMMIT,
+  ) {
+    // A failed batch is retried send by send unless the database is out of
+    // reach or the deadline passed (DomainError): one bad send must not fail the rest.
+    this.sends = new GroupCommit((batch) => this.sendBatch(batch), options, (err) => !(err instanceof DomainError));
+  }
+
+  send(command: SendCommand): Promise<SendOutcome> {
+    return this.sends.submit({ command, traceparent: sampledTraceparent() });
+  }
+
+  private async sendBatch(batch: readonly Queued[]): Promise<SendOutcome[]> {
+    const { rows } = await query<SendRow>(this.db, { text: SEND_SQL, values: sendValues(batch) });
+    const outcomes = new Array<SendOutcome>(batch.length);
+    for (const row of rows) outcomes[row.send_index - 1] = outcomeOf(row);
+    if (rows.length !== batch.length) throw new Error(`otp_send returned ${rows.length} rows for ${batch.length} sends`);
+    return outcomes;
   }
 }
 

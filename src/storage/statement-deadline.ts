@@ -27,6 +27,16 @@ export function runWithStatementSignal<T>(signal: AbortSignal, fn: () => T): T {
   return callSignal.run(signal, fn);
 }
 
+/** The signal of the call now running, if it has a deadline. */
+export function currentStatementSignal(): AbortSignal | undefined {
+  return callSignal.getStore();
+}
+
+/** Runs fn with `signal` (or, when undefined, no signal at all) carried to its statements, whichever call started it. */
+export function runWithStatementSignalOrNone<T>(signal: AbortSignal | undefined, fn: () => T): T {
+  return signal ? callSignal.run(signal, fn) : callSignal.exit(fn);
+}
+
 /** Turns the per-statement spans on (or off again): on while any server in the process traces. */
 export function traceStatements(on: boolean): void {
   tracingUsers = Math.max(0, tracingUsers + (on ? 1 : -1));
