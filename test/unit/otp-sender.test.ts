@@ -5,7 +5,7 @@ import { DomainError } from "../../src/domain/errors.js";
 import { OtpSender, type OtpStore, type SendCommand, type SendOutcome, type SendRequest } from "../../src/domain/otp-sender.js";
 import { chargesForSend, type SendLimits } from "../../src/domain/rate-limit-policy.js";
 import { Secrets } from "../../src/domain/secrets.js";
-import type { Tenant } from "../../src/domain/tenants.js";
+import { unitProject } from "../support/fake-tenants.js";
 
 const secrets = new Secrets({ id: 3, secret: "unit-test-pepper-0123456789abcdef" });
 const limits: SendLimits = {
@@ -29,16 +29,7 @@ class FakeOtpStore implements OtpStore {
   }
 }
 
-const project: Tenant = {
-  id: "41",
-  kind: "project",
-  externalId: "project-test-1",
-  name: "Acme",
-  live: false,
-  mailFromName: null,
-  mailFromAddress: null,
-  defaultLocale: "en",
-};
+const project = unitProject;
 
 function setup() {
   const store = new FakeOtpStore();
