@@ -6,7 +6,8 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newId } from "../../src/domain/ids.js";
 import { PgAdminStore } from "../../src/storage/admin-store.js";
-import { addTestUser, startTestEnv, type TestEnv } from "../support/app.js";
+import { sleep } from "../support/answers.js";
+import { addTestUser, settledOutbox, startTestEnv, type TestEnv } from "../support/app.js";
 
 let env: TestEnv;
 let urls: [string, string];
@@ -19,7 +20,6 @@ afterAll(async () => {
   await env?.close();
 });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const mailsTo = (address: string) => env.smtp.mails.filter((m) => m.to === address);
 
 /** Waits until `count` mails to `address` have arrived. */
@@ -117,8 +117,7 @@ describe("per-email limit across two instances under concurrency", () => {
       }
     }
 
-    await waitForMailsTo(email, 3);
-    await sleep(2_000);
+    expect(await settledOutbox(env.app.db, email)).toBe(3);
     expect(mailsTo(email)).toHaveLength(3);
   });
 
@@ -142,8 +141,7 @@ describe("per-email limit across two instances under concurrency", () => {
       }
     }
 
-    await waitForMailsTo(env.customer, 3);
-    await sleep(2_000);
+    expect(await settledOutbox(env.app.db, env.customer)).toBe(3);
     expect(mailsTo(env.customer)).toHaveLength(3);
   });
 });
@@ -172,7 +170,8 @@ describe("legacy sendOtp does not reveal whether an email is a customer", () => 
 
     const [mail] = await waitForMailsTo(known, 1);
     expect(mail!.to).toBe(known);
-    await sleep(1_500);
+    // Nothing was queued for the stranger, so nothing can arrive later.
+    expect(await settledOutbox(env.app.db, unknown)).toBe(0);
     expect(mailsTo(unknown)).toEqual([]);
     expect(env.smtp.mails.some((m) => m.raw.includes(unknown))).toBe(false);
 
@@ -190,8 +189,12 @@ describe("legacy sendOtp does not reveal whether an email is a customer", () => 
   });
 
   it("limits an unknown address exactly like a customer: the 4th immediate request is 429, identically", async () => {
-    // Each address has had one request above; two more are allowed, then 429.
-    for (let n = 2; n <= 3; n++) {
+    // Addresses of this test's own: three requests each are allowed, then 429.
+    const business = await env.tenants.business(String(env.businessId));
+    const known = `known-${randomUUID()}@example.com`;
+    const unknown = `stranger-${randomUUID()}@example.com`;
+    await addTestUser(env.app.db, business!.id, known);
+    for (let n = 1; n <= 3; n++) {
       const forKnown = await legacy(env.url, known);
       const forUnknown = await legacy(env.url, unknown);
       expect(forKnown.status, `request ${n} for the customer`).toBe(200);
@@ -212,8 +215,8 @@ describe("legacy sendOtp does not reveal whether an email is a customer", () => 
     expect(headersOf(fourthUnknown).map(([k]) => k)).toEqual(headersOf(fourthKnown).map(([k]) => k));
 
     // The customer got exactly 3 codes; the stranger none.
-    await waitForMailsTo(known, 3);
-    await sleep(1_000);
+    expect(await settledOutbox(env.app.db, known)).toBe(3);
+    expect(await settledOutbox(env.app.db, unknown)).toBe(0);
     expect(mailsTo(known)).toHaveLength(3);
     expect(mailsTo(unknown)).toEqual([]);
   });
