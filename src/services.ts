@@ -9,6 +9,7 @@ import { OtpService, SessionService } from "../gen/otp/v1/otp_service_pb.js";
 import type { Config } from "./config.js";
 import { Admin } from "./domain/admin.js";
 import { BusinessDirectory } from "./domain/business-directory.js";
+import { EmailOtp } from "./domain/email-otp.js";
 import { systemClock } from "./domain/clock.js";
 import { OtpSender } from "./domain/otp-sender.js";
 import type { SendAdmission } from "./domain/send-admission.js";
@@ -65,21 +66,17 @@ export async function createServices(
     retentionMinutes: Math.max(24 * 60, config.legacyTokenTtlMinutes),
     cacheTtlMs: 60_000,
   });
-  const deps = {
-    keys,
-    templates,
-    businesses,
-    sender: new OtpSender(new PgOtpStore(db), secrets, config.limits, config.mailFrom.split("@")[1]!, mailQueued, {
-      codeTtlMinutes: config.legacyCodeTtlMinutes,
-      minResponseMs: config.legacyMinResponseMs,
-    }, admission),
-    signIn: new SignIn(new PgSignInStore(db), secrets, keys, systemClock, {
-      attempts: config.attempts,
-      guessLimit: config.guessLimit,
-      legacyTokenTtlMinutes: config.legacyTokenTtlMinutes,
-      legacyMinResponseMs: config.legacyMinResponseMs,
-    }),
-  };
+  const sender = new OtpSender(new PgOtpStore(db), secrets, config.limits, config.mailFrom.split("@")[1]!, mailQueued, {
+    codeTtlMinutes: config.legacyCodeTtlMinutes,
+    minResponseMs: config.legacyMinResponseMs,
+  }, admission);
+  const signIn = new SignIn(new PgSignInStore(db), secrets, keys, systemClock, {
+    attempts: config.attempts,
+    guessLimit: config.guessLimit,
+    legacyTokenTtlMinutes: config.legacyTokenTtlMinutes,
+    legacyMinResponseMs: config.legacyMinResponseMs,
+  });
+  const deps = { keys, businesses, sender, signIn, emailOtp: new EmailOtp(sender, templates, signIn) };
   return {
     services: [
       registration(OtpService, otpServiceImpl(deps)),

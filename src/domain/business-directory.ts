@@ -2,6 +2,7 @@
 // legacy send stays one database round trip. Unknown numbers are remembered
 // for less time, so a newly added business is found soon.
 import type { Clock } from "./clock.js";
+import { invalidFields } from "./errors.js";
 import type { Tenant, TenantStore } from "./tenants.js";
 import { TtlCache } from "./ttl-cache.js";
 
@@ -29,5 +30,12 @@ export class BusinessDirectory {
     const tenant = await this.store.business(businessId);
     this.cache.set(businessId, { tenant }, tenant ? this.ttlMs : this.missTtlMs);
     return tenant;
+  }
+
+  /** The business a legacy call names; an unknown one is the caller's bad business_id. */
+  async known(businessId: string): Promise<Tenant> {
+    const business = await this.find(businessId);
+    if (!business) throw invalidFields([{ field: "business_id", description: "names no known business" }]);
+    return business;
   }
 }

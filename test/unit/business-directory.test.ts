@@ -2,6 +2,7 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { FakeClock } from "../support/fake-clock.js";
 import { BusinessDirectory } from "../../src/domain/business-directory.js";
+import { DomainError } from "../../src/domain/errors.js";
 import type { ProjectCredentials, Tenant, TenantStore } from "../../src/domain/tenants.js";
 
 class MemoryTenantStore implements TenantStore {
@@ -144,5 +145,18 @@ describe("BusinessDirectory eviction", () => {
     await small.find("A"); // expired miss: asks again
     await small.find("B"); // still live: must not ask
     expect(store.calls).toEqual(["B", "A", "A"]);
+  });
+});
+
+describe("BusinessDirectory.known", () => {
+  it("returns the business a legacy call names", async () => {
+    await expect(directory.known("42")).resolves.toEqual(business("42", "Harbour Yoga"));
+  });
+
+  it("refuses an unknown one as the caller's bad business_id (a proto path; the transport spells it)", async () => {
+    const err = await directory.known("7").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DomainError);
+    expect((err as DomainError).reason).toBe("invalid_argument");
+    expect((err as DomainError).details.violations).toEqual([{ field: "business_id", description: "names no known business" }]);
   });
 });

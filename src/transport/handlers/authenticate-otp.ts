@@ -2,8 +2,8 @@
 import type { MethodImpl } from "@connectrpc/connect";
 import type { OtpService } from "../../../gen/otp/v1/otp_service_pb.js";
 import { requestIdOf } from "../context.js";
-import { browserClient, projectOf, stytchClient } from "./client.js";
 import type { HandlerDeps } from "./deps.js";
+import { browserClient, projectOf, stytchClient } from "./request-client.js";
 import { sessionMessage, userMessage } from "./records.js";
 
 export function authenticateOtp(deps: HandlerDeps): MethodImpl<typeof OtpService.method.authenticateOtp> {

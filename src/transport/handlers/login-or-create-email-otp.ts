@@ -3,19 +3,21 @@
 import type { MethodImpl } from "@connectrpc/connect";
 import type { OtpService } from "../../../gen/otp/v1/otp_service_pb.js";
 import { requestIdOf } from "../context.js";
-import { chosenTemplates, sentOrThrow, stytchSend } from "./client.js";
 import type { HandlerDeps } from "./deps.js";
+import { projectOf, stytchClient } from "./request-client.js";
 
 export function loginOrCreateEmailOtp(deps: HandlerDeps): MethodImpl<typeof OtpService.method.loginOrCreateEmailOtp> {
   return async (req, ctx) => {
-    const templates = await chosenTemplates(deps, ctx, req);
-    const result = sentOrThrow(
-      await deps.sender.send({
-        ...stytchSend(req, ctx),
-        ...templates,
-        ifUnknown: req.createUserAsPending ? "create-pending" : "create-active",
-      }),
-    );
+    const result = await deps.emailOtp.loginOrCreate({
+      tenant: projectOf(ctx),
+      email: req.email,
+      ttlMinutes: req.expirationMinutes,
+      locale: req.locale,
+      client: stytchClient(req.attributes),
+      loginTemplate: req.loginTemplateId,
+      signupTemplate: req.signupTemplateId,
+      pending: req.createUserAsPending,
+    });
     return {
       requestId: requestIdOf(ctx.values),
       userId: result.userId,

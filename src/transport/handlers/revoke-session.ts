@@ -2,8 +2,8 @@
 import type { MethodImpl } from "@connectrpc/connect";
 import type { SessionService } from "../../../gen/otp/v1/otp_service_pb.js";
 import { requestIdOf } from "../context.js";
-import { projectOf } from "./client.js";
 import type { HandlerDeps } from "./deps.js";
+import { projectOf } from "./request-client.js";
 
 export function revokeSession(deps: HandlerDeps): MethodImpl<typeof SessionService.method.revokeSession> {
   return async (req, ctx) => {

@@ -2,12 +2,12 @@
 // customer of the business; the domain sees to it, timing included.
 import type { MethodImpl } from "@connectrpc/connect";
 import type { OtpService } from "../../../gen/otp/v1/otp_service_pb.js";
-import { browserClient, knownBusiness } from "./client.js";
 import type { HandlerDeps } from "./deps.js";
+import { browserClient } from "./request-client.js";
 
 export function sendOtp(deps: HandlerDeps): MethodImpl<typeof OtpService.method.sendOtp> {
   return async (req, ctx) => {
-    const business = await knownBusiness(deps, req.businessId);
+    const business = await deps.businesses.known(req.businessId.toString());
     await deps.sender.sendLegacy(business, req.email, browserClient(ctx));
     return { wasSuccessful: true, status: 200 };
   };
