@@ -1,4 +1,4 @@
-// violationsOf: the shape rules (validation-rules.ts) applied to the generated
+// violationsOf: the protovalidate rules written in proto/ applied to the generated
 // request messages, nested messages included.
 import { create, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
