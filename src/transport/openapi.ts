@@ -7,6 +7,7 @@
 // Connect-style errors). `npm run generate` writes it to docs/openapi.json;
 // the server serves that file at /openapi.json.
 import { ScalarType, type DescEnum, type DescField, type DescMessage, type DescMethod, type DescService } from "@bufbuild/protobuf";
+import { ruleKeywords } from "./openapi-rules.js";
 import { ApiContract, contractOf, httpBindingOf } from "./contract.js";
 import { ERROR_MAP } from "./error-mapping.js";
 
@@ -122,7 +123,7 @@ class SchemaBuilder {
   private field(f: DescField, naming: Naming): Schema {
     switch (f.fieldKind) {
       case "scalar":
-        return scalarSchema(f.scalar);
+        return { ...scalarSchema(f.scalar), ...ruleKeywords(f) };
       case "enum":
         return this.enumSchema(f.enum);
       case "message":
@@ -308,7 +309,7 @@ export function buildOpenApi(services: readonly DescService[], describe: Describ
 }
 
 function paramSchema(f: DescField): Schema {
-  if (f.fieldKind === "scalar") return scalarSchema(f.scalar);
+  if (f.fieldKind === "scalar") return { ...scalarSchema(f.scalar), ...ruleKeywords(f) };
   if (f.fieldKind === "enum") return { type: "string", enum: f.enum.values.map((v) => v.name) };
   if (f.fieldKind === "list" && f.listKind === "scalar") return { type: "array", items: scalarSchema(f.scalar) };
   return { type: "string" };
