@@ -4,7 +4,7 @@
 // (the same descriptor its validator runs on), so the schema the compiler
 // sees and the rules the service enforces come from one installed package,
 // with no Buf Schema Registry and no copy of third-party .proto text in the
-// repository (docs/adr/0009-validate-proto-derived-at-generate-time.md).
+// repository (docs/adr/0010-validation-rules-in-the-proto.md).
 // Only structure is printed: the compiler needs names, numbers, types,
 // labels, oneofs, extension ranges and extensions; documentation and the
 // options protovalidate keeps for itself (predefined CEL) are left out.

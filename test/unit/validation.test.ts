@@ -9,6 +9,7 @@ import {
 } from "../../gen/otp/v1/otp_service_pb.js";
 import { UpsertBusinessRequestSchema } from "../../gen/otp/v1/admin_service_pb.js";
 import { jsonPath } from "../../src/transport/error-writer.js";
+import { unsafeDisplayNameReason } from "../../src/domain/display-name.js";
 import { violationsOf } from "../../src/transport/interceptors/validate.js";
 
 const VALID = "jane@example.com";
@@ -206,10 +207,12 @@ describe("sender display names (branding.sender_name, and tenant names, which st
     ["a full-width @", "security\uFF20bank.example"],
     ["angle brackets", "Bank <ceo@bank.example>"],
     ["a quote", 'Bank" <x'],
-  ])("refuses %s", (_what, senderName) => {
+  ])("refuses %s, as the domain's display-name rule does", (_what, senderName) => {
     const violations = upsert(senderName);
     expect(violations).toHaveLength(1);
     expect(violations[0]!.field).toBe("branding.sender_name");
+    // The outbox worker asks the domain whether a tenant's name may stand in for the sender: the same rule, the same words.
+    expect(violations[0]!.description).toBe(unsafeDisplayNameReason(senderName));
   });
 
   it("refuses bidi and invisible characters in tenant names too (they may stand in for the sender name)", () => {
