@@ -7,17 +7,10 @@ import { DomainError } from "../../src/domain/errors.js";
 import type { SendRequest, SendResult } from "../../src/domain/otp-sender.js";
 import type { SessionHandle } from "../../src/domain/sign-in.js";
 import type { Tenant } from "../../src/domain/tenants.js";
+import { unitProject } from "../support/fake-tenants.js";
 
-const project: Tenant = {
-  id: "41",
-  kind: "project",
-  externalId: "project-test-1",
-  name: "Acme",
-  live: false,
-  mailFromName: null,
-  mailFromAddress: null,
-  defaultLocale: "fr",
-};
+/** A project whose own default locale is not Stytch's default. */
+const project: Tenant = { ...unitProject, defaultLocale: "fr" };
 
 /** Records each send and answers with the result a test chose. */
 class RecordingSender implements CodeSender {

@@ -5,6 +5,7 @@
 // interceptor authenticated.
 import type { HandlerContext } from "@connectrpc/connect";
 import { DomainError } from "../../domain/errors.js";
+import type { EmailSend } from "../../domain/email-otp.js";
 import type { Client } from "../../domain/otp-sender.js";
 import type { Tenant } from "../../domain/tenants.js";
 import { callInfoKey, tenantKey } from "../context.js";
@@ -23,4 +24,27 @@ export function projectOf(ctx: HandlerContext): Tenant {
   const tenant = ctx.values.get(tenantKey);
   if (!tenant) throw new DomainError("internal", "no authenticated project on a Stytch method");
   return tenant;
+}
+
+/** The fields both Stytch email sends share, as the EmailOtp use case takes them. */
+export function emailSendOf(
+  req: {
+    email: string;
+    expirationMinutes?: number;
+    locale: string;
+    attributes?: { ipAddress: string; userAgent: string };
+    loginTemplateId: string;
+    signupTemplateId: string;
+  },
+  ctx: HandlerContext,
+): EmailSend {
+  return {
+    tenant: projectOf(ctx),
+    email: req.email,
+    ttlMinutes: req.expirationMinutes,
+    locale: req.locale,
+    client: stytchClient(req.attributes),
+    loginTemplate: req.loginTemplateId,
+    signupTemplate: req.signupTemplateId,
+  };
 }

@@ -4,18 +4,12 @@ import type { MethodImpl } from "@connectrpc/connect";
 import type { OtpService } from "../../../gen/otp/v1/otp_service_pb.js";
 import { requestIdOf } from "../context.js";
 import type { HandlerDeps } from "./deps.js";
-import { projectOf, stytchClient } from "./request-client.js";
+import { emailSendOf } from "./request-client.js";
 
 export function sendEmailOtp(deps: HandlerDeps): MethodImpl<typeof OtpService.method.sendEmailOtp> {
   return async (req, ctx) => {
     const result = await deps.emailOtp.sendToUser({
-      tenant: projectOf(ctx),
-      email: req.email,
-      ttlMinutes: req.expirationMinutes,
-      locale: req.locale,
-      client: stytchClient(req.attributes),
-      loginTemplate: req.loginTemplateId,
-      signupTemplate: req.signupTemplateId,
+      ...emailSendOf(req, ctx),
       userId: req.userId,
       session: { token: req.sessionToken || undefined, jwt: req.sessionJwt || undefined },
     });
