@@ -1,5 +1,5 @@
 /**
- * Import boundaries of otp-service (docs/adr/0002-layers-and-import-boundaries.md):
+ * Import boundaries of otp-service (docs/adr/0001-layers-and-import-boundaries.md):
  * transport → domain ← storage, mail; server.ts (the composition root, with src/wiring/) wires them.
  */
 const outward = "^src/(transport|storage|mail|config(\\.ts|/)|web|cli|server\\.ts|wiring|services\\.ts|observability)";

@@ -4,6 +4,7 @@
 // its DATA_DIR (OTP_URL and DATA_DIR point the blocks at it). It must
 // succeed, show the answers it promises, and leave the repository as it was.
 import { execFile, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -85,3 +86,18 @@ it("runs as written against a started service, and leaves the repository as it w
   expect(run.out).toMatch(/"WasSuccessful":true,"Value":"eyJ[\w-]+\.[\w-]+\.[\w-]+"/);
   expect(await repositoryState()).toBe(before);
 }, 120_000);
+
+it("names in its architecture tree only paths that exist", async () => {
+  const readme = await readFile(path.join(ROOT, "README.md"), "utf8");
+  const tree = /^## Architecture\n\n```\n([\s\S]*?)^```$/m.exec(readme)?.[1];
+  expect(tree, "README.md lost its architecture tree").toBeDefined();
+  // "src/config.ts, config/   text": the names before the text; later ones sit beside the first.
+  const named = tree!.split("\n").flatMap((line) => {
+    const names = /^(\S.*?)\s{2,}/.exec(line)?.[1]?.split(", ") ?? [];
+    const dir = path.dirname(names[0] ?? "");
+    return names.map((name, i) => (i === 0 ? name : path.join(dir, name)));
+  });
+  expect(named.length).toBeGreaterThan(8);
+  const missing = named.filter((name) => !existsSync(path.join(ROOT, name.includes("*") ? path.dirname(name) : name)));
+  expect(missing).toEqual([]);
+});
