@@ -46,7 +46,7 @@ export interface OnePortServer {
 }
 
 export function createOnePortServer(handler: Handler, options: OnePortOptions): OnePortServer {
-  const h1 = http.createServer({ requestTimeout: options.requestTimeoutMs, headersTimeout: Math.min(options.requestTimeoutMs, 10_000) }, handler as never);
+  const h1 = http.createServer({ requestTimeout: options.requestTimeoutMs, headersTimeout: Math.min(options.requestTimeoutMs, 10_000) }, handler);
   h1.keepAliveTimeout = 5_000;
   // Node enforces headersTimeout/requestTimeout and tracks idle connections
   // only once a server has emitted "listening"; this one never listens
@@ -56,9 +56,9 @@ export function createOnePortServer(handler: Handler, options: OnePortOptions): 
   // ends a session whose peer keeps opening them regardless.
   // Streams refused for their client's cap are never handed to the handler.
   const refused = new WeakSet<http2.ServerHttp2Stream>();
-  const h2 = http2.createServer({ settings: { maxConcurrentStreams: options.maxConcurrentStreams } }, ((req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
+  const h2 = http2.createServer({ settings: { maxConcurrentStreams: options.maxConcurrentStreams } }, (req, res) => {
     if (!refused.has(req.stream)) handler(req, res);
-  }) as never);
+  });
   // An HTTP/2 session idle past the request bound is closed.
   h2.setTimeout(options.requestTimeoutMs);
   const streamsPerClient = new Counter();

@@ -1,6 +1,6 @@
 // The transport side of the composition root: the RPC services, REST, the
 // platform services (health, reflection), the HTTP handler and the one port.
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { type ConnectNodeAdapterOptions, connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
 import { Health } from "../../gen/health/v1/health_pb.js";
 import type { Config } from "../config.js";
@@ -61,9 +61,12 @@ export async function wireHttp(parts: HttpParts): Promise<Http> {
   const clientAddressOf = clientAddressResolver(config.trustProxy);
   const contextValues = (req: NodeRequest) => contextValuesFor(req, clientAddressOf);
   const rest = new RestRouter(services.map((s) => s.spec), { interceptors, maxBodyBytes: config.maxBodyBytes, logger, contextValues });
-  const notFound = (req: NodeRequest, res: NodeResponse) => {
+  // Unknown paths, also on the Connect, gRPC and gRPC-Web side. connect-es
+  // types the response's write() callback more loosely than Node does; it is
+  // the same Node response.
+  const notFound: NonNullable<ConnectNodeAdapterOptions["fallback"]> = (req, res) => {
     const url = new URL(`http://localhost${req.url ?? "/"}`);
-    void rest.fail(rest.shapeForPath(url.pathname), req, res, new TransportError("route_not_found", `No route for ${req.method} ${url.pathname}.`));
+    void rest.fail(rest.shapeForPath(url.pathname), req, res as NodeResponse, new TransportError("route_not_found", `No route for ${req.method} ${url.pathname}.`));
   };
   // One readiness for /readyz and grpc.health.v1: the database answers
   // (and is migrated) within a second, and the server is not shutting down.
@@ -92,12 +95,12 @@ export async function wireHttp(parts: HttpParts): Promise<Http> {
     interceptors,
     readMaxBytes: config.maxBodyBytes,
     contextValues,
-    fallback: notFound as never,
+    fallback: notFound,
   });
 
   const handler = createHttpHandler({
     rest,
-    connect: connect as never,
+    connect,
     metrics,
     metricsToken: config.metricsToken,
     // Delivery counters tell who is a customer: public only in embedded development.
