@@ -1,6 +1,5 @@
 // The transport side of the composition root: the RPC services, REST, the
 // platform services (health, reflection), the HTTP handler and the one port.
-import { type ConnectNodeAdapterOptions, connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
 import { Health } from "../../gen/health/v1/health_pb.js";
 import type { Config } from "../config.js";
@@ -20,6 +19,7 @@ import { createOnePortServer, type OnePortServer } from "../transport/one-port.j
 import { createSendGate } from "../transport/send-gate.js";
 import { DescriptorIndex, reflectionServices, reflectionV1AlphaImpl, reflectionV1Impl } from "../transport/reflection.js";
 import { RestRouter, type NodeRequest, type NodeResponse } from "../transport/rest.js";
+import { createRpcAdapter } from "../transport/rpc-adapter.js";
 import { TransportError } from "../transport/transport-error.js";
 import { loadApiDocs } from "../web/api-docs.js";
 import { loadWebAssets } from "../web/assets.js";
@@ -61,12 +61,10 @@ export async function wireHttp(parts: HttpParts): Promise<Http> {
   const clientAddressOf = clientAddressResolver(config.trustProxy);
   const contextValues = (req: NodeRequest) => contextValuesFor(req, clientAddressOf);
   const rest = new RestRouter(services.map((s) => s.spec), { interceptors, maxBodyBytes: config.maxBodyBytes, logger, contextValues });
-  // Unknown paths, also on the Connect, gRPC and gRPC-Web side. connect-es
-  // types the response's write() callback more loosely than Node does; it is
-  // the same Node response.
-  const notFound: NonNullable<ConnectNodeAdapterOptions["fallback"]> = (req, res) => {
+  // Unknown paths, also on the Connect, gRPC and gRPC-Web side.
+  const notFound = (req: NodeRequest, res: NodeResponse) => {
     const url = new URL(`http://localhost${req.url ?? "/"}`);
-    void rest.fail(rest.shapeForPath(url.pathname), req, res as NodeResponse, new TransportError("route_not_found", `No route for ${req.method} ${url.pathname}.`));
+    void rest.fail(rest.shapeForPath(url.pathname), req, res, new TransportError("route_not_found", `No route for ${req.method} ${url.pathname}.`));
   };
   // One readiness for /readyz and grpc.health.v1: the database answers
   // (and is migrated) within a second, and the server is not shutting down.
@@ -83,7 +81,7 @@ export async function wireHttp(parts: HttpParts): Promise<Http> {
   // and run outside the RPC interceptors (auth, validation, errors).
   const platformServices = [Health, ...(config.platform.reflection ? reflectionServices : [])];
   const described = new DescriptorIndex([...services.map((s) => s.service), ...platformServices]);
-  const connect = connectNodeAdapter({
+  const connect = createRpcAdapter({
     routes: (router) => {
       for (const s of services) s.addTo(router);
       router.service(Health, healthServiceImpl(readiness, described.serviceNames), { interceptors: [] });
@@ -96,6 +94,7 @@ export async function wireHttp(parts: HttpParts): Promise<Http> {
     readMaxBytes: config.maxBodyBytes,
     contextValues,
     fallback: notFound,
+    shortcut: services.map((s) => s.spec),
   });
 
   const handler = createHttpHandler({
