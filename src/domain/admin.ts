@@ -123,10 +123,8 @@ export class Admin {
     return (await this.store.deliveries(emailId)) ?? notFound("email_id", "names no email address");
   }
 
-  private async tenant(ref: TenantRef | undefined): Promise<string> {
-    if (!ref) {
-      throw invalidFields([{ field: "project_id", description: "or business_id is required" }]);
-    }
+  private async tenant(given: TenantRef | undefined): Promise<string> {
+    const ref = required(given);
     const id = await this.store.tenantId(ref);
     if (id === undefined) {
       return "projectId" in ref
@@ -135,6 +133,16 @@ export class Admin {
     }
     return id;
   }
+}
+
+/** A tenant reference from the two optional request fields, one of which must be given. */
+export function requiredTenantRef(projectId: string, businessId: bigint): TenantRef {
+  return required(tenantRef(projectId, businessId));
+}
+
+function required(ref: TenantRef | undefined): TenantRef {
+  if (!ref) throw invalidFields([{ field: "project_id", description: "or business_id is required" }]);
+  return ref;
 }
 
 /** A tenant reference from the two optional request fields. */
