@@ -19,6 +19,11 @@
 -- 3. Supersede the live code, store the new code's hash and queue the mail
 --    in the outbox (unless it is the sandbox); the caller wakes a worker.
 -- 4. Record the send, whatever its outcome, in the audit log.
+-- Steps 1 and 2 run send by send; the codes, the mail and the audit rows of
+-- the whole batch are then inserted by one statement each (fewer statements
+-- per send: docs/adr/0009). Two sends to one address in one batch would both
+-- insert a live code: the unique index refuses that, the batch fails and
+-- each of its sends is retried alone (src/storage/group-commit.ts).
 --
 -- Rows a send writes besides the limits (emails, otp_codes) are per address,
 -- and every send charges its address's limit key, so two batches that touch
@@ -34,8 +39,10 @@
 -- A change of arguments or result columns must DROP FUNCTION first.
 DROP FUNCTION IF EXISTS otp_send(bigint, text, text[], double precision[], integer[], text, text, text, text, bytea,
   smallint, integer, bytea, text, text, text, text, boolean, text, text);
+DROP FUNCTION IF EXISTS otp_send(bigint[], text[], integer[], text[], double precision[], integer[], text[], text[], text[],
+  text[], bytea[], smallint[], integer[], bytea[], text[], text[], text[], text[], boolean[], text[], text[], text[]);
 
-CREATE OR REPLACE FUNCTION otp_send(
+CREATE FUNCTION otp_send(
   p_tenant_id      bigint[],
   p_address        text[],
   p_limit_counts   integer[],           -- how many of the limit elements each send owns
@@ -65,8 +72,7 @@ CREATE OR REPLACE FUNCTION otp_send(
   limited_key    text,
   user_id        text,
   email_id       text,
-  user_created   boolean,
-  outbox_id      bigint
+  user_created   boolean
 )
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -82,9 +88,18 @@ DECLARE
   v_worst_ms double precision;
   v_worst    text;
   v_email    emails%ROWTYPE;
-  v_created  boolean;
-  v_template text;
-  v_outbox   bigint;
+  -- What steps 3 and 4 insert, one element per code (c_) and per audit row
+  -- (a_); every array gets every element (NULL too), so they stay aligned.
+  c_n        integer := 0;
+  c_send     integer[];
+  c_email    text[];
+  c_template text[];
+  a_n        integer := 0;
+  a_send     integer[];
+  a_user     text[];
+  a_email    text[];
+  a_outcome  text[];
+  a_reason   text[];
 BEGIN
   -- 1. Charge every key for all its sends, in key order; read back
   -- max(old tat, now) as the new tat less that charge.
@@ -105,6 +120,12 @@ BEGIN
   FROM charged c JOIN wanted w ON w.key = c.key;
 
   FOR i IN 1 .. coalesce(cardinality(p_address), 0) LOOP
+    send_index := i;
+    retry_after_ms := NULL;
+    limited_key := NULL;
+    user_id := NULL;
+    email_id := NULL;
+    user_created := false;
     -- Judge send i on its keys: tat' = max(tat, now) + period, allowed while
     -- tat' - now <= burst * period. The key furthest over is reported.
     v_last := v_first + p_limit_counts[i] - 1;
@@ -124,10 +145,17 @@ BEGIN
         v_k := array_position(v_keys, p_limit_keys[j]);
         v_skip[v_k] := v_skip[v_k] + p_limit_periods[j];
       END LOOP;
-      INSERT INTO audit_events (tenant_id, action, ip_address, user_agent, outcome, reason)
-      VALUES (p_tenant_id[i], 'send', p_ip_address[i], p_user_agent[i], 'rate_limited', split_part(v_worst, ':', 1));
-      RETURN QUERY SELECT i, 'rate_limited'::text, ceil(v_worst_ms)::bigint, v_worst, NULL::text, NULL::text, false, NULL::bigint;
       v_first := v_last + 1;
+      a_n := a_n + 1;
+      a_send[a_n] := i;
+      a_user[a_n] := NULL;
+      a_email[a_n] := NULL;
+      a_outcome[a_n] := 'rate_limited';
+      a_reason[a_n] := split_part(v_worst, ':', 1);
+      outcome := 'rate_limited';
+      retry_after_ms := ceil(v_worst_ms)::bigint;
+      limited_key := v_worst;
+      RETURN NEXT;
       CONTINUE;
     END IF;
     FOR j IN v_first .. v_last LOOP
@@ -137,16 +165,19 @@ BEGIN
     v_first := v_last + 1;
 
     -- 2. The address.
-    v_created := false;
-    v_outbox := NULL;
     SELECT * INTO v_email FROM emails e WHERE e.tenant_id = p_tenant_id[i] AND e.address = p_address[i];
 
     IF NOT FOUND AND p_for_user_id[i] IS NOT NULL THEN
       PERFORM 1 FROM users u WHERE u.id = p_for_user_id[i] AND u.tenant_id = p_tenant_id[i];
       IF NOT FOUND THEN
-        INSERT INTO audit_events (tenant_id, action, user_id, ip_address, user_agent, outcome)
-        VALUES (p_tenant_id[i], 'send', p_for_user_id[i], p_ip_address[i], p_user_agent[i], 'user_not_found');
-        RETURN QUERY SELECT i, 'user_not_found'::text, NULL::bigint, NULL::text, NULL::text, NULL::text, false, NULL::bigint;
+        a_n := a_n + 1;
+        a_send[a_n] := i;
+        a_user[a_n] := p_for_user_id[i];
+        a_email[a_n] := NULL;
+        a_outcome[a_n] := 'user_not_found';
+        a_reason[a_n] := NULL;
+        outcome := 'user_not_found';
+        RETURN NEXT;
         CONTINUE;
       END IF;
       INSERT INTO emails AS e (id, tenant_id, user_id, address, pending_until)
@@ -159,49 +190,67 @@ BEGIN
       RETURNING * INTO v_email;
       IF FOUND THEN
         INSERT INTO users (id, tenant_id, status) VALUES (p_new_user_id[i], p_tenant_id[i], p_create_status[i]);
-        v_created := true;
+        user_created := true;
       ELSE
         -- A concurrent send created it first; use theirs.
         SELECT * INTO v_email FROM emails e WHERE e.tenant_id = p_tenant_id[i] AND e.address = p_address[i];
       END IF;
-    ELSIF NOT FOUND THEN
-      INSERT INTO audit_events (tenant_id, action, ip_address, user_agent, outcome)
-      VALUES (p_tenant_id[i], 'send', p_ip_address[i], p_user_agent[i], 'email_not_found');
-      RETURN QUERY SELECT i, 'email_not_found'::text, NULL::bigint, NULL::text, NULL::text, NULL::text, false, NULL::bigint;
-      CONTINUE;
-    ELSIF p_for_user_id[i] IS NOT NULL AND v_email.user_id <> p_for_user_id[i] THEN
-      -- The address belongs to someone else in this tenant.
-      INSERT INTO audit_events (tenant_id, action, user_id, ip_address, user_agent, outcome)
-      VALUES (p_tenant_id[i], 'send', p_for_user_id[i], p_ip_address[i], p_user_agent[i], 'email_not_found');
-      RETURN QUERY SELECT i, 'email_not_found'::text, NULL::bigint, NULL::text, NULL::text, NULL::text, false, NULL::bigint;
+    ELSIF NOT FOUND OR (p_for_user_id[i] IS NOT NULL AND v_email.user_id <> p_for_user_id[i]) THEN
+      -- Unknown, or the address belongs to someone else in this tenant.
+      a_n := a_n + 1;
+      a_send[a_n] := i;
+      a_user[a_n] := p_for_user_id[i];
+      a_email[a_n] := NULL;
+      a_outcome[a_n] := 'email_not_found';
+      a_reason[a_n] := NULL;
+      outcome := 'email_not_found';
+      RETURN NEXT;
       CONTINUE;
     END IF;
 
-    -- 3. The code and the mail.
-    UPDATE otp_codes c SET superseded_at = v_now
-    WHERE c.email_id = v_email.id AND c.superseded_at IS NULL AND c.used_at IS NULL;
-
-    INSERT INTO otp_codes (tenant_id, email_id, code_hash, key_id, created_at, expires_at, ip_address, user_agent)
-    VALUES (p_tenant_id[i], v_email.id, p_code_hash[i], p_key_id[i], v_now, v_now + make_interval(secs => p_ttl_seconds[i]),
-            p_ip_address[i], p_user_agent[i]);
-
-    v_template := CASE WHEN v_email.verified THEN 'login' ELSE 'signup' END;
-
-    IF p_deliver[i] THEN
-      INSERT INTO outbox (tenant_id, email_id, recipient, locale, template, custom_template_id, payload, key_id,
-                          expires_at, message_id, traceparent)
-      VALUES (p_tenant_id[i], v_email.id, p_address[i], p_locale[i], v_template,
-              CASE WHEN v_template = 'login' THEN p_login_template[i] ELSE p_signup_template[i] END, p_payload[i],
-              p_key_id[i], v_now + make_interval(secs => p_ttl_seconds[i]), p_message_id[i], p_traceparent[i])
-      RETURNING id INTO v_outbox;
+    -- 3. A new address has no code to supersede.
+    IF NOT user_created THEN
+      UPDATE otp_codes c SET superseded_at = v_now
+      WHERE c.email_id = v_email.id AND c.superseded_at IS NULL AND c.used_at IS NULL;
     END IF;
+    c_n := c_n + 1;
+    c_send[c_n] := i;
+    c_email[c_n] := v_email.id;
+    c_template[c_n] := CASE WHEN v_email.verified THEN 'login' ELSE 'signup' END;
 
-    INSERT INTO audit_events (tenant_id, action, user_id, email_id, ip_address, user_agent, outcome, reason)
-    VALUES (p_tenant_id[i], 'send', v_email.user_id, v_email.id, p_ip_address[i], p_user_agent[i], 'ok',
-            CASE WHEN NOT p_deliver[i] THEN 'sandbox' WHEN v_created THEN 'user_created' END);
+    a_n := a_n + 1;
+    a_send[a_n] := i;
+    a_user[a_n] := v_email.user_id;
+    a_email[a_n] := v_email.id;
+    a_outcome[a_n] := 'ok';
+    a_reason[a_n] := CASE WHEN NOT p_deliver[i] THEN 'sandbox' WHEN user_created THEN 'user_created' END;
 
-    RETURN QUERY SELECT i, 'sent'::text, NULL::bigint, NULL::text, v_email.user_id, v_email.id, v_created, v_outbox;
+    outcome := 'sent';
+    user_id := v_email.user_id;
+    email_id := v_email.id;
+    RETURN NEXT;
   END LOOP;
+
+  -- 3. The batch's codes and mail.
+  IF c_n > 0 THEN
+    INSERT INTO otp_codes (tenant_id, email_id, code_hash, key_id, created_at, expires_at, ip_address, user_agent)
+    SELECT p_tenant_id[c.i], c.email_id, p_code_hash[c.i], p_key_id[c.i], v_now,
+           v_now + make_interval(secs => p_ttl_seconds[c.i]), p_ip_address[c.i], p_user_agent[c.i]
+    FROM unnest(c_send, c_email) AS c(i, email_id);
+
+    INSERT INTO outbox (tenant_id, email_id, recipient, locale, template, custom_template_id, payload, key_id,
+                        expires_at, message_id, traceparent)
+    SELECT p_tenant_id[c.i], c.email_id, p_address[c.i], p_locale[c.i], c.template,
+           CASE WHEN c.template = 'login' THEN p_login_template[c.i] ELSE p_signup_template[c.i] END, p_payload[c.i],
+           p_key_id[c.i], v_now + make_interval(secs => p_ttl_seconds[c.i]), p_message_id[c.i], p_traceparent[c.i]
+    FROM unnest(c_send, c_email, c_template) AS c(i, email_id, template)
+    WHERE p_deliver[c.i];
+  END IF;
+
+  -- 4. Every send's audit row, whatever its outcome.
+  INSERT INTO audit_events (tenant_id, action, user_id, email_id, ip_address, user_agent, outcome, reason)
+  SELECT p_tenant_id[a.i], 'send', a.user_id, a.email_id, p_ip_address[a.i], p_user_agent[a.i], a.outcome, a.reason
+  FROM unnest(a_send, a_user, a_email, a_outcome, a_reason) AS a(i, user_id, email_id, outcome, reason);
 
   -- Take back what refused sends did not use.
   IF v_refused THEN
