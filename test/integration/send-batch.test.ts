@@ -18,8 +18,9 @@ let db: Db;
 let tenantId: string;
 
 beforeAll(async () => {
-  database = await createMigratedDatabase(5);
-  db = database.db;
+  const migrated = await createMigratedDatabase(5);
+  database = migrated;
+  db = migrated.db;
   ({ tenantId } = await createTestProject(db, "Batches"));
 });
 afterAll(async () => {
