@@ -35,19 +35,23 @@ async function customer(email: string): Promise<void> {
 }
 
 describe("/dev/mailbox", () => {
-  const first = `inbox-a-${RUN}@example.com`;
-  const second = `inbox-b-${RUN}@example.com`;
-
-  beforeAll(async () => {
+  let n = 0;
+  /** Two new customers, mailed one after the other: the test's own newest mails (another test may clear the mailbox). */
+  async function twoMails(): Promise<[first: string, second: string]> {
+    n += 1;
+    const first = `inbox-a${n}-${RUN}@example.com`;
+    const second = `inbox-b${n}-${RUN}@example.com`;
     await customer(first);
     await customer(second);
     await legacySend(first);
     await dev.app.worker.idle();
     await legacySend(second);
     await dev.app.worker.idle();
-  });
+    return [first, second];
+  }
 
   it("answers scripts with the same JSON as before: newest first, the same six fields, no code field", async () => {
+    const [first, second] = await twoMails();
     const res = await fetch(`${dev.url}/dev/mailbox`);
     expect(res.headers.get("content-type")).toMatch(/^application\/json/);
     expect(res.headers.get("vary")).toBe("Accept");
@@ -57,6 +61,7 @@ describe("/dev/mailbox", () => {
   });
 
   it("filters by recipient with ?to= (case-insensitive), for JSON and the page", async () => {
+    const [first, second] = await twoMails();
     const only = (await (await fetch(`${dev.url}/dev/mailbox?to=${encodeURIComponent(first.toUpperCase())}`)).json()) as { to: string }[];
     expect(only.map((m) => m.to)).toEqual([first]);
     const none = (await (await fetch(`${dev.url}/dev/mailbox?to=nobody-${RUN}%40example.com`)).json()) as unknown[];
@@ -67,6 +72,7 @@ describe("/dev/mailbox", () => {
   });
 
   it("answers browsers with an inbox page that escapes everything, under a strict CSP", async () => {
+    await twoMails();
     const res = await fetch(`${dev.url}/dev/mailbox`, { headers: { accept: "text/html,application/xhtml+xml,*/*;q=0.8" } });
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toBe("text/html; charset=utf-8");
@@ -94,6 +100,7 @@ describe("/dev/mailbox", () => {
   });
 
   it("is cleared by its own page or a script, never from another site", async () => {
+    const [first] = await twoMails();
     const foreign = await fetch(`${dev.url}/dev/mailbox/clear`, { method: "POST", headers: { origin: "http://evil.example" }, redirect: "manual" });
     expect(foreign.status).toBe(403);
     const crossSite = await fetch(`${dev.url}/dev/mailbox/clear`, { method: "POST", headers: { origin: "null", "sec-fetch-site": "cross-site" }, redirect: "manual" });

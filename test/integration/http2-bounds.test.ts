@@ -6,7 +6,7 @@
 // to is measured on a real process in test/faults/http2-flood.test.ts.
 import http2 from "node:http2";
 import net from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startTestEnv, type TestEnv } from "../support/app.js";
 
 const DEADLINE_MS = 1_000;
@@ -55,6 +55,14 @@ function closeAll(): void {
 }
 
 describe("HTTP/2 bounds", () => {
+  // Each test starts with none of this client's sessions or connections
+  // open: those of the test before are closed, and gone on the server's
+  // side too (it counts them per client).
+  beforeEach(async () => {
+    closeAll();
+    await new Promise((r) => setTimeout(r, 500));
+  });
+
   it("advertises 100 concurrent streams per session", async () => {
     const session = await connect();
     expect(session?.remoteSettings.maxConcurrentStreams).toBe(100);
@@ -107,8 +115,6 @@ describe("HTTP/2 bounds", () => {
   });
 
   it("closes a client's connections beyond its cap", async () => {
-    // The sessions of the tests before are gone on the server's side too.
-    await new Promise((r) => setTimeout(r, 500));
     const sockets = await Promise.all(
       Array.from({ length: 7 }, () => {
         const socket = net.connect(Number(new URL(env.url).port), "127.0.0.1");

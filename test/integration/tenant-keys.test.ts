@@ -201,6 +201,8 @@ describe("rotation per tenant", () => {
 
 describe("private keys at rest", () => {
   it("are stored only sealed: no private JWK member in the database", async () => {
+    // Three tenants' key sets read, so each has a stored key whatever ran before.
+    await Promise.all([projectJwks(env.project.projectId), projectJwks(other.projectId), businessJwks(env.businessId)]);
     const { rows } = await env.app.db.query<{ private_sealed: Buffer; tenant_id: string }>("SELECT private_sealed, tenant_id FROM signing_keys");
     expect(rows.length).toBeGreaterThanOrEqual(3);
     for (const r of rows) {

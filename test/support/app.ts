@@ -114,21 +114,22 @@ export async function startTestEnv(
 }
 
 /**
- * Waits until no mail to `recipient` is still queued or being sent (every
+ * Waits until no mail to `recipient` (undefined: to anyone) is still queued or being sent (every
  * request that queued one has been answered before this is called), and
  * returns how many were queued in all. A sent row's mail has reached the
  * test SMTP server: it records a mail before answering 250. So after this,
  * no further mail to `recipient` can arrive, without sleeping to find out.
  */
-export async function settledOutbox(db: Db, recipient: string, timeoutMs = 10_000): Promise<number> {
+export async function settledOutbox(db: Db, recipient: string | undefined, timeoutMs = 10_000): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const { rows } = await db.query<{ total: string; open: string }>(
-      "SELECT count(*) AS total, count(*) FILTER (WHERE status IN ('pending', 'sending')) AS open FROM outbox WHERE recipient = $1",
-      [recipient],
+      `SELECT count(*) AS total, count(*) FILTER (WHERE status IN ('pending', 'sending')) AS open FROM outbox
+       WHERE $1::text IS NULL OR recipient = $1`,
+      [recipient ?? null],
     );
     if (rows[0]!.open === "0") return Number(rows[0]!.total);
-    if (Date.now() > deadline) throw new Error(`mail to ${recipient} still queued after ${timeoutMs} ms`);
+    if (Date.now() > deadline) throw new Error(`mail to ${recipient ?? "anyone"} still queued after ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
