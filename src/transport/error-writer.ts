@@ -7,6 +7,8 @@
 import { create, type DescMessage } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { ConnectError } from "@connectrpc/connect";
+import { codeToHttpStatus, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
+import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import type { Logger } from "pino";
 import {
   BadRequest_FieldViolationSchema,
@@ -17,7 +19,7 @@ import {
 import { DomainError, type FieldViolation } from "../domain/errors.js";
 import { ApiContract } from "./contract.js";
 import { connectCodeName, connectRaised, ERROR_MAP, type Failure, toFailure, type WireReason } from "./error-mapping.js";
-import { type NodeResponse, writeJson } from "./http-io.js";
+import { type NodeRequest, type NodeResponse, writeJson } from "./http-io.js";
 import { TransportError } from "./transport-error.js";
 
 /** How a route family spells an error body. */
@@ -126,6 +128,26 @@ export function toConnectError(err: unknown, logger: Logger): ConnectError {
   ];
   const message = f.violations.length > 0 ? describeViolations(f.violations) : f.message;
   return new ConnectError(message, row.code, metadata, details, err);
+}
+
+/**
+ * A failure on an RPC path answered before connect-es runs (a send refused at
+ * the door): gRPC and gRPC-Web trailers-only, else Connect's JSON error body,
+ * each by connect-es's own serialisers.
+ */
+export function writeRpcError(req: NodeRequest, res: NodeResponse, err: unknown, logger: Logger): void {
+  const error = toConnectError(err, logger);
+  const r = res as import("node:http").ServerResponse;
+  const contentType = String(req.headers["content-type"] ?? "");
+  const grpc = contentType.startsWith("application/grpc");
+  const headers: Record<string, string> = { "content-type": grpc ? contentType.split(";")[0]! : "application/json" };
+  (grpc ? setTrailerStatus(new Headers(), error) : error.metadata).forEach((value, key) => {
+    headers[key] = value;
+  });
+  const body = grpc ? undefined : errorToJsonBytes(error, {});
+  if (body) headers["content-length"] = String(body.byteLength);
+  r.writeHead(grpc ? 200 : codeToHttpStatus(error.code), headers);
+  r.end(body);
 }
 
 /** "email is required; expiration_minutes must be between 1 and 10": proto field paths. */

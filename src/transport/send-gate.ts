@@ -7,16 +7,14 @@
 // it is answered at once in its route's own shape: the REST routes' error
 // body with Retry-After, Connect resource_exhausted (HTTP 429), gRPC and
 // gRPC-Web status 8 trailers-only. The bytes come from the same table and
-// writers as every other error (error-writer.ts, RestRouter.fail, and
-// connect-es's own protocol serialisers). The refusal depends on nothing
+// writer as every other error (error-writer.ts: RestRouter.fail for REST,
+// writeRpcError for the RPC protocols). The refusal depends on nothing
 // the caller sent, so it reveals nothing about an address or a tenant.
 import type { DescMethod } from "@bufbuild/protobuf";
-import { codeToHttpStatus, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
-import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import type { Logger } from "pino";
 import { OtpService } from "../../gen/otp/v1/otp_service_pb.js";
 import type { DomainError } from "../domain/errors.js";
-import { toConnectError } from "./error-writer.js";
+import { writeRpcError } from "./error-writer.js";
 import type { NodeRequest, NodeResponse, RestRouter, RouteMatch } from "./rest.js";
 
 /** What the gate asks: the refusal a send arriving now would meet (see SendAdmission.refusalNow). */
@@ -45,31 +43,7 @@ export function createSendGate(capacity: SendCapacity, rest: RestRouter, logger:
     const refused = capacity.refusalNow();
     if (!refused) return false;
     if (route) void rest.fail(route.shape.errors, req, res, refused, undefined, route.method);
-    else writeRpcRefusal(req, res, refused, logger);
+    else writeRpcError(req, res, refused, logger);
     return true;
   };
-}
-
-function writeRpcRefusal(req: NodeRequest, res: NodeResponse, refused: DomainError, logger: Logger): void {
-  const error = toConnectError(refused, logger);
-  const r = res as import("node:http").ServerResponse;
-  const contentType = String(req.headers["content-type"] ?? "");
-  if (contentType.startsWith("application/grpc")) {
-    // gRPC and gRPC-Web: trailers-only, the status in the response headers.
-    const headers: Record<string, string> = { "content-type": contentType.split(";")[0]! };
-    setTrailerStatus(new Headers(), error).forEach((value, key) => {
-      headers[key] = value;
-    });
-    r.writeHead(200, headers);
-    r.end();
-    return;
-  }
-  const headers: Record<string, string> = { "content-type": "application/json" };
-  error.metadata.forEach((value, key) => {
-    headers[key] = value;
-  });
-  const body = errorToJsonBytes(error, {});
-  headers["content-length"] = String(body.byteLength);
-  r.writeHead(codeToHttpStatus(error.code), headers);
-  r.end(body);
 }
