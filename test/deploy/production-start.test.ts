@@ -6,7 +6,7 @@
 // grants), writes nothing (not even DATA_DIR), spawns nothing, serves a
 // whole sign-in with real Postgres and SMTP, and stops cleanly on SIGTERM.
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { PEPPER, createTestProject } from "../support/app.js";
 import { createTestDatabase, type TestDatabase } from "../support/database.js";
 import { codeIn, startSmtp, type TestSmtp } from "../support/smtp.js";
@@ -53,16 +53,24 @@ const serviceEnv = (databaseUrl: string, extra: Record<string, string> = {}) => 
 });
 
 describe("the migrate step", () => {
+  // Each test here has a database of its own, never migrated before it.
   it("refuses to start an instance that may not migrate on a schema older than it needs, saying what to run", async () => {
-    const proc = runNode(tree.dir, "dist/server/server.mjs", serviceEnv(database.url));
-    const { code } = await proc.exit;
-    expect(code).toBe(1);
-    expect(proc.output()).toMatch(/schema is at version 0 but this build needs version \d+/);
-    expect(proc.output()).toContain("npm run migrate");
-    expect(proc.output()).not.toMatch(/\n\s+at /); // a message, not a stack trace
+    const empty = await createTestDatabase();
+    try {
+      const proc = runNode(tree.dir, "dist/server/server.mjs", serviceEnv(empty.url));
+      const { code } = await proc.exit;
+      expect(code).toBe(1);
+      expect(proc.output()).toMatch(/schema is at version 0 but this build needs version \d+/);
+      expect(proc.output()).toContain("npm run migrate");
+      expect(proc.output()).not.toMatch(/\n\s+at /); // a message, not a stack trace
+    } finally {
+      await empty.drop();
+    }
   });
 
   it("applies the migrations and exits, then applies nothing the second time", async () => {
+    const database = await createTestDatabase();
+    onTestFinished(() => database.drop());
     const first = runNode(tree.dir, "dist/server/migrate.mjs", { DATABASE_URL: database.url });
     expect((await first.exit).code, first.output()).toBe(0);
     const [applied] = first.logs();
@@ -84,6 +92,12 @@ describe("the migrate step", () => {
 });
 
 describe("a production start from a read-only tree, as an unprivileged user, with a runtime role that has no DDL rights", () => {
+  // The migrate step has run on this database, as the release process runs it.
+  beforeAll(async () => {
+    const migrated = runNode(tree.dir, "dist/server/migrate.mjs", { DATABASE_URL: database.url });
+    expect((await migrated.exit).code, migrated.output()).toBe(0);
+  });
+
   it("serves a whole sign-in, writes nothing, spawns nothing, and stops on SIGTERM", async () => {
     const before = await tree.snapshot();
     const runtime = await createRuntimeRole(database.url);

@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../../src/cli/admin.js";
 import { startTestEnv, type TestEnv } from "../support/app.js";
-import type { Json } from "../support/answers.js";
+import { type Json, mailbox } from "../support/answers.js";
 
 const TOKEN = "admin-cli-test-token-0123456789abcdef";
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -29,7 +29,7 @@ afterAll(async () => {
 const RUN = Date.now().toString(36);
 let counter = 0;
 const freshEmail = (tag: string) => `${tag}-${++counter}-${RUN}@example.com`;
-const BUSINESS = 40_000 + Math.floor(Math.random() * 10_000);
+let nextBusiness = 40_000 + Math.floor(Math.random() * 10_000) * 10;
 
 interface Run {
   readonly code: number;
@@ -68,10 +68,21 @@ function rows(table: string): string[][] {
 }
 
 describe("commands against the real server", () => {
-  let projectId: string;
-  let secret: string;
-  let customerEmailId: string;
-  const customer = freshEmail("cli-customer");
+  // Each test makes through the CLI the project, business or customer it reads.
+  const newProject = async (name = `CLI Co ${RUN} ${++counter}`): Promise<{ projectId: string; name: string }> => {
+    const body = await json(["project", "create", "--name", name, "--accent-color", "#0a7d5a"]);
+    return { projectId: body.project.project_id, name };
+  };
+  const newBusiness = async (): Promise<string> => {
+    const id = String(++nextBusiness);
+    await json(["business", "upsert", "--id", id, "--name", "CLI Yoga"]);
+    return id;
+  };
+  const newCustomer = async (business: string): Promise<{ email: string; userId: string; emailId: string }> => {
+    const email = freshEmail("cli-customer");
+    const body = await json(["customer", "add", "--business", business, "--email", email]);
+    return { email, userId: body.user_id, emailId: body.email_id };
+  };
 
   it("project create: prints a table with the new project and its secret, once", async () => {
     const out = await ok(["project", "create", "--name", `CLI Co ${RUN}`, "--accent-color", "#0a7d5a"]);
@@ -82,7 +93,7 @@ describe("commands against the real server", () => {
     expect(row![1]).toBe(`CLI Co ${RUN}`);
     expect(row![2]).toMatch(/^secret-test-[A-Za-z0-9_-]{32}$/);
     expect(out).toContain("The secret is shown only now");
-    [projectId, , secret] = row as [string, string, string];
+    const [projectId, , secret] = row as [string, string, string];
 
     // The printed secret works.
     const res = await fetch(`${env.url}/v1/otps/email/login_or_create`, {
@@ -100,16 +111,18 @@ describe("commands against the real server", () => {
   });
 
   it("project list: a table with the project; --json parses", async () => {
+    const { projectId, name } = await newProject();
     const table = rows(await ok(["project", "list"]));
     expect(table[0]).toEqual(["PROJECT_ID", "NAME", "LIVE"]);
-    expect(table).toContainEqual([projectId, `CLI Co ${RUN}`, "false"]);
+    expect(table).toContainEqual([projectId, name, "false"]);
     expect(table).toContainEqual([env.project.projectId, "Acme", "false"]);
     const body = await json(["project", "list"]);
     const ours = body.projects.find((p: { project_id: string }) => p.project_id === projectId);
-    expect(ours).toMatchObject({ name: `CLI Co ${RUN}`, branding: { accent_color: "#0a7d5a" } });
+    expect(ours).toMatchObject({ name, branding: { accent_color: "#0a7d5a" } });
   });
 
   it("business upsert: creates a branded business, shown by business list", async () => {
+    const BUSINESS = ++nextBusiness;
     const out = await ok([
       "business", "upsert", "--id", String(BUSINESS), "--name", "CLI Yoga",
       "--sender-name", "CLI Desk", "--sender-address", "desk@cli-yoga.example.com",
@@ -134,12 +147,13 @@ describe("commands against the real server", () => {
   });
 
   it("customer add / list: the customer with its email", async () => {
+    const BUSINESS = await newBusiness();
+    const customer = freshEmail("cli-customer");
     const added = rows(await ok(["customer", "add", "--business", String(BUSINESS), "--email", customer]));
     expect(added[0]).toEqual(["USER_ID", "EMAIL_ID", "CREATED"]);
     expect(added[1]![0]).toMatch(/^user-test-/);
     expect(added[1]![1]).toMatch(/^email-test-/);
     expect(added[1]![2]).toBe("true");
-    customerEmailId = added[1]![1]!;
 
     const list = rows(await ok(["customer", "list", "--business", String(BUSINESS)]));
     expect(list).toEqual([["USER_ID", "STATUS", "EMAILS"], [added[1]![0]!, "active", customer]]);
@@ -148,6 +162,7 @@ describe("commands against the real server", () => {
   });
 
   it("template set --file / template list", async () => {
+    const { projectId } = await newProject();
     const file = path.join(tmp, "welcome.json");
     await writeFile(
       file,
@@ -172,15 +187,17 @@ describe("commands against the real server", () => {
   });
 
   it("template set with a template the server refuses: exit 2 naming the field, nothing stored", async () => {
+    const { projectId } = await newProject();
     const file = path.join(tmp, "broken.json");
     await writeFile(file, JSON.stringify({ subject: "Hi", text_body: "no code", html_body: "<p>{{code}}</p>" }));
     const r = await cli(["template", "set", "--project", projectId, "--kind", "login", "--name", "broken", "--file", file]);
     expect(r.code).toBe(2);
     expect(r.err).toContain("text_body must contain {{code}}");
-    expect((await json(["template", "list", "--project", projectId])).templates).toHaveLength(1);
+    expect((await json(["template", "list", "--project", projectId])).templates).toEqual([]);
   });
 
   it("template set with a missing or non-JSON file: exit 2", async () => {
+    const { projectId } = await newProject();
     const missing = await cli(["template", "set", "--project", projectId, "--kind", "login", "--name", "x", "--file", path.join(tmp, "nope.json")]);
     expect(missing.code).toBe(2);
     expect(missing.err).toContain("--file");
@@ -191,9 +208,11 @@ describe("commands against the real server", () => {
   });
 
   it("audit: the legacy send to the customer", async () => {
+    const BUSINESS = await newBusiness();
+    const { email: customer, emailId: customerEmailId } = await newCustomer(BUSINESS);
     const res = await fetch(`${env.url}/api/sys/users/sendOtp?email=${encodeURIComponent(customer)}&businessId=${BUSINESS}`);
     expect(res.status).toBe(200);
-    await env.smtp.waitFor(1);
+    await mailbox(() => env.smtp).waitForMailTo(customer, 1);
     const table = rows(await ok(["audit", "--business", String(BUSINESS)]));
     expect(table[0]).toEqual(["AT", "ACTION", "OUTCOME", "REASON", "EMAIL_ID", "IP"]);
     expect(table).toHaveLength(2);
@@ -207,12 +226,16 @@ describe("commands against the real server", () => {
   });
 
   it("delivery: the mail shows as sent", async () => {
+    const BUSINESS = await newBusiness();
+    const { email: customer, emailId: customerEmailId } = await newCustomer(BUSINESS);
+    const sent = await fetch(`${env.url}/api/sys/users/sendOtp?email=${encodeURIComponent(customer)}&businessId=${BUSINESS}`);
+    expect(sent.status).toBe(200);
     let body: { deliveries: { status: string; message_id: string; attempts: number }[] } = { deliveries: [] };
     for (let i = 0; i < 100 && body.deliveries[0]?.status !== "sent"; i++) {
       if (i > 0) await new Promise((resolve) => setTimeout(resolve, 50));
       body = await json(["delivery", "--email-id", customerEmailId]);
     }
-    const mail = env.smtp.mails.find((m) => m.to === customer)!;
+    const mail = await mailbox(() => env.smtp).waitForMailTo(customer, 1);
     expect(body.deliveries).toEqual([expect.objectContaining({ status: "sent", message_id: mail.messageId, attempts: 1 })]);
     const table = rows(await ok(["delivery", "--email-id", customerEmailId]));
     expect(table[0]).toEqual(["MESSAGE_ID", "STATUS", "ATTEMPTS", "LAST_ERROR", "SENT_AT"]);
@@ -220,7 +243,8 @@ describe("commands against the real server", () => {
   });
 
   it("user remove: removes the customer (then an unknown id)", async () => {
-    const userId = (await json(["customer", "list", "--business", String(BUSINESS)])).users[0].user_id;
+    const BUSINESS = await newBusiness();
+    const { userId } = await newCustomer(BUSINESS);
     expect(await ok(["customer", "remove", "--id", userId])).toContain("Removed.");
     expect((await json(["customer", "list", "--business", String(BUSINESS)])).users).toEqual([]);
     const again = await cli(["user", "remove", "--id", userId]);
