@@ -524,6 +524,22 @@ async function measureRoute(ctx: Ctx, route: RouteName, opts: MeasureOptions): P
 
 // ---------------------------------------------------------------- one full run
 
+/**
+ * A 1 s pgbench warm-up. One that committed nothing (a loaded machine, 32
+ * connections compiling a function at once) is logged, not a reason to stop.
+ */
+async function warmUp(
+  bin: string,
+  target: Parameters<typeof runPgbench>[1],
+  script: Parameters<typeof runPgbench>[2],
+  common: Omit<Parameters<typeof runPgbench>[3], "shape" | "seconds">,
+  shape: string,
+): Promise<void> {
+  await runPgbench(bin, target, script, { ...common, shape: `${shape}-warmup`, seconds: 1 }).catch((err: Error) =>
+    log(`pgbench ${shape} warm-up: ${err.message.split("\n")[0]}`),
+  );
+}
+
 async function oneRun(index: number, profile: boolean): Promise<RunResult> {
   const tmp = await mkdtemp(path.join(os.tmpdir(), "otp-bench-"));
   cleanups.push(() => rm(tmp, { recursive: true, force: true }));
@@ -694,12 +710,7 @@ async function oneRun(index: number, profile: boolean): Promise<RunResult> {
       if (script.unmapped.length) log(`pgbench ${shape.name}: no generator for ${script.unmapped.join(", ")}: bound NULL`);
       const target = { url: database.url, postmasterPid: database.postmasterPid };
       const common2 = { clients: settings.connections, dir: tmp, treeCpuUs };
-      // A warm-up that committed nothing (a loaded machine, 32 connections compiling the function) is no reason to stop.
-      if (settings.warmupSeconds > 0) {
-        await runPgbench(bin, target, script, { ...common2, shape: `${shape.name}-warmup`, seconds: 1 }).catch((err: Error) =>
-          log(`pgbench ${shape.name} warm-up: ${err.message.split("\n")[0]}`),
-        );
-      }
+      if (settings.warmupSeconds > 0) await warmUp(bin, target, script, common2, shape.name);
       log(`ceiling: pgbench ${shape.name}, ${settings.connections} clients, ${settings.seconds} s, -M prepared`);
       const c = await runPgbench(bin, target, script, { ...common2, shape: shape.name, seconds: settings.seconds });
       log(`ceiling ${shape.name}: ${c.tps.toFixed(0)} tps, p50 ${c.latencyMs.p50.toFixed(2)} ms, p99 ${c.latencyMs.p99.toFixed(2)} ms`);
@@ -713,7 +724,7 @@ async function oneRun(index: number, profile: boolean): Promise<RunResult> {
     await db.query(REFERENCE_SETUP);
     const target = { url: database.url, postmasterPid: database.postmasterPid };
     const common2 = { clients: settings.connections, dir: tmp, treeCpuUs };
-    if (settings.warmupSeconds > 0) await runPgbench(bin, target, referenceScript(), { ...common2, shape: "minimal_send-warmup", seconds: 1 });
+    if (settings.warmupSeconds > 0) await warmUp(bin, target, referenceScript(), common2, "minimal_send");
     log(`reference: pgbench minimal_send, ${settings.connections} clients, ${settings.seconds} s, -M prepared`);
     reference = await runPgbench(bin, target, referenceScript(), { ...common2, shape: "minimal_send", seconds: settings.seconds });
     log(`reference minimal_send: ${reference.tps.toFixed(0)} tps, p50 ${reference.latencyMs.p50.toFixed(2)} ms, p99 ${reference.latencyMs.p99.toFixed(2)} ms`);
