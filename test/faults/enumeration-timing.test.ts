@@ -5,10 +5,9 @@
 // the full work. The test fails if the median of the pairs' differences is
 // more than 1 ms either way.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { call, killAll, median, startService, type Service } from "./support/service.js";
+import { call, median } from "./support/service.js";
 import { samplePairs } from "./support/paired-timing.js";
-import { startFaultSmtp, type FaultSmtp } from "./support/smtp.js";
-import { FAULTS_ENABLED, freshDatabase, RUN, tempDir, type FaultDatabase } from "./support/suite.js";
+import { FAULTS_ENABLED, RUN, type FaultStack, startFaultStack } from "./support/suite.js";
 
 const CUSTOMER = "jane.doe@example.com";
 const BUSINESS = 7;
@@ -17,26 +16,21 @@ const WARM_UP = 50;
 const MAX_MEDIAN_GAP_MS = 1;
 
 describe.runIf(FAULTS_ENABLED)("legacy send latency: known customer vs unknown addresses", () => {
-  let db: FaultDatabase;
-  let smtp: FaultSmtp;
-  let data: Awaited<ReturnType<typeof tempDir>>;
-  let svc: Service | undefined;
+  let stack: FaultStack | undefined;
+  let smtp: FaultStack["smtp"];
+  let svc: FaultStack["svc"] | undefined;
   const known: number[] = [];
   const unknown: number[] = [];
   const bodies = new Set<string>();
 
   beforeAll(async () => {
-    [db, smtp, data] = await Promise.all([freshDatabase(), startFaultSmtp(), tempDir("timing")]);
-    svc = await startService("enumeration-timing", {
-      DATABASE_URL: db.url,
-      SMTP_URL: smtp.url,
-      SEED_DEMO: "true",
-      DATA_DIR: data.path,
+    stack = await startFaultStack("enumeration-timing", {
       RATE_LIMIT_EMAIL_BURST: "1000000",
       RATE_LIMIT_EMAIL_DAILY_BURST: "1000000",
       RATE_LIMIT_IP_BURST: "1000000",
       RATE_LIMIT_TENANT_BURST: "1000000",
     });
+    ({ svc, smtp } = stack);
     let n = 0;
     const once = async (kind: "known" | "unknown") => {
       n += 1;
@@ -50,10 +44,7 @@ describe.runIf(FAULTS_ENABLED)("legacy send latency: known customer vs unknown a
   });
 
   afterAll(async () => {
-    await killAll([svc]);
-    await smtp?.close();
-    await db?.drop();
-    await data?.remove();
+    await stack?.close();
   });
 
   it("answers the same body to both", () => {

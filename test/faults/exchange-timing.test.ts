@@ -8,10 +8,9 @@
 // The guessing budget is lifted so every call does the full work. The test
 // fails if the median of the pairs' differences is more than 1 ms either way.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { call, killAll, median, postJson, startService, type Service } from "./support/service.js";
+import { call, median, postJson } from "./support/service.js";
 import { samplePairs } from "./support/paired-timing.js";
-import { startFaultSmtp, type FaultSmtp } from "./support/smtp.js";
-import { FAULTS_ENABLED, freshDatabase, RUN, tempDir, type FaultDatabase } from "./support/suite.js";
+import { FAULTS_ENABLED, RUN, type FaultStack, startFaultStack } from "./support/suite.js";
 
 const CUSTOMER = "jane.doe@example.com";
 const BUSINESS = 7;
@@ -20,26 +19,22 @@ const WARM_UP = 20;
 const MAX_MEDIAN_GAP_MS = 1;
 
 describe.runIf(FAULTS_ENABLED)("legacy exchange latency: known customer vs unknown addresses", () => {
-  let db: FaultDatabase;
-  let smtp: FaultSmtp;
-  let data: Awaited<ReturnType<typeof tempDir>>;
-  let svc: Service | undefined;
+  let stack: FaultStack | undefined;
+  let db: FaultStack["db"];
+  let smtp: FaultStack["smtp"];
+  let svc: FaultStack["svc"] | undefined;
   const known: number[] = [];
   const unknown: number[] = [];
   const bodies = new Set<string>();
 
   beforeAll(async () => {
-    [db, smtp, data] = await Promise.all([freshDatabase(), startFaultSmtp(), tempDir("exchange-timing")]);
-    svc = await startService("exchange-timing", {
-      DATABASE_URL: db.url,
-      SMTP_URL: smtp.url,
-      SEED_DEMO: "true",
-      DATA_DIR: data.path,
+    stack = await startFaultStack("exchange-timing", {
       RATE_LIMIT_EMAIL_BURST: "1000000",
       RATE_LIMIT_EMAIL_DAILY_BURST: "1000000",
       RATE_LIMIT_IP_BURST: "1000000",
       GUESS_LIMIT_CLIENT_BURST: "1000000",
     });
+    ({ svc, smtp, db } = stack);
     let customerGuesses = 0;
     let code = "000000";
     const freshCode = async () => {
@@ -71,10 +66,7 @@ describe.runIf(FAULTS_ENABLED)("legacy exchange latency: known customer vs unkno
   });
 
   afterAll(async () => {
-    await killAll([svc]);
-    await smtp?.close();
-    await db?.drop();
-    await data?.remove();
+    await stack?.close();
   });
 
   it("answers the same body to both", () => {

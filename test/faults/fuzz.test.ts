@@ -20,10 +20,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { badHttp2, runSlowClients } from "./support/fuzz-clients.js";
 import { type Built, CONNECT, describeBody, nested, REST } from "./support/fuzz-inputs.js";
 import { fuzzRequests, rawHttpRequest } from "./support/fuzz-requests.js";
-import { call, demoCredentials, killAll, LOG_DIR, postJson, startService, type Service } from "./support/service.js";
+import { call, demoCredentials, LOG_DIR, postJson } from "./support/service.js";
 import { rawConnect } from "./support/raw-http.js";
-import { startFaultSmtp, type FaultSmtp } from "./support/smtp.js";
-import { FAULTS_ENABLED, freshDatabase, tempDir, type FaultDatabase } from "./support/suite.js";
+import { FAULTS_ENABLED, type FaultStack, startFaultStack } from "./support/suite.js";
 
 // A fixed seed by default, so a run can be repeated exactly (and CI is
 // deterministic); FUZZ_SEED=<n> explores other inputs.
@@ -34,10 +33,9 @@ const SNIFF_MS = 2_000;
 const REQUEST_TIMEOUT_MS = 10_000;
 
 describe.runIf(FAULTS_ENABLED)("fuzzing every route of a running service", () => {
-  let db: FaultDatabase;
-  let smtp: FaultSmtp;
-  let data: Awaited<ReturnType<typeof tempDir>>;
-  let svc: Service | undefined;
+  let stack: FaultStack | undefined;
+  let data: FaultStack["data"];
+  let svc: FaultStack["svc"] | undefined;
   let basic = "";
   let request: ReturnType<typeof fuzzRequests>["request"];
   let huge: ReturnType<typeof fuzzRequests>["huge"];
@@ -46,12 +44,7 @@ describe.runIf(FAULTS_ENABLED)("fuzzing every route of a running service", () =>
   let slowClients: Promise<Record<string, number | string>> | undefined;
 
   beforeAll(async () => {
-    [db, smtp, data] = await Promise.all([freshDatabase(), startFaultSmtp(), tempDir("fuzz")]);
-    svc = await startService("fuzz", {
-      DATABASE_URL: db.url,
-      SMTP_URL: smtp.url,
-      SEED_DEMO: "true",
-      DATA_DIR: data.path,
+    stack = await startFaultStack("fuzz", {
       ADMIN_TOKEN,
       SNIFF_TIMEOUT_MS: String(SNIFF_MS),
       MAX_BODY_BYTES: String(MAX_BODY),
@@ -66,6 +59,7 @@ describe.runIf(FAULTS_ENABLED)("fuzzing every route of a running service", () =>
       MAX_SESSIONS_PER_CLIENT: "0",
       LOG_LEVEL: "info",
     });
+    ({ svc, data } = stack);
     const creds = demoCredentials(data.path);
     basic = creds.basic;
     ({ request, huge } = fuzzRequests({ basic, projectId: creds.project_id, adminToken: ADMIN_TOKEN, maxBody: MAX_BODY }));
@@ -74,10 +68,7 @@ describe.runIf(FAULTS_ENABLED)("fuzzing every route of a running service", () =>
   });
 
   afterAll(async () => {
-    await killAll([svc]);
-    await smtp?.close();
-    await db?.drop();
-    await data?.remove();
+    await stack?.close();
   });
 
   async function send(b: Built): Promise<void> {

@@ -10,9 +10,8 @@
 // The figures are printed ("[h2-flood] …") for the record.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rawH2Connect, type RawH2 } from "./support/raw-h2.js";
-import { killAll, sleep, startService, type Service } from "./support/service.js";
-import { startFaultSmtp, type FaultSmtp } from "./support/smtp.js";
-import { FAULTS_ENABLED, freshDatabase, tempDir, type FaultDatabase } from "./support/suite.js";
+import { sleep } from "./support/service.js";
+import { FAULTS_ENABLED, type FaultStack, startFaultStack } from "./support/suite.js";
 
 const STREAMS = 20_000;
 const DEADLINE_MS = 10_000;
@@ -25,23 +24,15 @@ const REFUSED_STREAM = 7;
 const CANCEL = 8;
 
 describe.runIf(FAULTS_ENABLED)("HTTP/2 half-open stream flood from one client", () => {
-  let db: FaultDatabase;
-  let smtp: FaultSmtp;
-  let data: Awaited<ReturnType<typeof tempDir>>;
-  let svc: Service | undefined;
+  let stack: FaultStack | undefined;
+  let svc: FaultStack["svc"] | undefined;
   const held: RawH2[] = [];
 
   beforeAll(async () => {
-    db = await freshDatabase();
-    smtp = await startFaultSmtp();
-    data = await tempDir("h2-flood");
-    svc = await startService("h2-flood", {
-      DATABASE_URL: db.url,
-      SMTP_URL: smtp.url,
-      DATA_DIR: data.path,
-      SEED_DEMO: "true",
+    stack = await startFaultStack("h2-flood", {
       REQUEST_TIMEOUT_MS: String(DEADLINE_MS),
     });
+    ({ svc } = stack);
     // Warm up: real requests over HTTP/1.1 and HTTP/2, so the baseline is a
     // service that has served, not one that just started.
     for (let i = 0; i < 100; i++) await fetch(`${svc.url}/healthz`);
@@ -53,10 +44,7 @@ describe.runIf(FAULTS_ENABLED)("HTTP/2 half-open stream flood from one client", 
 
   afterAll(async () => {
     for (const h of held) h.destroy();
-    await killAll([svc]);
-    await smtp?.close();
-    await db?.drop();
-    await data?.remove();
+    await stack?.close();
   });
 
   /** Median of a few RSS samples, in MB. */
