@@ -120,6 +120,12 @@ export class Metrics implements DeliveryObserver {
     };
   }
 
+  /** A send refused for capacity at the door (send-gate.ts), before any interceptor ran: counted as the interceptor counts one refused later. */
+  refusedAtTheDoor(rpc: string, protocol: string): void {
+    this.requests.inc({ rpc, protocol, code: "resource_exhausted" });
+    this.sends.inc({ outcome: "rate_limited", limit: "capacity" });
+  }
+
   delivered(acceptedAt: Date): void {
     this.attempts.inc({ result: "sent" });
     this.latency.observe(Math.max(0, (Date.now() - acceptedAt.getTime()) / 1000));

@@ -29,21 +29,28 @@ const SEND_METHODS: ReadonlySet<DescMethod> = new Set<DescMethod>([
   OtpService.method.sendOtp,
 ]);
 
-const SEND_RPC_PATHS: ReadonlySet<string> = new Set([...SEND_METHODS].map((m) => `/${m.parent.typeName}/${m.name}`));
+const SEND_RPC_PATHS: ReadonlyMap<string, DescMethod> = new Map([...SEND_METHODS].map((m) => [`/${m.parent.typeName}/${m.name}`, m]));
 
 /**
  * Returns a check for each request: true when it was a send refused for
  * capacity (and has been answered), false to go on as usual.
  */
-export function createSendGate(capacity: SendCapacity, rest: RestRouter, logger: Logger) {
+export function createSendGate(
+  capacity: SendCapacity,
+  rest: RestRouter,
+  logger: Logger,
+  /** Told of each refusal (for the metrics the interceptors would have counted). */
+  refused?: (method: DescMethod, req: NodeRequest) => void,
+) {
   return (req: NodeRequest, res: NodeResponse, pathname: string, found: readonly RouteMatch[]): boolean => {
     const route = found.length > 0 ? found.find((f) => f.route.verb === req.method)?.route : undefined;
-    const rpc = !route && req.method === "POST" && SEND_RPC_PATHS.has(pathname);
-    if (!rpc && !(route && SEND_METHODS.has(route.method))) return false;
-    const refused = capacity.refusalNow();
-    if (!refused) return false;
-    if (route) void rest.fail(route.shape.errors, req, res, refused, undefined, route.method);
-    else writeRpcError(req, res, refused, logger);
+    const method = route ? (SEND_METHODS.has(route.method) ? route.method : undefined) : req.method === "POST" ? SEND_RPC_PATHS.get(pathname) : undefined;
+    if (!method) return false;
+    const refusal = capacity.refusalNow();
+    if (!refusal) return false;
+    refused?.(method, req);
+    if (route) void rest.fail(route.shape.errors, req, res, refusal, undefined, route.method);
+    else writeRpcError(req, res, refusal, logger);
     return true;
   };
 }

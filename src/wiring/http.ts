@@ -11,6 +11,7 @@ import { runWithStatementSignal } from "../storage/statement-deadline.js";
 import type { Tracing } from "../observability/tracing.js";
 import { createServices } from "../services.js";
 import { clientAddressResolver, trustedProxyTest } from "../transport/client-address.js";
+import { callInfoKey } from "../transport/context.js";
 import { createCors } from "../transport/cors.js";
 import { healthServiceImpl, Readiness } from "../transport/health.js";
 import { contextValuesFor, createHttpHandler } from "../transport/http-handler.js";
@@ -113,7 +114,9 @@ export async function wireHttp(parts: HttpParts): Promise<Http> {
     logger,
     ready: () => readiness.check(),
     traceIdOf: tracing ? (req) => tracing.traceIdOf(req) : undefined,
-    sendGate: createSendGate(delivery.admission, rest, logger),
+    sendGate: createSendGate(delivery.admission, rest, logger, (method, req) =>
+      metrics.refusedAtTheDoor(method.name, contextValues(req).get(callInfoKey).protocol),
+    ),
   });
 
   const served = tracing

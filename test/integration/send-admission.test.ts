@@ -13,9 +13,10 @@ import { OtpService } from "../../gen/otp/v1/otp_service_pb.js";
 import { BACKLOG_SAMPLE_MS } from "../../src/domain/send-admission.js";
 import { settledOutbox, startTestEnv, type TestEnv } from "../support/app.js";
 
+const METRICS_TOKEN = "metrics-token-0123456789abcdef";
 let env: TestEnv;
 beforeAll(async () => {
-  env = await startTestEnv({ SEND_BACKLOG_FLOOR: "3" });
+  env = await startTestEnv({ SEND_BACKLOG_FLOOR: "3", METRICS_TOKEN });
 });
 afterAll(async () => {
   await env?.close();
@@ -82,6 +83,11 @@ describe("send admission", () => {
     expect(unread.headers.get("retry-after")).not.toBeNull();
     // Other routes go on as usual.
     expect((await fetch(`${env.url}/healthz`)).status).toBe(200);
+    // Refusals at the door are counted as refusals further in would be.
+    const metrics = await (await fetch(`${env.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
+    const refusedAtDoor = Number(/^otp_sends_total\{outcome="rate_limited",limit="capacity"\} (\d+)$/m.exec(metrics)?.[1] ?? 0);
+    expect(refusedAtDoor).toBeGreaterThanOrEqual(5);
+    expect(metrics).toMatch(/^otp_requests_total\{rpc="LoginOrCreateEmailOtp",protocol="grpc",code="resource_exhausted"\} \d+$/m);
 
     // Nothing accepted is lost: once the server takes mail, the four arrive and sends are accepted again.
     env.smtp.reject = undefined;
