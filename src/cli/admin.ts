@@ -94,14 +94,17 @@ function int(value: string | undefined, flag: string): number | undefined {
   return Number(value);
 }
 
-function tenant(values: Values): { projectId: string; businessId: bigint } {
+type Tenant = { tenant: { case: "projectId"; value: string } | { case: "businessId"; value: bigint } };
+
+function tenant(values: Values): Tenant {
   if (values.project && values.business) throw new UsageError("give --project or --business, not both");
-  if (!values.project && !values.business) throw new UsageError("--project or --business is required");
-  return { projectId: values.project ?? "", businessId: values.business ? BigInt(int(values.business, "business")!) : 0n };
+  if (values.project) return { tenant: { case: "projectId", value: values.project } };
+  if (values.business) return { tenant: { case: "businessId", value: BigInt(int(values.business, "business")!) } };
+  throw new UsageError("--project or --business is required");
 }
 
 /** The tenant of a user command: `customer …` always names a business, `user …` either kind. */
-function userTenant(cmd: string, values: Values): { projectId: string; businessId: bigint } {
+function userTenant(cmd: string, values: Values): Tenant {
   return tenant(cmd.startsWith("customer") ? { ...values, business: need(values, "business") } : values);
 }
 

@@ -124,7 +124,7 @@ export class Admin {
   }
 
   private async tenant(given: TenantRef | undefined): Promise<string> {
-    const ref = required(given);
+    const ref = requiredTenantRef(given);
     const id = await this.store.tenantId(ref);
     if (id === undefined) {
       return "projectId" in ref
@@ -135,24 +135,13 @@ export class Admin {
   }
 }
 
-/** A tenant reference from the two optional request fields, one of which must be given. */
-export function requiredTenantRef(projectId: string, businessId: bigint): TenantRef {
-  return required(tenantRef(projectId, businessId));
-}
-
-function required(ref: TenantRef | undefined): TenantRef {
+/**
+ * The tenant an operation needs. The schema makes project_id and business_id
+ * one oneof that must be set; an empty project_id still names none.
+ */
+export function requiredTenantRef(ref: TenantRef | undefined): TenantRef {
   if (!ref) throw invalidFields([{ field: "project_id", description: "or business_id is required" }]);
   return ref;
-}
-
-/** A tenant reference from the two optional request fields. */
-export function tenantRef(projectId: string, businessId: bigint): TenantRef | undefined {
-  if (projectId && businessId) {
-    throw invalidFields([{ field: "project_id", description: "and business_id may not both be given" }]);
-  }
-  if (projectId) return { projectId };
-  if (businessId) return { businessId: businessId.toString() };
-  return undefined;
 }
 
 function newTemplateId(): string {

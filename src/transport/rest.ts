@@ -20,7 +20,7 @@ import { TransportError } from "./transport-error.js";
 import { ApiContract, contractOf, httpBindingOf } from "./contract.js";
 import { shapeFor, type RestShape } from "./contracts/shapes.js";
 import { type ErrorShape, errorShapeOf, writeError } from "./error-writer.js";
-import { violationsOf } from "./interceptors/validate.js";
+import { bothInOneof, violationsOf } from "./interceptors/validate.js";
 
 import { type NodeRequest, type NodeResponse, writeJson } from "./http-io.js";
 
@@ -269,6 +269,11 @@ function decodeMessage(schema: DescMessage, json: JsonObject, malformed: readonl
       continue;
     }
     if (known) seen.add(known);
+    const rival = known?.oneof?.fields.find((f) => f !== known && seen.has(f));
+    if (known && rival) {
+      violations.push(bothInOneof(known, rival));
+      continue;
+    }
     try {
       fromJson(schema, { [key]: value }, { ignoreUnknownFields: true });
       decodable[key] = value;

@@ -1,8 +1,9 @@
-// Which tenant an admin call is about: exactly one of project_id and
-// business_id, decided in the Admin use case's module, not in handlers.
+// Which tenant an admin call is about. The schema's `tenant` oneof keeps a
+// caller from naming both; the Admin use case's module refuses none.
 import { describe, expect, it } from "vitest";
-import { requiredTenantRef, tenantRef } from "../../src/domain/admin.js";
+import { requiredTenantRef } from "../../src/domain/admin.js";
 import type { DomainError } from "../../src/domain/errors.js";
+import { tenantOf } from "../../src/transport/handlers/admin/messages.js";
 
 function refusal(fn: () => unknown): DomainError {
   try {
@@ -15,22 +16,25 @@ function refusal(fn: () => unknown): DomainError {
 
 describe("requiredTenantRef", () => {
   it("a project or a business", () => {
-    expect(requiredTenantRef("project-1", 0n)).toEqual({ projectId: "project-1" });
-    expect(requiredTenantRef("", 42n)).toEqual({ businessId: "42" });
+    expect(requiredTenantRef({ projectId: "project-1" })).toEqual({ projectId: "project-1" });
+    expect(requiredTenantRef({ businessId: "42" })).toEqual({ businessId: "42" });
   });
 
   it("neither: invalid_argument naming project_id", () => {
-    const err = refusal(() => requiredTenantRef("", 0n));
+    const err = refusal(() => requiredTenantRef(undefined));
     expect(err.reason).toBe("invalid_argument");
     expect(err.details.violations).toEqual([{ field: "project_id", description: "or business_id is required" }]);
   });
+});
 
-  it("both: invalid_argument, whether or not one is required", () => {
-    expect(refusal(() => requiredTenantRef("project-1", 42n)).message).toBe("project_id and business_id may not both be given");
-    expect(refusal(() => tenantRef("project-1", 42n)).reason).toBe("invalid_argument");
+describe("tenantOf (the request's oneof as the domain's reference)", () => {
+  it("the member that is set", () => {
+    expect(tenantOf({ case: "projectId", value: "project-1" })).toEqual({ projectId: "project-1" });
+    expect(tenantOf({ case: "businessId", value: 42n })).toEqual({ businessId: "42" });
   });
 
-  it("tenantRef gives neither as undefined: the Admin use case refuses it when it looks the tenant up", () => {
-    expect(tenantRef("", 0n)).toBeUndefined();
+  it("unset, or set to an empty project_id: none, which the use case refuses", () => {
+    expect(tenantOf({ case: undefined })).toBeUndefined();
+    expect(tenantOf({ case: "projectId", value: "" })).toBeUndefined();
   });
 });

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file otp/v1/admin_service.proto.
  */
 export const file_otp_v1_admin_service: GenFile = /*@__PURE__*/
-  fileDesc("ChpvdHAvdjEvYWRtaW5fc2VydmljZS5wcm90bxIGb3RwLnYxIrYCCghCcmFuZGluZxIpCgtzZW5kZXJfbmFtZRgBIAEoCUIUukgR2AEBcgyQRQGYRQEYZLoBAQASKgoOc2VuZGVyX2FkZHJlc3MYAiABKAlCErpID9gBAXIK8EQBGP4BugEBABIkCghyZXBseV90bxgDIAEoCUISukgP2AEBcgrwRAEY/gG6AQEAEiQKCGxvZ29fdXJsGAQgASgJQhK6SA/YAQFyCoBFARiAELoBAQASJQoMYWNjZW50X2NvbG9yGAUgASgJQg+6SAzYAQFyB4hFAboBAQASJwoLc3VwcG9ydF91cmwYBiABKAlCErpID9gBAXIKgEUBGIAQugEBABI3Cg5kZWZhdWx0X2xvY2FsZRgHIAEoCUIfukgc2AEBchdSAmVuUgJlc1IFcHQtYnJSAmZyugEBACKNAQoHUHJvamVjdBISCgpwcm9qZWN0X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSDAoEbGl2ZRgDIAEoCBIiCghicmFuZGluZxgEIAEoCzIQLm90cC52MS5CcmFuZGluZxIuCgpjcmVhdGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKBAQoIQnVzaW5lc3MSEwoLYnVzaW5lc3NfaWQYASABKAMSDAoEbmFtZRgCIAEoCRIiCghicmFuZGluZxgDIAEoCzIQLm90cC52MS5CcmFuZGluZxIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJqChRDcmVhdGVQcm9qZWN0UmVxdWVzdBIgCgRuYW1lGAEgASgJQhK6SA/IAQFyCpBFARjIAboBAQASDAoEbGl2ZRgCIAEoCBIiCghicmFuZGluZxgDIAEoCzIQLm90cC52MS5CcmFuZGluZyJJChVDcmVhdGVQcm9qZWN0UmVzcG9uc2USIAoHcHJvamVjdBgBIAEoCzIPLm90cC52MS5Qcm9qZWN0Eg4KBnNlY3JldBgCIAEoCSIVChNMaXN0UHJvamVjdHNSZXF1ZXN0IjkKFExpc3RQcm9qZWN0c1Jlc3BvbnNlEiEKCHByb2plY3RzGAEgAygLMg8ub3RwLnYxLlByb2plY3QigQEKFFVwZGF0ZVByb2plY3RSZXF1ZXN0EiMKCnByb2plY3RfaWQYASABKAlCD7pIDMgBAXIHGIABugEBABIgCgRuYW1lGAIgASgJQhK6SA/YAQFyCpBFARjIAboBAQASIgoIYnJhbmRpbmcYAyABKAsyEC5vdHAudjEuQnJhbmRpbmciOQoVVXBkYXRlUHJvamVjdFJlc3BvbnNlEiAKB3Byb2plY3QYASABKAsyDy5vdHAudjEuUHJvamVjdCJ7ChpSb3RhdGVQcm9qZWN0U2VjcmV0UmVxdWVzdBIjCgpwcm9qZWN0X2lkGAEgASgJQg+6SAzIAQFyBxiAAboBAQASJgoNZ3JhY2VfbWludXRlcxgCIAEoBUIKukgHGgUY4E4oAEgAiAEBQhAKDl9ncmFjZV9taW51dGVzImcKG1JvdGF0ZVByb2plY3RTZWNyZXRSZXNwb25zZRIOCgZzZWNyZXQYASABKAkSOAoUcHJldmlvdXNfdmFsaWRfdW50aWwYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIoIBChhSb3RhdGVTaWduaW5nS2V5c1JlcXVlc3QSIwoKcHJvamVjdF9pZBgBIAEoCUIPukgM2AEBcgcYgAG6AQEAEigKC2J1c2luZXNzX2lkGAIgASgDQhO6SBDYAQEiCxj/////////DygBEhcKD3Jldm9rZV9wcmV2aW91cxgDIAEoCCJAChlSb3RhdGVTaWduaW5nS2V5c1Jlc3BvbnNlEgsKA2tpZBgBIAEoCRIWCg5wdWJsaXNoZWRfa2lkcxgCIAMoCSKHAQoVVXBzZXJ0QnVzaW5lc3NSZXF1ZXN0EigKC2J1c2luZXNzX2lkGAEgASgDQhO6SBDIAQEiCxj/////////DygBEiAKBG5hbWUYAiABKAlCErpID8gBAXIKkEUBGMgBugEBABIiCghicmFuZGluZxgDIAEoCzIQLm90cC52MS5CcmFuZGluZyJNChZVcHNlcnRCdXNpbmVzc1Jlc3BvbnNlEiIKCGJ1c2luZXNzGAEgASgLMhAub3RwLnYxLkJ1c2luZXNzEg8KB2NyZWF0ZWQYAiABKAgiFwoVTGlzdEJ1c2luZXNzZXNSZXF1ZXN0Ij4KFkxpc3RCdXNpbmVzc2VzUmVzcG9uc2USJAoKYnVzaW5lc3NlcxgBIAMoCzIQLm90cC52MS5CdXNpbmVzcyKiAQoIVGVtcGxhdGUSEwoLdGVtcGxhdGVfaWQYASABKAkSDAoEa2luZBgCIAEoCRIMCgRuYW1lGAMgASgJEg8KB3N1YmplY3QYBCABKAkSEQoJdGV4dF9ib2R5GAUgASgJEhEKCWh0bWxfYm9keRgGIAEoCRIuCgp1cGRhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLCAgoSU2V0VGVtcGxhdGVSZXF1ZXN0EiMKCnByb2plY3RfaWQYASABKAlCD7pIDNgBAXIHGIABugEBABIoCgtidXNpbmVzc19pZBgCIAEoA0ITukgQ2AEBIgsY/////////w8oARIkCgt0ZW1wbGF0ZV9pZBgDIAEoCUIPukgM2AEBcgcYgAG6AQEAEikKBGtpbmQYBCABKAlCG7pIGMgBAXITUgVsb2dpblIGc2lnbnVwugEBABIgCgRuYW1lGAUgASgJQhK6SA/IAQFyCpBFARjIAboBAQASIAoHc3ViamVjdBgGIAEoCUIPukgMyAEBcgcYrAK6AQEAEiMKCXRleHRfYm9keRgHIAEoCUIQukgNyAEBcggYoI0GugEBABIjCglodG1sX2JvZHkYCCABKAlCELpIDcgBAXIIGMCaDLoBAQAiOQoTU2V0VGVtcGxhdGVSZXNwb25zZRIiCgh0ZW1wbGF0ZRgBIAEoCzIQLm90cC52MS5UZW1wbGF0ZSJlChRMaXN0VGVtcGxhdGVzUmVxdWVzdBIjCgpwcm9qZWN0X2lkGAEgASgJQg+6SAzYAQFyBxiAAboBAQASKAoLYnVzaW5lc3NfaWQYAiABKANCE7pIENgBASILGP////////8PKAEiPAoVTGlzdFRlbXBsYXRlc1Jlc3BvbnNlEiMKCXRlbXBsYXRlcxgBIAMoCzIQLm90cC52MS5UZW1wbGF0ZSI9ChVEZWxldGVUZW1wbGF0ZVJlcXVlc3QSJAoLdGVtcGxhdGVfaWQYASABKAlCD7pIDMgBAXIHGIABugEBACIYChZEZWxldGVUZW1wbGF0ZVJlc3BvbnNlIoIBCg5BZGRVc2VyUmVxdWVzdBIjCgpwcm9qZWN0X2lkGAEgASgJQg+6SAzYAQFyBxiAAboBAQASKAoLYnVzaW5lc3NfaWQYAiABKANCE7pIENgBASILGP////////8PKAESIQoFZW1haWwYAyABKAlCErpID8gBAXIK6EQBGP4BugEBACJFCg9BZGRVc2VyUmVzcG9uc2USDwoHdXNlcl9pZBgBIAEoCRIQCghlbWFpbF9pZBgCIAEoCRIPCgdjcmVhdGVkGAMgASgIImwKCUFkbWluVXNlchIPCgd1c2VyX2lkGAEgASgJEg4KBnN0YXR1cxgCIAEoCRIOCgZlbWFpbHMYAyADKAkSLgoKY3JlYXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiiwEKEExpc3RVc2Vyc1JlcXVlc3QSIwoKcHJvamVjdF9pZBgBIAEoCUIPukgM2AEBcgcYgAG6AQEAEigKC2J1c2luZXNzX2lkGAIgASgDQhO6SBDYAQEiCxj/////////DygBEh4KBWxpbWl0GAMgASgFQgq6SAcaBRjoBygBSACIAQFCCAoGX2xpbWl0IjUKEUxpc3RVc2Vyc1Jlc3BvbnNlEiAKBXVzZXJzGAEgAygLMhEub3RwLnYxLkFkbWluVXNlciI1ChFSZW1vdmVVc2VyUmVxdWVzdBIgCgd1c2VyX2lkGAEgASgJQg+6SAzIAQFyBxiAAboBAQAiFAoSUmVtb3ZlVXNlclJlc3BvbnNlIrkBCgpBdWRpdEV2ZW50Ei8KC29jY3VycmVkX2F0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZhY3Rpb24YAiABKAkSDwoHdXNlcl9pZBgDIAEoCRIQCghlbWFpbF9pZBgEIAEoCRISCgppcF9hZGRyZXNzGAUgASgJEhIKCnVzZXJfYWdlbnQYBiABKAkSDwoHb3V0Y29tZRgHIAEoCRIOCgZyZWFzb24YCCABKAki5wEKFkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QSIwoKcHJvamVjdF9pZBgBIAEoCUIPukgM2AEBcgcYgAG6AQEAEigKC2J1c2luZXNzX2lkGAIgASgDQhO6SBDYAQEiCxj/////////DygBEikKBXNpbmNlGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIpCgV1bnRpbBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASHgoFbGltaXQYBSABKAVCCrpIBxoFGOgHKAFIAIgBAUIICgZfbGltaXQiPQoXTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2USIgoGZXZlbnRzGAEgAygLMhIub3RwLnYxLkF1ZGl0RXZlbnQisQEKCERlbGl2ZXJ5EhIKCm1lc3NhZ2VfaWQYASABKAkSDgoGc3RhdHVzGAIgASgJEhAKCGF0dGVtcHRzGAMgASgFEhIKCmxhc3RfZXJyb3IYBCABKAkSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoHc2VudF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiOgoYR2V0RGVsaXZlcnlTdGF0dXNSZXF1ZXN0Eh4KCGVtYWlsX2lkGAEgASgJQgy6SAnIAQFyBLoBAQAiQQoZR2V0RGVsaXZlcnlTdGF0dXNSZXNwb25zZRIkCgpkZWxpdmVyaWVzGAEgAygLMhAub3RwLnYxLkRlbGl2ZXJ5MooOCgxBZG1pblNlcnZpY2USbwoNQ3JlYXRlUHJvamVjdBIcLm90cC52MS5DcmVhdGVQcm9qZWN0UmVxdWVzdBodLm90cC52MS5DcmVhdGVQcm9qZWN0UmVzcG9uc2UiIcjzGASC0+STAhc6ASoiEi9hZG1pbi92MS9wcm9qZWN0cxJpCgxMaXN0UHJvamVjdHMSGy5vdHAudjEuTGlzdFByb2plY3RzUmVxdWVzdBocLm90cC52MS5MaXN0UHJvamVjdHNSZXNwb25zZSIeyPMYBILT5JMCFBISL2FkbWluL3YxL3Byb2plY3RzEnwKDVVwZGF0ZVByb2plY3QSHC5vdHAudjEuVXBkYXRlUHJvamVjdFJlcXVlc3QaHS5vdHAudjEuVXBkYXRlUHJvamVjdFJlc3BvbnNlIi7I8xgEgtPkkwIkOgEqMh8vYWRtaW4vdjEvcHJvamVjdHMve3Byb2plY3RfaWR9EpwBChNSb3RhdGVQcm9qZWN0U2VjcmV0EiIub3RwLnYxLlJvdGF0ZVByb2plY3RTZWNyZXRSZXF1ZXN0GiMub3RwLnYxLlJvdGF0ZVByb2plY3RTZWNyZXRSZXNwb25zZSI8yPMYBILT5JMCMjoBKiItL2FkbWluL3YxL3Byb2plY3RzL3twcm9qZWN0X2lkfS9yb3RhdGVfc2VjcmV0EoYBChFSb3RhdGVTaWduaW5nS2V5cxIgLm90cC52MS5Sb3RhdGVTaWduaW5nS2V5c1JlcXVlc3QaIS5vdHAudjEuUm90YXRlU2lnbmluZ0tleXNSZXNwb25zZSIsyPMYBILT5JMCIjoBKiIdL2FkbWluL3YxL3NpZ25pbmdfa2V5cy9yb3RhdGUSggEKDlVwc2VydEJ1c2luZXNzEh0ub3RwLnYxLlVwc2VydEJ1c2luZXNzUmVxdWVzdBoeLm90cC52MS5VcHNlcnRCdXNpbmVzc1Jlc3BvbnNlIjHI8xgEgtPkkwInOgEqGiIvYWRtaW4vdjEvYnVzaW5lc3Nlcy97YnVzaW5lc3NfaWR9EnEKDkxpc3RCdXNpbmVzc2VzEh0ub3RwLnYxLkxpc3RCdXNpbmVzc2VzUmVxdWVzdBoeLm90cC52MS5MaXN0QnVzaW5lc3Nlc1Jlc3BvbnNlIiDI8xgEgtPkkwIWEhQvYWRtaW4vdjEvYnVzaW5lc3NlcxJqCgtTZXRUZW1wbGF0ZRIaLm90cC52MS5TZXRUZW1wbGF0ZVJlcXVlc3QaGy5vdHAudjEuU2V0VGVtcGxhdGVSZXNwb25zZSIiyPMYBILT5JMCGDoBKhoTL2FkbWluL3YxL3RlbXBsYXRlcxJtCg1MaXN0VGVtcGxhdGVzEhwub3RwLnYxLkxpc3RUZW1wbGF0ZXNSZXF1ZXN0Gh0ub3RwLnYxLkxpc3RUZW1wbGF0ZXNSZXNwb25zZSIfyPMYBILT5JMCFRITL2FkbWluL3YxL3RlbXBsYXRlcxJ+Cg5EZWxldGVUZW1wbGF0ZRIdLm90cC52MS5EZWxldGVUZW1wbGF0ZVJlcXVlc3QaHi5vdHAudjEuRGVsZXRlVGVtcGxhdGVSZXNwb25zZSItyPMYBILT5JMCIyohL2FkbWluL3YxL3RlbXBsYXRlcy97dGVtcGxhdGVfaWR9EloKB0FkZFVzZXISFi5vdHAudjEuQWRkVXNlclJlcXVlc3QaFy5vdHAudjEuQWRkVXNlclJlc3BvbnNlIh7I8xgEgtPkkwIUOgEqIg8vYWRtaW4vdjEvdXNlcnMSXQoJTGlzdFVzZXJzEhgub3RwLnYxLkxpc3RVc2Vyc1JlcXVlc3QaGS5vdHAudjEuTGlzdFVzZXJzUmVzcG9uc2UiG8jzGASC0+STAhESDy9hZG1pbi92MS91c2VycxJqCgpSZW1vdmVVc2VyEhkub3RwLnYxLlJlbW92ZVVzZXJSZXF1ZXN0Ghoub3RwLnYxLlJlbW92ZVVzZXJSZXNwb25zZSIlyPMYBILT5JMCGyoZL2FkbWluL3YxL3VzZXJzL3t1c2VyX2lkfRJ2Cg9MaXN0QXVkaXRFdmVudHMSHi5vdHAudjEuTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBofLm90cC52MS5MaXN0QXVkaXRFdmVudHNSZXNwb25zZSIiyPMYBILT5JMCGBIWL2FkbWluL3YxL2F1ZGl0X2V2ZW50cxKFAQoRR2V0RGVsaXZlcnlTdGF0dXMSIC5vdHAudjEuR2V0RGVsaXZlcnlTdGF0dXNSZXF1ZXN0GiEub3RwLnYxLkdldERlbGl2ZXJ5U3RhdHVzUmVzcG9uc2UiK8jzGASC0+STAiESHy9hZG1pbi92MS9kZWxpdmVyaWVzL3tlbWFpbF9pZH1iBnByb3RvMw", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_timestamp, file_otp_v1_options, file_otp_v1_rules]);
+  fileDesc("ChpvdHAvdjEvYWRtaW5fc2VydmljZS5wcm90bxIGb3RwLnYxIrYCCghCcmFuZGluZxIpCgtzZW5kZXJfbmFtZRgBIAEoCUIUukgR2AEBcgyQRQGYRQEYZLoBAQASKgoOc2VuZGVyX2FkZHJlc3MYAiABKAlCErpID9gBAXIK8EQBGP4BugEBABIkCghyZXBseV90bxgDIAEoCUISukgP2AEBcgrwRAEY/gG6AQEAEiQKCGxvZ29fdXJsGAQgASgJQhK6SA/YAQFyCoBFARiAELoBAQASJQoMYWNjZW50X2NvbG9yGAUgASgJQg+6SAzYAQFyB4hFAboBAQASJwoLc3VwcG9ydF91cmwYBiABKAlCErpID9gBAXIKgEUBGIAQugEBABI3Cg5kZWZhdWx0X2xvY2FsZRgHIAEoCUIfukgc2AEBchdSAmVuUgJlc1IFcHQtYnJSAmZyugEBACKNAQoHUHJvamVjdBISCgpwcm9qZWN0X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSDAoEbGl2ZRgDIAEoCBIiCghicmFuZGluZxgEIAEoCzIQLm90cC52MS5CcmFuZGluZxIuCgpjcmVhdGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKBAQoIQnVzaW5lc3MSEwoLYnVzaW5lc3NfaWQYASABKAMSDAoEbmFtZRgCIAEoCRIiCghicmFuZGluZxgDIAEoCzIQLm90cC52MS5CcmFuZGluZxIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJqChRDcmVhdGVQcm9qZWN0UmVxdWVzdBIgCgRuYW1lGAEgASgJQhK6SA/IAQFyCpBFARjIAboBAQASDAoEbGl2ZRgCIAEoCBIiCghicmFuZGluZxgDIAEoCzIQLm90cC52MS5CcmFuZGluZyJJChVDcmVhdGVQcm9qZWN0UmVzcG9uc2USIAoHcHJvamVjdBgBIAEoCzIPLm90cC52MS5Qcm9qZWN0Eg4KBnNlY3JldBgCIAEoCSIVChNMaXN0UHJvamVjdHNSZXF1ZXN0IjkKFExpc3RQcm9qZWN0c1Jlc3BvbnNlEiEKCHByb2plY3RzGAEgAygLMg8ub3RwLnYxLlByb2plY3QigQEKFFVwZGF0ZVByb2plY3RSZXF1ZXN0EiMKCnByb2plY3RfaWQYASABKAlCD7pIDMgBAXIHGIABugEBABIgCgRuYW1lGAIgASgJQhK6SA/YAQFyCpBFARjIAboBAQASIgoIYnJhbmRpbmcYAyABKAsyEC5vdHAudjEuQnJhbmRpbmciOQoVVXBkYXRlUHJvamVjdFJlc3BvbnNlEiAKB3Byb2plY3QYASABKAsyDy5vdHAudjEuUHJvamVjdCJ7ChpSb3RhdGVQcm9qZWN0U2VjcmV0UmVxdWVzdBIjCgpwcm9qZWN0X2lkGAEgASgJQg+6SAzIAQFyBxiAAboBAQASJgoNZ3JhY2VfbWludXRlcxgCIAEoBUIKukgHGgUY4E4oAEgAiAEBQhAKDl9ncmFjZV9taW51dGVzImcKG1JvdGF0ZVByb2plY3RTZWNyZXRSZXNwb25zZRIOCgZzZWNyZXQYASABKAkSOAoUcHJldmlvdXNfdmFsaWRfdW50aWwYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIpEBChhSb3RhdGVTaWduaW5nS2V5c1JlcXVlc3QSIgoKcHJvamVjdF9pZBgBIAEoCUIMukgJcgcYgAG6AQEASAASJwoLYnVzaW5lc3NfaWQYAiABKANCELpIDSILGP////////8PKAFIABIXCg9yZXZva2VfcHJldmlvdXMYAyABKAhCDwoGdGVuYW50EgW6SAIIASJAChlSb3RhdGVTaWduaW5nS2V5c1Jlc3BvbnNlEgsKA2tpZBgBIAEoCRIWCg5wdWJsaXNoZWRfa2lkcxgCIAMoCSKHAQoVVXBzZXJ0QnVzaW5lc3NSZXF1ZXN0EigKC2J1c2luZXNzX2lkGAEgASgDQhO6SBDIAQEiCxj/////////DygBEiAKBG5hbWUYAiABKAlCErpID8gBAXIKkEUBGMgBugEBABIiCghicmFuZGluZxgDIAEoCzIQLm90cC52MS5CcmFuZGluZyJNChZVcHNlcnRCdXNpbmVzc1Jlc3BvbnNlEiIKCGJ1c2luZXNzGAEgASgLMhAub3RwLnYxLkJ1c2luZXNzEg8KB2NyZWF0ZWQYAiABKAgiFwoVTGlzdEJ1c2luZXNzZXNSZXF1ZXN0Ij4KFkxpc3RCdXNpbmVzc2VzUmVzcG9uc2USJAoKYnVzaW5lc3NlcxgBIAMoCzIQLm90cC52MS5CdXNpbmVzcyKiAQoIVGVtcGxhdGUSEwoLdGVtcGxhdGVfaWQYASABKAkSDAoEa2luZBgCIAEoCRIMCgRuYW1lGAMgASgJEg8KB3N1YmplY3QYBCABKAkSEQoJdGV4dF9ib2R5GAUgASgJEhEKCWh0bWxfYm9keRgGIAEoCRIuCgp1cGRhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLRAgoSU2V0VGVtcGxhdGVSZXF1ZXN0EiIKCnByb2plY3RfaWQYASABKAlCDLpICXIHGIABugEBAEgAEicKC2J1c2luZXNzX2lkGAIgASgDQhC6SA0iCxj/////////DygBSAASJAoLdGVtcGxhdGVfaWQYAyABKAlCD7pIDNgBAXIHGIABugEBABIpCgRraW5kGAQgASgJQhu6SBjIAQFyE1IFbG9naW5SBnNpZ251cLoBAQASIAoEbmFtZRgFIAEoCUISukgPyAEBcgqQRQEYyAG6AQEAEiAKB3N1YmplY3QYBiABKAlCD7pIDMgBAXIHGKwCugEBABIjCgl0ZXh0X2JvZHkYByABKAlCELpIDcgBAXIIGKCNBroBAQASIwoJaHRtbF9ib2R5GAggASgJQhC6SA3IAQFyCBjAmgy6AQEAQg8KBnRlbmFudBIFukgCCAEiOQoTU2V0VGVtcGxhdGVSZXNwb25zZRIiCgh0ZW1wbGF0ZRgBIAEoCzIQLm90cC52MS5UZW1wbGF0ZSJ0ChRMaXN0VGVtcGxhdGVzUmVxdWVzdBIiCgpwcm9qZWN0X2lkGAEgASgJQgy6SAlyBxiAAboBAQBIABInCgtidXNpbmVzc19pZBgCIAEoA0IQukgNIgsY/////////w8oAUgAQg8KBnRlbmFudBIFukgCCAEiPAoVTGlzdFRlbXBsYXRlc1Jlc3BvbnNlEiMKCXRlbXBsYXRlcxgBIAMoCzIQLm90cC52MS5UZW1wbGF0ZSI9ChVEZWxldGVUZW1wbGF0ZVJlcXVlc3QSJAoLdGVtcGxhdGVfaWQYASABKAlCD7pIDMgBAXIHGIABugEBACIYChZEZWxldGVUZW1wbGF0ZVJlc3BvbnNlIpEBCg5BZGRVc2VyUmVxdWVzdBIiCgpwcm9qZWN0X2lkGAEgASgJQgy6SAlyBxiAAboBAQBIABInCgtidXNpbmVzc19pZBgCIAEoA0IQukgNIgsY/////////w8oAUgAEiEKBWVtYWlsGAMgASgJQhK6SA/IAQFyCuhEARj+AboBAQBCDwoGdGVuYW50EgW6SAIIASJFCg9BZGRVc2VyUmVzcG9uc2USDwoHdXNlcl9pZBgBIAEoCRIQCghlbWFpbF9pZBgCIAEoCRIPCgdjcmVhdGVkGAMgASgIImwKCUFkbWluVXNlchIPCgd1c2VyX2lkGAEgASgJEg4KBnN0YXR1cxgCIAEoCRIOCgZlbWFpbHMYAyADKAkSLgoKY3JlYXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAimgEKEExpc3RVc2Vyc1JlcXVlc3QSIgoKcHJvamVjdF9pZBgBIAEoCUIMukgJcgcYgAG6AQEASAASJwoLYnVzaW5lc3NfaWQYAiABKANCELpIDSILGP////////8PKAFIABIeCgVsaW1pdBgDIAEoBUIKukgHGgUY6AcoAUgBiAEBQg8KBnRlbmFudBIFukgCCAFCCAoGX2xpbWl0IjUKEUxpc3RVc2Vyc1Jlc3BvbnNlEiAKBXVzZXJzGAEgAygLMhEub3RwLnYxLkFkbWluVXNlciI1ChFSZW1vdmVVc2VyUmVxdWVzdBIgCgd1c2VyX2lkGAEgASgJQg+6SAzIAQFyBxiAAboBAQAiFAoSUmVtb3ZlVXNlclJlc3BvbnNlIrkBCgpBdWRpdEV2ZW50Ei8KC29jY3VycmVkX2F0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZhY3Rpb24YAiABKAkSDwoHdXNlcl9pZBgDIAEoCRIQCghlbWFpbF9pZBgEIAEoCRISCgppcF9hZGRyZXNzGAUgASgJEhIKCnVzZXJfYWdlbnQYBiABKAkSDwoHb3V0Y29tZRgHIAEoCRIOCgZyZWFzb24YCCABKAki9gEKFkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QSIgoKcHJvamVjdF9pZBgBIAEoCUIMukgJcgcYgAG6AQEASAASJwoLYnVzaW5lc3NfaWQYAiABKANCELpIDSILGP////////8PKAFIABIpCgVzaW5jZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoFdW50aWwYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEh4KBWxpbWl0GAUgASgFQgq6SAcaBRjoBygBSAGIAQFCDwoGdGVuYW50EgW6SAIIAUIICgZfbGltaXQiPQoXTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2USIgoGZXZlbnRzGAEgAygLMhIub3RwLnYxLkF1ZGl0RXZlbnQisQEKCERlbGl2ZXJ5EhIKCm1lc3NhZ2VfaWQYASABKAkSDgoGc3RhdHVzGAIgASgJEhAKCGF0dGVtcHRzGAMgASgFEhIKCmxhc3RfZXJyb3IYBCABKAkSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoHc2VudF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiOgoYR2V0RGVsaXZlcnlTdGF0dXNSZXF1ZXN0Eh4KCGVtYWlsX2lkGAEgASgJQgy6SAnIAQFyBLoBAQAiQQoZR2V0RGVsaXZlcnlTdGF0dXNSZXNwb25zZRIkCgpkZWxpdmVyaWVzGAEgAygLMhAub3RwLnYxLkRlbGl2ZXJ5MooOCgxBZG1pblNlcnZpY2USbwoNQ3JlYXRlUHJvamVjdBIcLm90cC52MS5DcmVhdGVQcm9qZWN0UmVxdWVzdBodLm90cC52MS5DcmVhdGVQcm9qZWN0UmVzcG9uc2UiIcjzGASC0+STAhc6ASoiEi9hZG1pbi92MS9wcm9qZWN0cxJpCgxMaXN0UHJvamVjdHMSGy5vdHAudjEuTGlzdFByb2plY3RzUmVxdWVzdBocLm90cC52MS5MaXN0UHJvamVjdHNSZXNwb25zZSIeyPMYBILT5JMCFBISL2FkbWluL3YxL3Byb2plY3RzEnwKDVVwZGF0ZVByb2plY3QSHC5vdHAudjEuVXBkYXRlUHJvamVjdFJlcXVlc3QaHS5vdHAudjEuVXBkYXRlUHJvamVjdFJlc3BvbnNlIi7I8xgEgtPkkwIkOgEqMh8vYWRtaW4vdjEvcHJvamVjdHMve3Byb2plY3RfaWR9EpwBChNSb3RhdGVQcm9qZWN0U2VjcmV0EiIub3RwLnYxLlJvdGF0ZVByb2plY3RTZWNyZXRSZXF1ZXN0GiMub3RwLnYxLlJvdGF0ZVByb2plY3RTZWNyZXRSZXNwb25zZSI8yPMYBILT5JMCMjoBKiItL2FkbWluL3YxL3Byb2plY3RzL3twcm9qZWN0X2lkfS9yb3RhdGVfc2VjcmV0EoYBChFSb3RhdGVTaWduaW5nS2V5cxIgLm90cC52MS5Sb3RhdGVTaWduaW5nS2V5c1JlcXVlc3QaIS5vdHAudjEuUm90YXRlU2lnbmluZ0tleXNSZXNwb25zZSIsyPMYBILT5JMCIjoBKiIdL2FkbWluL3YxL3NpZ25pbmdfa2V5cy9yb3RhdGUSggEKDlVwc2VydEJ1c2luZXNzEh0ub3RwLnYxLlVwc2VydEJ1c2luZXNzUmVxdWVzdBoeLm90cC52MS5VcHNlcnRCdXNpbmVzc1Jlc3BvbnNlIjHI8xgEgtPkkwInOgEqGiIvYWRtaW4vdjEvYnVzaW5lc3Nlcy97YnVzaW5lc3NfaWR9EnEKDkxpc3RCdXNpbmVzc2VzEh0ub3RwLnYxLkxpc3RCdXNpbmVzc2VzUmVxdWVzdBoeLm90cC52MS5MaXN0QnVzaW5lc3Nlc1Jlc3BvbnNlIiDI8xgEgtPkkwIWEhQvYWRtaW4vdjEvYnVzaW5lc3NlcxJqCgtTZXRUZW1wbGF0ZRIaLm90cC52MS5TZXRUZW1wbGF0ZVJlcXVlc3QaGy5vdHAudjEuU2V0VGVtcGxhdGVSZXNwb25zZSIiyPMYBILT5JMCGDoBKhoTL2FkbWluL3YxL3RlbXBsYXRlcxJtCg1MaXN0VGVtcGxhdGVzEhwub3RwLnYxLkxpc3RUZW1wbGF0ZXNSZXF1ZXN0Gh0ub3RwLnYxLkxpc3RUZW1wbGF0ZXNSZXNwb25zZSIfyPMYBILT5JMCFRITL2FkbWluL3YxL3RlbXBsYXRlcxJ+Cg5EZWxldGVUZW1wbGF0ZRIdLm90cC52MS5EZWxldGVUZW1wbGF0ZVJlcXVlc3QaHi5vdHAudjEuRGVsZXRlVGVtcGxhdGVSZXNwb25zZSItyPMYBILT5JMCIyohL2FkbWluL3YxL3RlbXBsYXRlcy97dGVtcGxhdGVfaWR9EloKB0FkZFVzZXISFi5vdHAudjEuQWRkVXNlclJlcXVlc3QaFy5vdHAudjEuQWRkVXNlclJlc3BvbnNlIh7I8xgEgtPkkwIUOgEqIg8vYWRtaW4vdjEvdXNlcnMSXQoJTGlzdFVzZXJzEhgub3RwLnYxLkxpc3RVc2Vyc1JlcXVlc3QaGS5vdHAudjEuTGlzdFVzZXJzUmVzcG9uc2UiG8jzGASC0+STAhESDy9hZG1pbi92MS91c2VycxJqCgpSZW1vdmVVc2VyEhkub3RwLnYxLlJlbW92ZVVzZXJSZXF1ZXN0Ghoub3RwLnYxLlJlbW92ZVVzZXJSZXNwb25zZSIlyPMYBILT5JMCGyoZL2FkbWluL3YxL3VzZXJzL3t1c2VyX2lkfRJ2Cg9MaXN0QXVkaXRFdmVudHMSHi5vdHAudjEuTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBofLm90cC52MS5MaXN0QXVkaXRFdmVudHNSZXNwb25zZSIiyPMYBILT5JMCGBIWL2FkbWluL3YxL2F1ZGl0X2V2ZW50cxKFAQoRR2V0RGVsaXZlcnlTdGF0dXMSIC5vdHAudjEuR2V0RGVsaXZlcnlTdGF0dXNSZXF1ZXN0GiEub3RwLnYxLkdldERlbGl2ZXJ5U3RhdHVzUmVzcG9uc2UiK8jzGASC0+STAiESHy9hZG1pbi92MS9kZWxpdmVyaWVzL3tlbWFpbF9pZH1iBnByb3RvMw", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_timestamp, file_otp_v1_options, file_otp_v1_rules]);
 
 /**
  * Branding is how a tenant's mail looks and who it comes from. In a request,
@@ -392,18 +392,27 @@ export const RotateProjectSecretResponseSchema: GenMessage<RotateProjectSecretRe
  */
 export type RotateSigningKeysRequest = Message<"otp.v1.RotateSigningKeysRequest"> & {
   /**
-   * The project, or
+   * The tenant: a project or a business, exactly one.
    *
-   * @generated from field: string project_id = 1;
+   * @generated from oneof otp.v1.RotateSigningKeysRequest.tenant
    */
-  projectId: string;
-
-  /**
-   * the business.
-   *
-   * @generated from field: int64 business_id = 2;
-   */
-  businessId: bigint;
+  tenant: {
+    /**
+     * The project, or
+     *
+     * @generated from field: string project_id = 1;
+     */
+    value: string;
+    case: "projectId";
+  } | {
+    /**
+     * the business.
+     *
+     * @generated from field: int64 business_id = 2;
+     */
+    value: bigint;
+    case: "businessId";
+  } | { case: undefined; value?: undefined };
 
   /**
    * Drop the previous keys at once (a key is compromised): tokens they signed
@@ -619,18 +628,27 @@ export const TemplateSchema: GenMessage<Template> = /*@__PURE__*/
  */
 export type SetTemplateRequest = Message<"otp.v1.SetTemplateRequest"> & {
   /**
-   * The project, or
+   * The tenant: a project or a business, exactly one.
    *
-   * @generated from field: string project_id = 1;
+   * @generated from oneof otp.v1.SetTemplateRequest.tenant
    */
-  projectId: string;
-
-  /**
-   * the business.
-   *
-   * @generated from field: int64 business_id = 2;
-   */
-  businessId: bigint;
+  tenant: {
+    /**
+     * The project, or
+     *
+     * @generated from field: string project_id = 1;
+     */
+    value: string;
+    case: "projectId";
+  } | {
+    /**
+     * the business.
+     *
+     * @generated from field: int64 business_id = 2;
+     */
+    value: bigint;
+    case: "businessId";
+  } | { case: undefined; value?: undefined };
 
   /**
    * The template to replace; a new one is created when empty.
@@ -710,18 +728,27 @@ export const SetTemplateResponseSchema: GenMessage<SetTemplateResponse> = /*@__P
  */
 export type ListTemplatesRequest = Message<"otp.v1.ListTemplatesRequest"> & {
   /**
-   * The project, or
+   * The tenant: a project or a business, exactly one.
    *
-   * @generated from field: string project_id = 1;
+   * @generated from oneof otp.v1.ListTemplatesRequest.tenant
    */
-  projectId: string;
-
-  /**
-   * the business.
-   *
-   * @generated from field: int64 business_id = 2;
-   */
-  businessId: bigint;
+  tenant: {
+    /**
+     * The project, or
+     *
+     * @generated from field: string project_id = 1;
+     */
+    value: string;
+    case: "projectId";
+  } | {
+    /**
+     * the business.
+     *
+     * @generated from field: int64 business_id = 2;
+     */
+    value: bigint;
+    case: "businessId";
+  } | { case: undefined; value?: undefined };
 };
 
 /**
@@ -795,18 +822,27 @@ export const DeleteTemplateResponseSchema: GenMessage<DeleteTemplateResponse> = 
  */
 export type AddUserRequest = Message<"otp.v1.AddUserRequest"> & {
   /**
-   * The project, or
+   * The tenant: a project or a business, exactly one.
    *
-   * @generated from field: string project_id = 1;
+   * @generated from oneof otp.v1.AddUserRequest.tenant
    */
-  projectId: string;
-
-  /**
-   * the business.
-   *
-   * @generated from field: int64 business_id = 2;
-   */
-  businessId: bigint;
+  tenant: {
+    /**
+     * The project, or
+     *
+     * @generated from field: string project_id = 1;
+     */
+    value: string;
+    case: "projectId";
+  } | {
+    /**
+     * the business.
+     *
+     * @generated from field: int64 business_id = 2;
+     */
+    value: bigint;
+    case: "businessId";
+  } | { case: undefined; value?: undefined };
 
   /**
    * The user's email address.
@@ -907,18 +943,27 @@ export const AdminUserSchema: GenMessage<AdminUser> = /*@__PURE__*/
  */
 export type ListUsersRequest = Message<"otp.v1.ListUsersRequest"> & {
   /**
-   * The project, or
+   * The tenant: a project or a business, exactly one.
    *
-   * @generated from field: string project_id = 1;
+   * @generated from oneof otp.v1.ListUsersRequest.tenant
    */
-  projectId: string;
-
-  /**
-   * the business.
-   *
-   * @generated from field: int64 business_id = 2;
-   */
-  businessId: bigint;
+  tenant: {
+    /**
+     * The project, or
+     *
+     * @generated from field: string project_id = 1;
+     */
+    value: string;
+    case: "projectId";
+  } | {
+    /**
+     * the business.
+     *
+     * @generated from field: int64 business_id = 2;
+     */
+    value: bigint;
+    case: "businessId";
+  } | { case: undefined; value?: undefined };
 
   /**
    * At most this many; 100 when absent.
@@ -1069,18 +1114,27 @@ export const AuditEventSchema: GenMessage<AuditEvent> = /*@__PURE__*/
  */
 export type ListAuditEventsRequest = Message<"otp.v1.ListAuditEventsRequest"> & {
   /**
-   * The project, or
+   * The tenant: a project or a business, exactly one.
    *
-   * @generated from field: string project_id = 1;
+   * @generated from oneof otp.v1.ListAuditEventsRequest.tenant
    */
-  projectId: string;
-
-  /**
-   * the business.
-   *
-   * @generated from field: int64 business_id = 2;
-   */
-  businessId: bigint;
+  tenant: {
+    /**
+     * The project, or
+     *
+     * @generated from field: string project_id = 1;
+     */
+    value: string;
+    case: "projectId";
+  } | {
+    /**
+     * the business.
+     *
+     * @generated from field: int64 business_id = 2;
+     */
+    value: bigint;
+    case: "businessId";
+  } | { case: undefined; value?: undefined };
 
   /**
    * From this time (inclusive); the start of time when absent.

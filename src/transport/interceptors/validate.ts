@@ -70,6 +70,13 @@ function describe(field: DescField, violation: Violation): string {
   return violation.message;
 }
 
+/** Two members of one oneof given (JSON can say so): named by the one declared first, as project_id and business_id always were. */
+export function bothInOneof(a: DescField, b: DescField): FieldViolation {
+  const members = a.oneof?.fields ?? [];
+  const [first, second] = members.indexOf(a) < members.indexOf(b) ? [a, b] : [b, a];
+  return { field: first.name, description: `and ${second.name} may not both be given` };
+}
+
 const NO_VIOLATIONS: FieldViolation[] = [];
 
 /** The request's shape violations, one per field, in field order. */
@@ -77,21 +84,26 @@ export function violationsOf(schema: DescMessage, message: Message): FieldViolat
   const result = validator.validate(schema, message as never);
   if (result.kind === "valid") return NO_VIOLATIONS;
   if (result.kind === "error") throw result.error;
-  const byPath = new Map<string, { violation: Violation; field: DescField; path: string; order: number[] }>();
+  const byPath = new Map<string, { violation: Violation; field: DescField; path: string; order: number[]; said?: string }>();
   for (const violation of result.violations) {
     const fields = violation.field.filter((p): p is DescField => p.kind === "field");
+    // A required oneof left unset is named by its first member, in the
+    // words the domain used before the oneof: "project_id: or business_id is required".
+    const oneof = violation.field.at(-1);
+    const said = oneof?.kind === "oneof" ? `or ${oneof.fields.slice(1).map((f) => f.name).join(" or ")} is required` : undefined;
+    if (oneof?.kind === "oneof" && oneof.fields[0]) fields.push(oneof.fields[0]);
     const field = fields.at(-1);
     if (!field) continue;
     const path = fields.map((f) => f.name).join(".");
     const known = byPath.get(path);
     if (known && rank(known.violation.ruleId) <= rank(violation.ruleId)) continue;
-    byPath.set(path, { violation, field, path, order: fields.map((f) => f.parent.fields.indexOf(f)) });
+    byPath.set(path, { violation, field, path, order: fields.map((f) => f.parent.fields.indexOf(f)), said });
   }
   return [...byPath.values()]
     .sort((a, b) => compareOrder(a.order, b.order))
-    .map(({ violation, field, path }) => {
+    .map(({ violation, field, path, said }) => {
       const reason = REASON_BY_RULE[violation.ruleId];
-      return { field: path, description: describe(field, violation), ...(reason ? { reason } : {}) };
+      return { field: path, description: said ?? describe(field, violation), ...(reason ? { reason } : {}) };
     });
 }
 

@@ -20,7 +20,15 @@ import type {
   DeliveryRecord,
   ProjectRecord,
   TemplateRecord,
+  TenantRef,
 } from "../../../domain/admin-records.js";
+
+/** The request's `tenant` oneof as the domain's reference; none when unset or empty. */
+export function tenantOf(tenant: { case: "projectId"; value: string } | { case: "businessId"; value: bigint } | { case: undefined }): TenantRef | undefined {
+  if (tenant.case === "projectId") return tenant.value ? { projectId: tenant.value } : undefined;
+  if (tenant.case === "businessId") return tenant.value ? { businessId: tenant.value.toString() } : undefined;
+  return undefined;
+}
 
 export function brandingMessage(b: BrandingRecord): Branding {
   return create(BrandingSchema, {

@@ -1,13 +1,12 @@
 // SetTemplate: a tenant's custom template, checked, then stored.
 import type { MethodImpl } from "@connectrpc/connect";
 import type { AdminService } from "../../../../gen/otp/v1/admin_service_pb.js";
-import { tenantRef } from "../../../domain/admin.js";
 import type { AdminDeps } from "./deps.js";
-import { templateMessage } from "./messages.js";
+import { templateMessage, tenantOf } from "./messages.js";
 
 export function setTemplate(deps: AdminDeps): MethodImpl<typeof AdminService.method.setTemplate> {
   return async (req) => {
-    const template = await deps.admin.setTemplate(tenantRef(req.projectId, req.businessId), {
+    const template = await deps.admin.setTemplate(tenantOf(req.tenant), {
       id: req.templateId || undefined,
       kind: req.kind as "login" | "signup",
       name: req.name,
