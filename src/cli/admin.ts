@@ -10,7 +10,7 @@ import { toJson, type DescMessage, type Message } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { AdminService, type Branding } from "../../gen/otp/v1/admin_service_pb.js";
+import { AdminService, type Branding, TemplateKind } from "../../gen/otp/v1/admin_service_pb.js";
 import { ConfigError, loadAdminCliConfig } from "../config.js";
 import { readDemoCredentials } from "../storage/dev-state.js";
 
@@ -93,6 +93,16 @@ function int(value: string | undefined, flag: string): number | undefined {
   if (!/^\d+$/.test(value)) throw new UsageError(`--${flag} must be a whole number`);
   return Number(value);
 }
+
+/** `--kind login|signup`: the short words people type, as the schema's TemplateKind. */
+function templateKind(word: string): TemplateKind {
+  if (word === "login") return TemplateKind.LOGIN;
+  if (word === "signup") return TemplateKind.SIGNUP;
+  throw new UsageError("--kind must be login or signup");
+}
+
+/** A TemplateKind as the short word people read: TEMPLATE_KIND_LOGIN → login. */
+const kindWord = (kind: TemplateKind) => (TemplateKind[kind] ?? "").toLowerCase();
 
 type Tenant = { tenant: { case: "projectId"; value: string } | { case: "businessId"; value: bigint } };
 
@@ -181,17 +191,17 @@ async function run(client: Client<typeof AdminService>, cmd: string, values: Val
       const r = await client.setTemplate({
         ...tenant(values),
         templateId: values.id ?? "",
-        kind: need(values, "kind"),
+        kind: templateKind(need(values, "kind")),
         name: need(values, "name"),
         subject: String(parts.subject ?? ""),
         textBody: String(parts.text_body ?? ""),
         htmlBody: String(parts.html_body ?? ""),
       });
-      return { schema: S.setTemplate.output, message: r, rows: [{ template_id: r.template!.templateId, kind: r.template!.kind, name: r.template!.name }] };
+      return { schema: S.setTemplate.output, message: r, rows: [{ template_id: r.template!.templateId, kind: kindWord(r.template!.kind), name: r.template!.name }] };
     }
     case "template list": {
       const r = await client.listTemplates(tenant(values));
-      return { schema: S.listTemplates.output, message: r, rows: r.templates.map((t) => ({ template_id: t.templateId, kind: t.kind, name: t.name, subject: t.subject })) };
+      return { schema: S.listTemplates.output, message: r, rows: r.templates.map((t) => ({ template_id: t.templateId, kind: kindWord(t.kind), name: t.name, subject: t.subject })) };
     }
     case "template delete": {
       const r = await client.deleteTemplate({ templateId: need(values, "id") });

@@ -57,7 +57,7 @@ describe.skipIf(!existsSync(CHROMIUM))("the dev inbox in Chromium", () => {
       headers: { authorization: `Bearer ${DEV_ADMIN_TOKEN}`, "content-type": "application/json" },
       body: JSON.stringify({
         projectId: demo.project_id,
-        kind: "signup",
+        kind: "TEMPLATE_KIND_SIGNUP",
         name: "welcome",
         subject: "Welcome, your code is {{code}}",
         textBody: "Your code is {{code}}.",

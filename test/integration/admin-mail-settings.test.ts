@@ -80,7 +80,7 @@ describe("mail a tenant's settings shape", () => {
       signup = (
         await restDriver.call("setTemplate", {
           project_id: projectId,
-          kind: "signup",
+          kind: "TEMPLATE_KIND_SIGNUP",
           name: "welcome",
           subject: "[{{tenant_name}}] sign-up code {{code}}",
           text_body: "Hello {{email}}, your sign-up code is {{code}}, valid {{expires_in_minutes}} min.",
@@ -90,7 +90,7 @@ describe("mail a tenant's settings shape", () => {
       login = (
         await restDriver.call("setTemplate", {
           project_id: projectId,
-          kind: "login",
+          kind: "TEMPLATE_KIND_LOGIN",
           name: "returning",
           subject: "{{tenant_name}} login {{code}}",
           text_body: "Back again? {{code}}",
@@ -159,7 +159,7 @@ describe("mail a tenant's settings shape", () => {
       else {
         const other = await restDriver.call("setTemplate", {
           project_id: env().project.projectId,
-          kind: "login",
+          kind: "TEMPLATE_KIND_LOGIN",
           name: "foreign",
           subject: "s",
           text_body: "{{code}}",

@@ -9,7 +9,7 @@ useAdminTestEnv();
 
 const TENANT_RPCS: [Rpc, Record<string, unknown>][] = [
   ["rotateSigningKeys", {}],
-  ["setTemplate", { kind: "login", name: "T", subject: "S", text_body: "{{code}}", html_body: "<p>{{code}}</p>" }],
+  ["setTemplate", { kind: "TEMPLATE_KIND_LOGIN", name: "T", subject: "S", text_body: "{{code}}", html_body: "<p>{{code}}</p>" }],
   ["listTemplates", {}],
   ["addUser", { email: "someone@example.com" }],
   ["listUsers", {}],

@@ -89,7 +89,7 @@ describe.each([restDriver, connectDriver])("AdminService tenant records over $na
 
   it("SetTemplate / ListTemplates / DeleteTemplate, with malformed templates refused by field", async () => {
     const template = {
-      kind: "signup",
+      kind: "TEMPLATE_KIND_SIGNUP",
       name: "welcome",
       subject: "Welcome to {{tenant_name}}",
       text_body: "Your code is {{code}}.",
@@ -103,11 +103,11 @@ describe.each([restDriver, connectDriver])("AdminService tenant records over $na
     // Another tenant sees none of it.
     expect((await api.call("listTemplates", { business_id: businessId })).templates).toEqual([]);
 
-    const replaced = await api.call("setTemplate", { project_id: project.project_id, template_id: id, ...template, kind: "login", name: "returning" });
-    expect(replaced.template).toMatchObject({ template_id: id, kind: "login", name: "returning" });
+    const replaced = await api.call("setTemplate", { project_id: project.project_id, template_id: id, ...template, kind: "TEMPLATE_KIND_LOGIN", name: "returning" });
+    expect(replaced.template).toMatchObject({ template_id: id, kind: "TEMPLATE_KIND_LOGIN", name: "returning" });
     const listed = (await api.call("listTemplates", { project_id: project.project_id })).templates;
     expect(listed).toHaveLength(1);
-    expect(listed[0]).toMatchObject({ template_id: id, kind: "login", name: "returning" });
+    expect(listed[0]).toMatchObject({ template_id: id, kind: "TEMPLATE_KIND_LOGIN", name: "returning" });
 
     const noCode = await failure(api.call("setTemplate", { project_id: project.project_id, ...template, text_body: "no code here" }));
     expectFailure(api, noCode, "invalid_argument", 400, /text_body must contain \{\{code\}\}/);
@@ -117,8 +117,15 @@ describe.each([restDriver, connectDriver])("AdminService tenant records over $na
     expectFailure(api, open, "invalid_argument", 400, /text_body malformed placeholder/);
     const twoLines = await failure(api.call("setTemplate", { project_id: project.project_id, ...template, subject: "a\nb" }));
     expectFailure(api, twoLines, "invalid_argument", 400, /subject must be a single line/);
-    const badKind = await failure(api.call("setTemplate", { project_id: project.project_id, ...template, kind: "welcome" }));
-    expectFailure(api, badKind, "invalid_argument", 400, /kind must be one of: login, signup/);
+    const noKind = await failure(api.call("setTemplate", { project_id: project.project_id, ...template, kind: "TEMPLATE_KIND_UNSPECIFIED" }));
+    expectFailure(api, noKind, "invalid_argument", 400, /^kind is required$/);
+    const badKind = await failure(api.call("setTemplate", { project_id: project.project_id, ...template, kind: 7 }));
+    expectFailure(api, badKind, "invalid_argument", 400, /^kind must be one of: TEMPLATE_KIND_LOGIN, TEMPLATE_KIND_SIGNUP$/);
+    if (api.name === "REST") {
+      // REST decodes unknown names as unknown fields are (ignored): a word that is no kind leaves none.
+      const oldWord = await failure(api.call("setTemplate", { project_id: project.project_id, ...template, kind: "login" }));
+      expectFailure(api, oldWord, "invalid_argument", 400, /^kind is required$/);
+    }
     // None of the refused ones was stored.
     expect((await api.call("listTemplates", { project_id: project.project_id })).templates).toHaveLength(1);
 

@@ -62,6 +62,9 @@ function describe(field: DescField, violation: Violation): string {
     if (id === "string.in") return `must be one of: ${type.value.in.join(", ")}`;
     if (id === "string.ip") return "is not a valid IP address";
   }
+  if (id === "enum.defined_only" && field.fieldKind === "enum") {
+    return `must be one of: ${field.enum.values.filter((v) => v.number !== 0).map((v) => v.name).join(", ")}`;
+  }
   if ((type?.case === "int32" || type?.case === "int64") && /^int(32|64)\.(gte|lte)/.test(id)) {
     const min = type.value.greaterThan.case === "gte" ? type.value.greaterThan.value : "-∞";
     const max = type.value.lessThan.case === "lte" ? type.value.lessThan.value : "∞";

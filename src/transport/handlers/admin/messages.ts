@@ -8,6 +8,7 @@ import {
   BusinessSchema,
   DeliverySchema,
   ProjectSchema,
+  TemplateKind,
   TemplateSchema,
   type Branding,
 } from "../../../../gen/otp/v1/admin_service_pb.js";
@@ -69,10 +70,23 @@ export const businessMessage = (b: BusinessRecord) =>
     createdAt: timestampFromMs(b.createdAt),
   });
 
+/** The schema's template kinds as the domain's words, and back. */
+const KIND_WORDS = new Map<TemplateKind, TemplateRecord["kind"]>([
+  [TemplateKind.LOGIN, "login"],
+  [TemplateKind.SIGNUP, "signup"],
+]);
+
+/** The domain's word for a kind the validator let through (defined, not UNSPECIFIED). */
+export function templateKindOf(kind: TemplateKind): TemplateRecord["kind"] {
+  const word = KIND_WORDS.get(kind);
+  if (!word) throw new Error(`template kind ${kind} passed validation`);
+  return word;
+}
+
 export const templateMessage = (t: TemplateRecord) =>
   create(TemplateSchema, {
     templateId: t.id,
-    kind: t.kind,
+    kind: t.kind === "login" ? TemplateKind.LOGIN : TemplateKind.SIGNUP,
     name: t.name,
     subject: t.subject,
     textBody: t.text,

@@ -2,13 +2,13 @@
 import type { MethodImpl } from "@connectrpc/connect";
 import type { AdminService } from "../../../../gen/otp/v1/admin_service_pb.js";
 import type { AdminDeps } from "./deps.js";
-import { templateMessage, tenantOf } from "./messages.js";
+import { templateKindOf, templateMessage, tenantOf } from "./messages.js";
 
 export function setTemplate(deps: AdminDeps): MethodImpl<typeof AdminService.method.setTemplate> {
   return async (req) => {
     const template = await deps.admin.setTemplate(tenantOf(req.tenant), {
       id: req.templateId || undefined,
-      kind: req.kind as "login" | "signup",
+      kind: templateKindOf(req.kind),
       name: req.name,
       subject: req.subject,
       text: req.textBody,
