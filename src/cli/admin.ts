@@ -10,7 +10,7 @@ import { toJson, type DescMessage, type Message } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { AdminService, type Branding, TemplateKind } from "../../gen/otp/v1/admin_service_pb.js";
+import { AdminService, AuditAction, type Branding, DeliveryStatus, TemplateKind, UserStatus } from "../../gen/otp/v1/admin_service_pb.js";
 import { ConfigError, loadAdminCliConfig } from "../config.js";
 import { readDemoCredentials } from "../storage/dev-state.js";
 
@@ -101,8 +101,9 @@ function templateKind(word: string): TemplateKind {
   throw new UsageError("--kind must be login or signup");
 }
 
-/** A TemplateKind as the short word people read: TEMPLATE_KIND_LOGIN → login. */
-const kindWord = (kind: TemplateKind) => (TemplateKind[kind] ?? "").toLowerCase();
+/** An admin enum value as the short word people read: TemplateKind.LOGIN → login, DeliveryStatus.SENT → sent. */
+const word = (values: Record<number, string>, value: number) => (values[value] ?? "").toLowerCase();
+const kindWord = (kind: TemplateKind) => word(TemplateKind, kind);
 
 type Tenant = { tenant: { case: "projectId"; value: string } | { case: "businessId"; value: bigint } };
 
@@ -215,7 +216,7 @@ async function run(client: Client<typeof AdminService>, cmd: string, values: Val
     case "user list":
     case "customer list": {
       const r = await client.listUsers({ ...userTenant(cmd, values), limit: int(values.limit, "limit") });
-      return { schema: S.listUsers.output, message: r, rows: r.users.map((u) => ({ user_id: u.userId, status: u.status, emails: u.emails.join(", ") })) };
+      return { schema: S.listUsers.output, message: r, rows: r.users.map((u) => ({ user_id: u.userId, status: word(UserStatus, u.status), emails: u.emails.join(", ") })) };
     }
     case "user remove":
     case "customer remove": {
@@ -224,11 +225,11 @@ async function run(client: Client<typeof AdminService>, cmd: string, values: Val
     }
     case "audit": {
       const r = await client.listAuditEvents({ ...tenant(values), since: date(values.since, "since"), until: date(values.until, "until"), limit: int(values.limit, "limit") });
-      return { schema: S.listAuditEvents.output, message: r, rows: r.events.map((e) => ({ at: toIso(e.occurredAt), action: e.action, outcome: e.outcome, reason: e.reason, email_id: e.emailId, ip: e.ipAddress })) };
+      return { schema: S.listAuditEvents.output, message: r, rows: r.events.map((e) => ({ at: toIso(e.occurredAt), action: word(AuditAction, e.action), outcome: e.outcome, reason: e.reason, email_id: e.emailId, ip: e.ipAddress })) };
     }
     case "delivery": {
       const r = await client.getDeliveryStatus({ emailId: need(values, "email-id") });
-      return { schema: S.getDeliveryStatus.output, message: r, rows: r.deliveries.map((d) => ({ message_id: d.messageId, status: d.status, attempts: String(d.attempts), last_error: d.lastError, sent_at: toIso(d.sentAt) })) };
+      return { schema: S.getDeliveryStatus.output, message: r, rows: r.deliveries.map((d) => ({ message_id: d.messageId, status: word(DeliveryStatus, d.status), attempts: String(d.attempts), last_error: d.lastError, sent_at: toIso(d.sentAt) })) };
     }
     default:
       throw new UsageError(`unknown command "${cmd}"`);

@@ -158,7 +158,7 @@ describe("commands against the real server", () => {
     const list = rows(await ok(["customer", "list", "--business", String(BUSINESS)]));
     expect(list).toEqual([["USER_ID", "STATUS", "EMAILS"], [added[1]![0]!, "active", customer]]);
     const body = await json(["customer", "list", "--business", String(BUSINESS)]);
-    expect(body.users).toEqual([{ user_id: added[1]![0], status: "active", emails: [customer], created_at: expect.any(String) }]);
+    expect(body.users).toEqual([{ user_id: added[1]![0], status: "USER_STATUS_ACTIVE", emails: [customer], created_at: expect.any(String) }]);
   });
 
   it("template set --file / template list", async () => {
@@ -220,7 +220,7 @@ describe("commands against the real server", () => {
     expect(table[1]).toEqual([expect.stringMatching(/^\d{4}-\d\d-\d\dT/), "send", "ok", customerEmailId, "127.0.0.1"]);
     const body = await json(["audit", "--business", String(BUSINESS), "--limit", "5"]);
     expect(body.events).toHaveLength(1);
-    expect(body.events[0]).toMatchObject({ action: "send", outcome: "ok", email_id: customerEmailId });
+    expect(body.events[0]).toMatchObject({ action: "AUDIT_ACTION_SEND", outcome: "ok", email_id: customerEmailId });
     const future = await json(["audit", "--business", String(BUSINESS), "--since", new Date(Date.now() + 60_000).toISOString()]);
     expect(future.events).toEqual([]);
   });
@@ -231,12 +231,12 @@ describe("commands against the real server", () => {
     const sent = await fetch(`${env.url}/api/sys/users/sendOtp?email=${encodeURIComponent(customer)}&businessId=${BUSINESS}`);
     expect(sent.status).toBe(200);
     let body: { deliveries: { status: string; message_id: string; attempts: number }[] } = { deliveries: [] };
-    for (let i = 0; i < 100 && body.deliveries[0]?.status !== "sent"; i++) {
+    for (let i = 0; i < 100 && body.deliveries[0]?.status !== "DELIVERY_STATUS_SENT"; i++) {
       if (i > 0) await new Promise((resolve) => setTimeout(resolve, 50));
       body = await json(["delivery", "--email-id", customerEmailId]);
     }
     const mail = await mailbox(() => env.smtp).waitForMailTo(customer, 1);
-    expect(body.deliveries).toEqual([expect.objectContaining({ status: "sent", message_id: mail.messageId, attempts: 1 })]);
+    expect(body.deliveries).toEqual([expect.objectContaining({ status: "DELIVERY_STATUS_SENT", message_id: mail.messageId, attempts: 1 })]);
     const table = rows(await ok(["delivery", "--email-id", customerEmailId]));
     expect(table[0]).toEqual(["MESSAGE_ID", "STATUS", "ATTEMPTS", "LAST_ERROR", "SENT_AT"]);
     expect(table[1]!.slice(0, 3)).toEqual([mail.messageId, "sent", "1"]);

@@ -153,7 +153,7 @@ describe.each([restDriver, connectDriver])("AdminService tenant records over $na
     const leaving = await api.call("addUser", { business_id: id, email: freshEmail("leaving") });
     const list = (await api.call("listUsers", { business_id: id })).users;
     expect(list.map((u: Json) => u.user_id)).toEqual([leaving.user_id, added.user_id]);
-    expect(list[1]).toEqual({ user_id: added.user_id, status: "active", emails: [customer], created_at: expect.any(String) });
+    expect(list[1]).toEqual({ user_id: added.user_id, status: "USER_STATUS_ACTIVE", emails: [customer], created_at: expect.any(String) });
     expect((await api.call("listUsers", { business_id: id, limit: 1 })).users).toHaveLength(1);
 
     expect(await api.call("removeUser", { user_id: leaving.user_id })).toEqual({});
@@ -183,7 +183,7 @@ describe.each([restDriver, connectDriver])("AdminService tenant records over $na
     const events = (await api.call("listAuditEvents", { business_id: businessId })).events;
     expect(events[0]).toEqual({
       occurred_at: expect.any(String),
-      action: "send",
+      action: "AUDIT_ACTION_SEND",
       user_id: customerUser.user_id,
       email_id: customerUser.email_id,
       ip_address: "127.0.0.1",
@@ -211,13 +211,13 @@ describe.each([restDriver, connectDriver])("AdminService tenant records over $na
     let deliveries: Json[] = [];
     for (let i = 0; i < 100; i++) {
       deliveries = (await api.call("getDeliveryStatus", { email_id: customerUser.email_id })).deliveries;
-      if (deliveries[0]?.status === "sent") break;
+      if (deliveries[0]?.status === "DELIVERY_STATUS_SENT") break;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     expect(deliveries).toEqual([
       {
         message_id: mail.messageId,
-        status: "sent",
+        status: "DELIVERY_STATUS_SENT",
         attempts: 1,
         last_error: "",
         created_at: expect.any(String),

@@ -8,8 +8,11 @@ import {
   BusinessSchema,
   DeliverySchema,
   ProjectSchema,
+  AuditAction,
+  DeliveryStatus,
   TemplateKind,
   TemplateSchema,
+  UserStatus,
   type Branding,
 } from "../../../../gen/otp/v1/admin_service_pb.js";
 import type {
@@ -86,7 +89,7 @@ export function templateKindOf(kind: TemplateKind): TemplateRecord["kind"] {
 export const templateMessage = (t: TemplateRecord) =>
   create(TemplateSchema, {
     templateId: t.id,
-    kind: t.kind === "login" ? TemplateKind.LOGIN : TemplateKind.SIGNUP,
+    kind: enumOf<TemplateKind>(TemplateKind, t.kind),
     name: t.name,
     subject: t.subject,
     textBody: t.text,
@@ -94,13 +97,19 @@ export const templateMessage = (t: TemplateRecord) =>
     updatedAt: timestampFromMs(t.updatedAt),
   });
 
+/** A closed word the database keeps (CHECK constraints) as the schema's enum value: "sent" → DELIVERY_STATUS_SENT; UNSPECIFIED if new. */
+function enumOf<E extends number>(values: Record<string, string | number>, word: string): E {
+  const value = values[word.toUpperCase()];
+  return (typeof value === "number" ? value : 0) as E;
+}
+
 export const userMessage = (u: AdminUserRecord) =>
-  create(AdminUserSchema, { userId: u.userId, status: u.status, emails: [...u.emails], createdAt: timestampFromMs(u.createdAt) });
+  create(AdminUserSchema, { userId: u.userId, status: enumOf<UserStatus>(UserStatus, u.status), emails: [...u.emails], createdAt: timestampFromMs(u.createdAt) });
 
 export const auditMessage = (e: AuditRecord) =>
   create(AuditEventSchema, {
     occurredAt: timestampFromMs(e.occurredAt),
-    action: e.action,
+    action: enumOf<AuditAction>(AuditAction, e.action),
     userId: e.userId ?? "",
     emailId: e.emailId ?? "",
     ipAddress: e.ipAddress ?? "",
@@ -112,7 +121,7 @@ export const auditMessage = (e: AuditRecord) =>
 export const deliveryMessage = (d: DeliveryRecord) =>
   create(DeliverySchema, {
     messageId: d.messageId,
-    status: d.status,
+    status: enumOf<DeliveryStatus>(DeliveryStatus, d.status),
     attempts: d.attempts,
     lastError: d.lastError ?? "",
     createdAt: timestampFromMs(d.createdAt),
