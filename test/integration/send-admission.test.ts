@@ -49,10 +49,19 @@ describe("send admission", () => {
     await new Promise((r) => setTimeout(r, 2 * BACKLOG_SAMPLE_MS));
     const before = env.smtp.mails.length;
     env.smtp.reject = () => 451;
-    // Up to the floor (3 queued) every send is accepted, mail or no mail.
-    for (let i = 0; i < 4; i++) expect((await rest(env.url, fresh())).status).toBe(200);
-
-    const refused = await rest(env.url, fresh());
+    // Up to the floor (3 queued) every send is accepted, mail or no mail;
+    // past it, refused. A send that commits while the backlog is being
+    // recounted may be counted twice until the next count (the estimate errs
+    // towards refusing), so the refusal may come one send early: after the
+    // 3rd or the 4th accepted send, never later.
+    let accepted = 0;
+    let refused = await rest(env.url, fresh());
+    while (refused.status === 200 && accepted < 10) {
+      accepted++;
+      refused = await rest(env.url, fresh());
+    }
+    expect(accepted).toBeGreaterThanOrEqual(3);
+    expect(accepted).toBeLessThanOrEqual(4);
     expect(refused.status).toBe(429);
     expect(Number(refused.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
     expect(((await refused.json()) as { error_type: string }).error_type).toBe("too_many_requests");
@@ -89,9 +98,9 @@ describe("send admission", () => {
     expect(refusedAtDoor).toBeGreaterThanOrEqual(5);
     expect(metrics).toMatch(/^otp_requests_total\{rpc="LoginOrCreateEmailOtp",protocol="grpc",code="resource_exhausted"\} \d+$/m);
 
-    // Nothing accepted is lost: once the server takes mail, the four arrive and sends are accepted again.
+    // Nothing accepted is lost: once the server takes mail, every accepted send's mail arrives and sends are accepted again.
     env.smtp.reject = undefined;
-    await env.smtp.waitFor(before + 4, 20_000);
+    await env.smtp.waitFor(before + accepted, 20_000);
     const deadline = Date.now() + 10_000;
     let status = (await rest(env.url, fresh())).status;
     while (status !== 200 && Date.now() < deadline) {
