@@ -16,3 +16,16 @@ export function writeJson(res: NodeResponse, status: number, body: unknown): voi
   });
   res.end(payload);
 }
+
+/** The request's headers as fetch Headers, for a handler context: pseudo-headers (HTTP/2's ":path" and the like) left out. */
+export function requestHeaders(req: NodeRequest): Headers {
+  const headers = new Headers();
+  for (const key in req.headers) {
+    if (key.charCodeAt(0) === 58 /* ":" */) continue;
+    const value = req.headers[key];
+    if (value === undefined) continue;
+    if (Array.isArray(value)) for (const v of value) headers.append(key, v);
+    else headers.set(key, value);
+  }
+  return headers;
+}

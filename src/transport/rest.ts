@@ -22,7 +22,7 @@ import { shapeFor, type RestShape } from "./contracts/shapes.js";
 import { type ErrorShape, errorShapeOf, writeError } from "./error-writer.js";
 import { bothInOneof, violationsOf } from "./interceptors/validate.js";
 
-import { type NodeRequest, type NodeResponse, writeJson } from "./http-io.js";
+import { type NodeRequest, type NodeResponse, requestHeaders, writeJson } from "./http-io.js";
 
 export type { NodeRequest, NodeResponse } from "./http-io.js";
 
@@ -146,7 +146,7 @@ export class RestRouter {
         protocolName: "rest",
         requestMethod: req.method ?? "GET",
         url: url.toString(),
-        requestHeader: toHeaders(req),
+        requestHeader: requestHeaders(req),
         requestSignal: abort.signal,
         contextValues: values,
       });
@@ -313,14 +313,4 @@ async function readJsonBody(req: NodeRequest, limit: number): Promise<JsonObject
 
 export function tooLarge(limit: number): TransportError {
   return new TransportError("payload_too_large", `The request body is larger than ${limit} bytes.`);
-}
-
-function toHeaders(req: NodeRequest): Headers {
-  const headers = new Headers();
-  for (const [key, value] of Object.entries(req.headers)) {
-    if (key.startsWith(":") || value === undefined) continue;
-    if (Array.isArray(value)) for (const v of value) headers.append(key, v);
-    else headers.set(key, value);
-  }
-  return headers;
 }

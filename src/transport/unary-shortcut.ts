@@ -13,7 +13,7 @@ import {
 } from "@connectrpc/connect/protocol";
 import { codeToHttpStatus, errorToJsonBytes, parseTimeout as parseConnectTimeout, trailerMux } from "@connectrpc/connect/protocol-connect";
 import { parseTimeout as parseGrpcTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
-import type { NodeRequest, NodeResponse } from "./rest.js";
+import { type NodeRequest, type NodeResponse, requestHeaders } from "./http-io.js";
 
 export type UnarySpec = Parameters<typeof invokeUnaryImplementation>[0];
 
@@ -177,16 +177,4 @@ function plain(headers: Headers): Record<string, string> {
 function headerValue(req: NodeRequest, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v.join(", ") : v;
-}
-
-function requestHeaders(req: NodeRequest): Headers {
-  const headers = new Headers();
-  for (const key in req.headers) {
-    if (key.charCodeAt(0) === 58 /* ":" pseudo-headers */) continue;
-    const value = req.headers[key];
-    if (value === undefined) continue;
-    if (Array.isArray(value)) for (const v of value) headers.append(key, v);
-    else headers.set(key, value);
-  }
-  return headers;
 }
