@@ -1,11 +1,13 @@
-// Where rendered mail goes: a pooled SMTP transport, or, with no SMTP server
+// Where rendered mail goes: pooled SMTP sessions, or, with no SMTP server
 // configured, the in-memory dev mailbox. Both go through nodemailer, which
-// encodes headers (so no CR/LF or non-ASCII name can inject one).
+// builds the MIME (encoding headers, so no CR/LF or non-ASCII name can inject
+// one) and speaks SMTP.
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import nodemailer from "nodemailer";
+import MailComposer from "nodemailer/lib/mail-composer/index.js";
 import type { Logger } from "pino";
 import { PrebuiltMime } from "./prebuilt-mime.js";
+import { SmtpPool } from "./smtp-pool.js";
 import type { DevMailWithCode } from "../domain/dev-mail.js";
 
 export interface OutgoingMail {
@@ -50,76 +52,36 @@ function message(mail: OutgoingMail) {
 }
 
 export function createSmtpMailer(url: string, maxConnections: number): Mailer {
-  // nodemailer applies pool and timeout options only when they stand beside
-  // host and port, not beside a url: take the URL apart here.
   const u = new URL(url);
   const secure = u.protocol === "smtps:";
-  const host = u.hostname;
-  const port = u.port ? Number(u.port) : secure ? 465 : 587;
-  const transport = nodemailer.createTransport({
-    host,
-    port,
+  const pool = new SmtpPool({
+    host: u.hostname,
+    port: u.port ? Number(u.port) : secure ? 465 : 587,
     secure,
-    getSocket: (_options: unknown, callback: (err: Error | null, socket?: { connection: net.Socket } | false) => void) =>
-      connectNoDelay(host, port, 10_000, callback),
     ...(u.username ? { auth: { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) } } : {}),
-    pool: true,
     maxConnections,
-    maxMessages: Infinity,
-    connectionTimeout: 10_000,
-    greetingTimeout: 10_000,
-    socketTimeout: 30_000,
-  } as nodemailer.TransportOptions);
+    connectionTimeoutMs: 10_000,
+    greetingTimeoutMs: 10_000,
+    socketTimeoutMs: 30_000,
+  });
   const prebuilt = new PrebuiltMime();
   return {
     async send(mail) {
       const options = message(mail);
-      const raw = await prebuilt.render({ options, code: mail.code }, new Date());
-      if (raw) await transport.sendMail({ envelope: { from: mail.from.address, to: [mail.to] }, raw });
-      else await transport.sendMail(options);
+      const raw = (await prebuilt.render({ options, code: mail.code }, new Date())) ?? (await compose(options));
+      await pool.send({ from: mail.from.address, to: [mail.to] }, raw);
     },
     close() {
-      transport.close();
+      pool.close();
     },
   };
 }
 
-/**
- * Opens the pool's TCP connections with Nagle's algorithm off. A mail goes
- * out as several small writes; with Nagle on, the last one waits for the
- * server to acknowledge the one before, and servers delay their ACKs (about
- * 40 ms on Linux), so every mail on a connection stalled that long. nodemailer
- * runs its SMTP session (and TLS, for smtps) over the socket handed to it.
- *
- * When this connection fails, nodemailer is told to connect by itself
- * instead: its own attempt then fails (or succeeds) through the path that
- * retires a broken pool connection. An error returned from here would leave
- * the pool holding a connection that never opens.
- */
-function connectNoDelay(
-  host: string,
-  port: number,
-  timeoutMs: number,
-  callback: (err: Error | null, socket?: { connection: net.Socket } | false) => void,
-): void {
-  const socket = net.connect({ host, port, noDelay: true });
-  const timer = setTimeout(() => socket.destroy(), timeoutMs);
-  let settled = false;
-  const settle = (result: { connection: net.Socket } | false) => {
-    if (settled) return;
-    settled = true;
-    clearTimeout(timer);
-    socket.off("error", failed);
-    socket.off("close", failed);
-    callback(null, result);
-  };
-  const failed = () => {
-    socket.destroy();
-    settle(false);
-  };
-  socket.once("error", failed);
-  socket.once("close", failed);
-  socket.once("connect", () => settle({ connection: socket }));
+/** The whole message through nodemailer's composer, for mail that is not prebuilt. */
+function compose(options: ReturnType<typeof message>): Promise<Buffer> {
+  return new Promise((resolve, reject) =>
+    new MailComposer(options).compile().build((err, raw) => (err ? reject(err) : resolve(raw))),
+  );
 }
 
 export interface DevMailboxOptions {

@@ -1,0 +1,214 @@
+// A pool of SMTP sessions built on nodemailer's SMTPConnection, for mail that
+// is already bytes. nodemailer's own pooled transport runs every mail through
+// its Mailer: plugins, a MailComposer and MIME tree, a generated Message-ID
+// and boundary (two CSPRNG reads), and a stream pipeline, even when the
+// message is given raw. Our messages are prebuilt (prebuilt-mime.ts), so
+// only the SMTP session is needed; that part stays nodemailer's (greeting,
+// EHLO, STARTTLS, AUTH, dot-stuffing, reply parsing), and this file only
+// decides which session a mail goes out on.
+import net from "node:net";
+import SMTPConnection from "nodemailer/lib/smtp-connection/index.js";
+
+export interface SmtpPoolOptions {
+  readonly host: string;
+  readonly port: number;
+  /** smtps: TLS from the first byte; otherwise STARTTLS when offered. */
+  readonly secure: boolean;
+  readonly auth?: { readonly user: string; readonly pass: string };
+  /** At most this many sessions open at once. */
+  readonly maxConnections: number;
+  readonly connectionTimeoutMs: number;
+  readonly greetingTimeoutMs: number;
+  /** A session silent this long is closed: mid-mail it fails the mail. */
+  readonly socketTimeoutMs: number;
+}
+
+export interface Envelope {
+  readonly from: string;
+  readonly to: readonly string[];
+}
+
+/** One SMTP session and the mail it is sending, if any. */
+class Session {
+  private pending: ((err: Error) => void) | undefined;
+  /** Closed, by us, the server or a failure; set once. */
+  gone = false;
+
+  constructor(
+    private readonly connection: SMTPConnection,
+    onGone: (session: Session) => void,
+  ) {
+    // An idle session the server closes (or that times out) leaves the pool;
+    // a session that fails mid-mail fails that mail. nodemailer reports
+    // both as 'error' then 'end', without calling the send's callback.
+    const gone = (err?: Error) => {
+      if (this.gone) return;
+      this.gone = true;
+      onGone(this);
+      const pending = this.pending;
+      this.pending = undefined;
+      pending?.(err ?? Object.assign(new Error("SMTP connection closed"), { code: "ECONNECTION" }));
+    };
+    connection.on("error", gone);
+    connection.on("end", () => gone());
+  }
+
+  send(envelope: Envelope, raw: Buffer): Promise<void> {
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const settle = (err?: Error | null) => {
+        if (settled) return;
+        settled = true;
+        this.pending = undefined;
+        if (err) reject(err);
+        else resolve();
+      };
+      this.pending = settle;
+      this.connection.send({ from: envelope.from, to: [...envelope.to] }, raw, (err) => settle(err));
+    });
+  }
+
+  /** nodemailer ends the session with 'end' at once, which retires it. */
+  close(): void {
+    this.connection.close();
+  }
+}
+
+export class SmtpPool {
+  private readonly idle: Session[] = [];
+  private readonly sessions = new Set<Session>();
+  private readonly waiting: ((session: Session | undefined) => void)[] = [];
+  private open = 0;
+  private closed = false;
+
+  constructor(private readonly options: SmtpPoolOptions) {}
+
+  /**
+   * Sends one message on a free session, opening one when none is free and
+   * the pool has room. A session whose mail failed is closed, as nodemailer's
+   * pool does: after a failure its state is not worth trusting.
+   */
+  async send(envelope: Envelope, raw: Buffer): Promise<void> {
+    const session = await this.acquire();
+    try {
+      await session.send(envelope, raw);
+    } catch (err) {
+      session.close();
+      throw err;
+    }
+    this.release(session);
+  }
+
+  /** Ends every session, a mail under way included (it fails), and refuses new mail. */
+  close(): void {
+    this.closed = true;
+    for (const session of [...this.sessions]) session.close();
+    for (const waiter of this.waiting.splice(0)) waiter(undefined);
+  }
+
+  private async acquire(): Promise<Session> {
+    if (this.closed) throw Object.assign(new Error("the SMTP pool is closed"), { code: "ECONNECTION" });
+    const free = this.idle.pop();
+    if (free) return free;
+    if (this.open < this.options.maxConnections) {
+      this.open++;
+      try {
+        return await this.connect();
+      } catch (err) {
+        this.open--;
+        this.handOn();
+        throw err;
+      }
+    }
+    const session = await new Promise<Session | undefined>((resolve) => this.waiting.push(resolve));
+    // Woken with no session: a slot freed (open one) or the pool closed.
+    return session ?? this.acquire();
+  }
+
+  private release(session: Session): void {
+    if (session.gone) return;
+    if (this.closed) {
+      session.close();
+      return;
+    }
+    const waiter = this.waiting.shift();
+    if (waiter) waiter(session);
+    else this.idle.push(session);
+  }
+
+  /** A session is gone (closed by us, the server or a failure): its slot is free. */
+  private retire(session: Session): void {
+    this.sessions.delete(session);
+    const at = this.idle.indexOf(session);
+    if (at >= 0) this.idle.splice(at, 1);
+    this.open--;
+    this.handOn();
+  }
+
+  /** A slot freed: the next waiter opens a session of its own. */
+  private handOn(): void {
+    this.waiting.shift()?.(undefined);
+  }
+
+  private async connect(): Promise<Session> {
+    const { host, port, secure, auth } = this.options;
+    const socket = await connectNoDelay(host, port, this.options.connectionTimeoutMs);
+    const connection = new SMTPConnection({
+      host,
+      port,
+      secure,
+      connection: socket,
+      connectionTimeout: this.options.connectionTimeoutMs,
+      greetingTimeout: this.options.greetingTimeoutMs,
+      socketTimeout: this.options.socketTimeoutMs,
+    } as SMTPConnection.Options);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const closed = () => reject(Object.assign(new Error("SMTP connection closed before it was ready"), { code: "ECONNECTION" }));
+        connection.on("error", reject);
+        connection.on("end", closed);
+        connection.connect(() => {
+          const ready = (err?: Error | null) => {
+            connection.off("error", reject);
+            connection.off("end", closed);
+            if (err) reject(err);
+            else resolve();
+          };
+          // As nodemailer's pool: log in only where the server offers AUTH.
+          if (!auth || !(connection as unknown as { allowsAuth: boolean }).allowsAuth) ready();
+          else connection.login({ credentials: { user: auth.user, pass: auth.pass } }, ready);
+        });
+      });
+    } catch (err) {
+      // The rejecting listeners stay: they swallow whatever the dropped session still reports.
+      connection.on("error", () => {});
+      connection.close();
+      throw err;
+    }
+    const session = new Session(connection, (s) => this.retire(s));
+    this.sessions.add(session);
+    return session;
+  }
+}
+
+/**
+ * Opens a TCP connection with Nagle's algorithm off. A mail goes out as
+ * several small writes; with Nagle on, the last one waits for the server to
+ * acknowledge the one before, and servers delay their ACKs (about 40 ms on
+ * Linux), so every mail on a connection would stall that long.
+ */
+function connectNoDelay(host: string, port: number, timeoutMs: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port, noDelay: true });
+    const timer = setTimeout(() => socket.destroy(Object.assign(new Error(`SMTP connect to ${host}:${port} timed out`), { code: "ETIMEDOUT" })), timeoutMs);
+    socket.once("error", (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    socket.once("connect", () => {
+      clearTimeout(timer);
+      socket.removeAllListeners("error");
+      resolve(socket);
+    });
+  });
+}

@@ -1,0 +1,207 @@
+// The SMTP session pool against real servers over TCP: smtp-server where a
+// full server is wanted, and a few lines of hand-written SMTP where the test
+// needs a server that misbehaves at one exact step.
+import { once } from "node:events";
+import net, { type AddressInfo } from "node:net";
+import { SMTPServer } from "smtp-server";
+import { afterEach, describe, expect, it } from "vitest";
+import { smtpResponseCode } from "../../src/mail/mailer.js";
+import { SmtpPool, type SmtpPoolOptions } from "../../src/mail/smtp-pool.js";
+import { startSmtp } from "../support/smtp.js";
+
+const raw = (to: string) => Buffer.from(`From: a@otp.localhost\r\nTo: ${to}\r\nSubject: code\r\n\r\nYour code is 123456.\r\n`);
+const envelope = (to: string) => ({ from: "a@otp.localhost", to: [to] });
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function pool(port: number, overrides: Partial<SmtpPoolOptions> = {}): SmtpPool {
+  const p = new SmtpPool({
+    host: "127.0.0.1",
+    port,
+    secure: false,
+    maxConnections: 4,
+    connectionTimeoutMs: 2_000,
+    greetingTimeoutMs: 2_000,
+    socketTimeoutMs: 5_000,
+    ...overrides,
+  });
+  cleanups.push(() => p.close());
+  return p;
+}
+
+/** smtp-server that keeps each mail's recipient and counts sessions. */
+async function server(options: ConstructorParameters<typeof SMTPServer>[0] = {}) {
+  const received: string[] = [];
+  const sockets = new Set<net.Socket>();
+  let open = 0;
+  let mostOpen = 0;
+  const smtp = new SMTPServer({
+    disabledCommands: ["STARTTLS"],
+    authOptional: true,
+    logger: false,
+    onConnect(_session, callback) {
+      mostOpen = Math.max(mostOpen, ++open);
+      callback();
+    },
+    onClose() {
+      open--;
+    },
+    onData(stream, session, callback) {
+      stream.resume();
+      stream.on("end", () => {
+        received.push(session.envelope.rcptTo.map((r) => r.address).join(","));
+        callback();
+      });
+    },
+    ...options,
+  });
+  smtp.server.on("connection", (s: net.Socket) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+  smtp.listen(0, "127.0.0.1");
+  await once(smtp.server, "listening");
+  cleanups.push(() => new Promise<void>((resolve) => smtp.close(() => resolve())));
+  return {
+    port: (smtp.server.address() as AddressInfo).port,
+    received,
+    sockets,
+    mostOpen: () => mostOpen,
+  };
+}
+
+/**
+ * Just enough SMTP to be a peer; `onData` decides what happens when a mail's
+ * DATA command arrives on the n-th session (0-based).
+ */
+async function scriptedServer(onData: (session: number, socket: net.Socket) => "accept" | "drop" | "hang") {
+  let sessions = 0;
+  const delivered: string[] = [];
+  const srv = net.createServer((socket) => {
+    const session = sessions++;
+    let inData = false;
+    let rcpt = "";
+    socket.write("220 scripted ESMTP\r\n");
+    let buffered = "";
+    socket.on("data", (chunk) => {
+      buffered += chunk.toString("latin1");
+      for (;;) {
+        if (inData) {
+          const end = buffered.indexOf("\r\n.\r\n");
+          if (end < 0) return;
+          buffered = buffered.slice(end + 5);
+          inData = false;
+          delivered.push(rcpt);
+          socket.write("250 queued\r\n");
+          continue;
+        }
+        const eol = buffered.indexOf("\r\n");
+        if (eol < 0) return;
+        const line = buffered.slice(0, eol);
+        buffered = buffered.slice(eol + 2);
+        const verb = line.slice(0, 4).toUpperCase();
+        if (verb === "EHLO" || verb === "HELO") socket.write("250 scripted\r\n");
+        else if (verb === "MAIL") socket.write("250 ok\r\n");
+        else if (verb === "RCPT") {
+          rcpt = /<([^>]*)>/.exec(line)?.[1] ?? "";
+          socket.write("250 ok\r\n");
+        } else if (verb === "DATA") {
+          const what = onData(session, socket);
+          if (what === "drop") return void socket.destroy();
+          if (what === "hang") return;
+          inData = true;
+          socket.write("354 go on\r\n");
+        } else if (verb === "QUIT") socket.end("221 bye\r\n");
+        else socket.write("502 no\r\n");
+      }
+    });
+    socket.on("error", () => {});
+  });
+  srv.listen(0, "127.0.0.1");
+  await once(srv, "listening");
+  cleanups.push(() => new Promise<void>((resolve) => srv.close(() => resolve())));
+  return { port: (srv.address() as AddressInfo).port, delivered, sessions: () => sessions };
+}
+
+describe("SmtpPool", () => {
+  it("never holds more sessions open than maxConnections, however many mails are waiting", async () => {
+    const s = await server();
+    const p = pool(s.port, { maxConnections: 3 });
+    await Promise.all(Array.from({ length: 30 }, (_, i) => p.send(envelope(`many-${i}@example.com`), raw(`many-${i}@example.com`))));
+    expect(s.received).toHaveLength(30);
+    expect(s.mostOpen()).toBeLessThanOrEqual(3);
+  });
+
+  it("logs in with the credentials it was given where the server asks for AUTH, and a refused login fails the mail with the server's code", async () => {
+    const s = await server({
+      authOptional: false,
+      allowInsecureAuth: true,
+      onAuth(auth, _session, callback) {
+        if (auth.username === "mailer" && auth.password === "p@ss:word") return callback(null, { user: "mailer" });
+        callback(Object.assign(new Error("bad credentials"), { responseCode: 535 }));
+      },
+    });
+    await pool(s.port, { auth: { user: "mailer", pass: "p@ss:word" } }).send(envelope("auth@example.com"), raw("auth@example.com"));
+    expect(s.received).toEqual(["auth@example.com"]);
+
+    const refused = pool(s.port, { auth: { user: "mailer", pass: "wrong" } }).send(envelope("no@example.com"), raw("no@example.com"));
+    await expect(refused).rejects.toSatisfy((err: unknown) => smtpResponseCode(err) === 535);
+  });
+
+  it("replaces a session the server closed while it was idle instead of failing the next mail on it", async () => {
+    const s = await server();
+    const p = pool(s.port, { maxConnections: 1 });
+    await p.send(envelope("first@example.com"), raw("first@example.com"));
+    const closing = [...s.sockets].map((socket) => once(socket, "close"));
+    for (const socket of s.sockets) socket.destroy();
+    await Promise.all(closing);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+
+    await p.send(envelope("second@example.com"), raw("second@example.com"));
+    expect(s.received).toEqual(["first@example.com", "second@example.com"]);
+  });
+
+  it("fails a mail at once when its session drops mid-mail, and sends the next on a new session", async () => {
+    const s = await scriptedServer((session) => (session === 0 ? "drop" : "accept"));
+    const p = pool(s.port, { maxConnections: 1 });
+    await expect(p.send(envelope("lost@example.com"), raw("lost@example.com"))).rejects.toThrow();
+    await p.send(envelope("next@example.com"), raw("next@example.com"));
+    expect(s.delivered).toEqual(["next@example.com"]);
+    expect(s.sessions()).toBe(2);
+  });
+
+  it("fails a mail whose server stops answering once the socket timeout runs out, freeing its slot", async () => {
+    const s = await scriptedServer((session) => (session === 0 ? "hang" : "accept"));
+    const p = pool(s.port, { maxConnections: 1, socketTimeoutMs: 300 });
+    const started = Date.now();
+    await expect(p.send(envelope("stuck@example.com"), raw("stuck@example.com"))).rejects.toThrow();
+    expect(Date.now() - started).toBeLessThan(3_000);
+    await p.send(envelope("after@example.com"), raw("after@example.com"));
+    expect(s.delivered).toEqual(["after@example.com"]);
+  });
+
+  it("reports a rejected mail with the server's reply code and goes on delivering", async () => {
+    const smtp = await startSmtp();
+    cleanups.push(() => smtp.close());
+    smtp.reject = ({ to }) => (to === "bounce@example.com" ? 550 : undefined);
+    const p = pool(Number(new URL(smtp.url).port));
+    await expect(p.send(envelope("bounce@example.com"), raw("bounce@example.com"))).rejects.toSatisfy((err: unknown) => smtpResponseCode(err) === 550);
+    await p.send(envelope("fine@example.com"), raw("fine@example.com"));
+    expect((await smtp.waitFor(1)).map((m) => m.to)).toEqual(["fine@example.com"]);
+  });
+
+  it("once closed ends the mail under way, fails the one waiting for a session and refuses new ones", async () => {
+    const s = await scriptedServer(() => "hang");
+    const p = pool(s.port, { maxConnections: 1, socketTimeoutMs: 10_000 });
+    const first = p.send(envelope("a@example.com"), raw("a@example.com"));
+    const waiting = p.send(envelope("b@example.com"), raw("b@example.com"));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    p.close();
+    await expect(first).rejects.toThrow();
+    await expect(waiting).rejects.toThrow(/closed/);
+    await expect(p.send(envelope("c@example.com"), raw("c@example.com"))).rejects.toThrow(/closed/);
+  });
+});
