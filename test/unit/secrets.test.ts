@@ -134,6 +134,12 @@ describe("Secrets.encrypt / decrypt", () => {
     expect(secrets.decrypt(b, 1, context)).toBe("042137");
   });
 
+  it("never repeats an IV, across many refills of its random pool", () => {
+    const ivs = new Set<string>();
+    for (let i = 0; i < 3000; i++) ivs.add(secrets.encrypt("042137", context).subarray(0, 12).toString("hex"));
+    expect(ivs.size).toBe(3000);
+  });
+
   it("fails on a different context (AAD)", () => {
     const sealed = secrets.encrypt("042137", context);
     expect(() => secrets.decrypt(sealed, 1, "<other@otp.localhost>")).toThrow();
