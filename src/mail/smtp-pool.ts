@@ -80,6 +80,14 @@ export class SmtpPool {
   private readonly waiting: ((session: Session | undefined) => void)[] = [];
   private open = 0;
   private closed = false;
+  /**
+   * How many sessions the server accepted when it refused one more: relays
+   * limit connections per client (Postfix: 50 by default), and a mail should
+   * wait for a session the server does accept rather than fail. Lifted a
+   * minute later, in case the limit was passing.
+   */
+  private ceiling = Number.POSITIVE_INFINITY;
+  private ceilingUntil = 0;
 
   constructor(private readonly options: SmtpPoolOptions) {}
 
@@ -110,16 +118,31 @@ export class SmtpPool {
     if (this.closed) throw Object.assign(new Error("the SMTP pool is closed"), { code: "ECONNECTION" });
     const free = this.idle.pop();
     if (free) return free;
-    if (this.open < this.options.maxConnections) {
+    if (this.open < this.limit()) {
       this.open++;
       try {
         return await this.connect();
       } catch (err) {
         this.open--;
+        if (this.open > 0 && !this.closed) {
+          // Refused while other sessions are open: wait for one of those.
+          this.ceiling = this.open;
+          this.ceilingUntil = Date.now() + 60_000;
+          return this.nextFree();
+        }
         this.handOn();
         throw err;
       }
     }
+    return this.nextFree();
+  }
+
+  private limit(): number {
+    if (this.ceilingUntil <= Date.now()) this.ceiling = Number.POSITIVE_INFINITY;
+    return Math.min(this.options.maxConnections, this.ceiling);
+  }
+
+  private async nextFree(): Promise<Session> {
     const session = await new Promise<Session | undefined>((resolve) => this.waiting.push(resolve));
     // Woken with no session: a slot freed (open one) or the pool closed.
     return session ?? this.acquire();

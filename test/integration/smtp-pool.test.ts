@@ -77,10 +77,18 @@ async function server(options: ConstructorParameters<typeof SMTPServer>[0] = {})
  * Just enough SMTP to be a peer; `onData` decides what happens when a mail's
  * DATA command arrives on the n-th session (0-based).
  */
-async function scriptedServer(onData: (session: number, socket: net.Socket) => "accept" | "drop" | "hang") {
+async function scriptedServer(onData: (session: number, socket: net.Socket) => "accept" | "drop" | "hang", maxOpen = Number.POSITIVE_INFINITY) {
   let sessions = 0;
+  let open = 0;
+  let mostOpen = 0;
   const delivered: string[] = [];
   const srv = net.createServer((socket) => {
+    if (open >= maxOpen) {
+      socket.on("error", () => {});
+      return void socket.end("421 too many connections from your address\r\n");
+    }
+    mostOpen = Math.max(mostOpen, ++open);
+    socket.on("close", () => open--);
     const session = sessions++;
     let inData = false;
     let rcpt = "";
@@ -123,7 +131,7 @@ async function scriptedServer(onData: (session: number, socket: net.Socket) => "
   srv.listen(0, "127.0.0.1");
   await once(srv, "listening");
   cleanups.push(() => new Promise<void>((resolve) => srv.close(() => resolve())));
-  return { port: (srv.address() as AddressInfo).port, delivered, sessions: () => sessions };
+  return { port: (srv.address() as AddressInfo).port, delivered, sessions: () => sessions, mostOpen: () => mostOpen };
 }
 
 describe("SmtpPool", () => {
@@ -133,6 +141,14 @@ describe("SmtpPool", () => {
     await Promise.all(Array.from({ length: 30 }, (_, i) => p.send(envelope(`many-${i}@example.com`), raw(`many-${i}@example.com`))));
     expect(s.received).toHaveLength(30);
     expect(s.mostOpen()).toBeLessThanOrEqual(3);
+  });
+
+  it("keeps to the sessions a relay allows when it refuses more, instead of failing the mails that wanted one", async () => {
+    const s = await scriptedServer(() => "accept", 2);
+    const p = pool(s.port, { maxConnections: 6 });
+    await Promise.all(Array.from({ length: 12 }, (_, i) => p.send(envelope(`capped-${i}@example.com`), raw(`capped-${i}@example.com`))));
+    expect(s.delivered).toHaveLength(12);
+    expect(s.mostOpen()).toBe(2);
   });
 
   it("logs in with the credentials it was given where the server asks for AUTH, and a refused login fails the mail with the server's code", async () => {
