@@ -89,7 +89,7 @@ const USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) otp-bench/1.0";
  * sends). The paced and overload phases run against a service with the
  * defaults, as deployed.
  */
-const THROUGHPUT_ENV = { SEND_MAX_MAIL_WAIT_MS: "3600000", SEND_BACKLOG_FLOOR: "10000000", SEND_MAX_IN_FLIGHT: "100000", SEND_MIN_IN_FLIGHT: "100000" };
+const THROUGHPUT_ENV = { SEND_MAX_MAIL_WAIT_MS: "3600000", SEND_BACKLOG_FLOOR: "10000000", SEND_MAX_IN_FLIGHT: "100000", SEND_MIN_IN_FLIGHT: "100000", SEND_MAX_LOOP_DELAY_MS: "0" };
 
 const log = (s: string) => process.stderr.write(`[bench] ${s}\n`);
 

@@ -160,6 +160,8 @@ export function loadConfig(env: Env = process.env): Config {
       targetLatencyMs: int("SEND_TARGET_LATENCY_MS", 50, 1, 3_600_000),
       maxMailWaitMs: int("SEND_MAX_MAIL_WAIT_MS", 10_000, 100, 3_600_000),
       backlogFloor: int("SEND_BACKLOG_FLOOR", 200, 0, 10_000_000),
+      // Past this the instance's own queue of work is what a caller waits in.
+      maxLoopDelayMs: int("SEND_MAX_LOOP_DELAY_MS", 40, 0, 60_000),
     },
     logLevel,
     tracing: parseTracing(optional, int),

@@ -50,6 +50,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     const secrets = new Secrets(pepper, config.previousPeppers);
     const delivery = wireDelivery(config, db, secrets, logger, embedded !== undefined);
     const { devMailbox, mailer, worker } = delivery;
+    cleanups.unshift(async () => delivery.loopDelay.stop());
     let shuttingDown = false;
     const { rest, readiness, onePort } = await wireHttp({
       config,

@@ -114,6 +114,7 @@ export interface Config {
     readonly targetLatencyMs: number;
     readonly maxMailWaitMs: number;
     readonly backlogFloor: number;
+    readonly maxLoopDelayMs: number;
   };
   readonly logLevel: string;
   /** OpenTelemetry traces over OTLP/HTTP; undefined: tracing is off. */

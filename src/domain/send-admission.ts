@@ -8,7 +8,10 @@
 // many sends in progress as it completes within `targetLatencyMs` (Little's
 // law: in flight = throughput × latency; never fewer than `minInFlight`, never
 // more than `maxInFlight`), or when the queued mail, at the rate mail is being
-// delivered, would take longer than the code's life allows.
+// delivered, would take longer than the code's life allows, or when the
+// instance's own work already runs late (its event loop delay is past a
+// bound): a send accepted then would wait in that queue with everything else,
+// and so would the refusals, which are only "at once" while the loop keeps up.
 // The refusal depends on nothing about the address or the tenant's users, so
 // it reveals nothing about them.
 import type { Clock } from "./clock.js";
@@ -25,6 +28,13 @@ export interface AdmissionLimits {
   readonly maxMailWaitMs: number;
   /** A backlog this small is always accepted, whatever the measured delivery rate (e.g. none yet). */
   readonly backlogFloor: number;
+  /** How late the instance's work may run (its recent event loop delay, ms) for sends to be accepted; 0: not looked at. */
+  readonly maxLoopDelayMs: number;
+}
+
+/** Port: how late this instance runs the work it is given, lately (ms). */
+export interface LoopDelay {
+  delayMs(): number;
 }
 
 /** Port: how much mail is queued and not yet delivered, over all instances. */
@@ -89,6 +99,7 @@ export class SendAdmission {
     private readonly limits: AdmissionLimits,
     private readonly queued: QueuedMail,
     private readonly clock: Clock,
+    private readonly loop?: LoopDelay,
   ) {
     this.startedAt = clock.now();
     this.deliveries = new RateWindow(clock, this.startedAt);
@@ -129,6 +140,7 @@ export class SendAdmission {
   private refusalFor(ttlMs: number): DomainError | undefined {
     this.refreshBacklog();
     if (this.inFlight >= this.inFlightLimit()) return refusal(1_000);
+    if (this.loop && this.limits.maxLoopDelayMs > 0 && this.loop.delayMs() > this.limits.maxLoopDelayMs) return refusal(1_000);
     const backlog = this.backlog();
     if (backlog > this.limits.backlogFloor) {
       const allowedMs = Math.min(this.limits.maxMailWaitMs, ttlMs / 2);

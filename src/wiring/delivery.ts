@@ -8,6 +8,7 @@ import type { Secrets } from "../domain/secrets.js";
 import { SendAdmission } from "../domain/send-admission.js";
 import { createSmtpMailer, DevMailbox, type Mailer } from "../mail/mailer.js";
 import { OutboxWorker } from "../mail/outbox-worker.js";
+import { monitorLoopDelay, type LoopDelayMonitor } from "../observability/loop-delay.js";
 import { Metrics } from "../observability/metrics.js";
 import type { Db } from "../storage/db.js";
 import { PgOutboxStore } from "../storage/outbox-store.js";
@@ -19,6 +20,8 @@ export interface Delivery {
   readonly metrics: Metrics;
   readonly admission: SendAdmission;
   readonly worker: OutboxWorker;
+  /** What admission reads of this process's event loop; stopped at shutdown. */
+  readonly loopDelay: LoopDelayMonitor;
 }
 
 export function wireDelivery(config: Config, db: Db, secrets: Secrets, logger: Logger, embedded: boolean): Delivery {
@@ -29,7 +32,8 @@ export function wireDelivery(config: Config, db: Db, secrets: Secrets, logger: L
   const mailer: Mailer = devMailbox ?? createSmtpMailer(config.smtpUrl!, config.outbox.concurrency);
   const outbox = new PgOutboxStore(db);
   const metrics = new Metrics({ outboxBacklog: () => outbox.backlog(), pool: db });
-  const admission = new SendAdmission(config.admission, { count: async () => (await outbox.backlog()).depth }, systemClock);
+  const loopDelay = monitorLoopDelay();
+  const admission = new SendAdmission(config.admission, { count: async () => (await outbox.backlog()).depth }, systemClock, loopDelay);
   const worker = new OutboxWorker(outbox, mailer, secrets, logger, {
     // Every row that leaves the queue (delivered, failed, expired) drains the backlog admission weighs.
     observer: {
@@ -50,5 +54,5 @@ export function wireDelivery(config: Config, db: Db, secrets: Secrets, logger: L
     // shows only what was sent through it; the embedded database is ours alone.
     ownMailOnly: devMailbox !== undefined && !embedded,
   });
-  return { devMailbox, mailer, metrics, admission, worker };
+  return { devMailbox, mailer, metrics, admission, worker, loopDelay };
 }

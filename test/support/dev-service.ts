@@ -33,6 +33,8 @@ export async function startDevService(env: Record<string, string> = {}): Promise
     DATA_DIR: dataDir,
     DB_POOL_SIZE: "5",
     OUTBOX_POLL_MS: "200",
+    // Test files share the CPUs: their event loops run late for reasons of their own.
+    SEND_MAX_LOOP_DELAY_MS: "0",
     ...env,
   });
   const app = await build(config, { logger: pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }) });

@@ -17,9 +17,15 @@ class FakeQueue implements QueuedMail {
 function setup(limits: Partial<AdmissionLimits> = {}, queued = 0) {
   const clock = new FakeClock();
   const queue = new FakeQueue(queued);
+  const loop = { lateMs: 0, delayMs: () => loop.lateMs };
   // By default the in-flight limit is the maximum: the target latency is far off.
-  const admission = new SendAdmission({ maxInFlight: 4, minInFlight: 1, targetLatencyMs: 1e9, maxMailWaitMs: 10_000, backlogFloor: 10, ...limits }, queue, clock);
-  return { clock, queue, admission };
+  const admission = new SendAdmission(
+    { maxInFlight: 4, minInFlight: 1, targetLatencyMs: 1e9, maxMailWaitMs: 10_000, backlogFloor: 10, maxLoopDelayMs: 40, ...limits },
+    queue,
+    clock,
+    loop,
+  );
+  return { clock, queue, admission, loop };
 }
 
 /** Lets the background count of queued mail land. */
@@ -172,11 +178,32 @@ describe("send admission", () => {
 
   it("keeps its last estimate when counting fails", async () => {
     const { clock, admission } = setup({ backlogFloor: 0 });
-    const failing = new SendAdmission({ maxInFlight: 4, minInFlight: 1, targetLatencyMs: 1e9, maxMailWaitMs: 10_000, backlogFloor: 0 }, { count: () => Promise.reject(new Error("db down")) }, clock);
+    const failing = new SendAdmission({ maxInFlight: 4, minInFlight: 1, targetLatencyMs: 1e9, maxMailWaitMs: 10_000, backlogFloor: 0, maxLoopDelayMs: 40 }, { count: () => Promise.reject(new Error("db down")) }, clock);
     failing.admit(TWO_MINUTES)(false);
     await settle();
     expect(failing.backlog()).toBe(0);
     expect(() => failing.admit(TWO_MINUTES)(false)).not.toThrow();
     expect(admission.sendsInFlight()).toBe(0);
+  });
+});
+
+describe("send admission and the instance's own lateness", () => {
+  it("refuses at once, at the door too, while the event loop runs later than the bound, and admits again once it keeps up", () => {
+    const { admission, loop } = setup({ maxLoopDelayMs: 40 });
+    loop.lateMs = 41;
+    expect(admission.refusalNow()?.reason).toBe("rate_limited");
+    const refused = refusalOf(() => admission.admit(TWO_MINUTES));
+    expect(refused.details).toMatchObject({ retryAfterMs: 1_000, limit: "capacity" });
+    expect(admission.sendsInFlight()).toBe(0);
+
+    loop.lateMs = 40;
+    expect(admission.refusalNow()).toBeUndefined();
+    admission.admit(TWO_MINUTES)(true);
+  });
+
+  it("does not look at the loop when the bound is 0", () => {
+    const { admission, loop } = setup({ maxLoopDelayMs: 0 });
+    loop.lateMs = 10_000;
+    expect(admission.refusalNow()).toBeUndefined();
   });
 });
