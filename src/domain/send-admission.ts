@@ -8,10 +8,11 @@
 // many sends in progress as it completes within `targetLatencyMs` (Little's
 // law: in flight = throughput × latency; never fewer than `minInFlight`, never
 // more than `maxInFlight`), or when the queued mail, at the rate mail is being
-// delivered, would take longer than the code's life allows, or when the
-// instance's own work already runs late (its event loop delay is past a
-// bound): a send accepted then would wait in that queue with everything else,
-// and so would the refusals, which are only "at once" while the loop keeps up.
+// delivered, would take longer than the code's life allows. And while the
+// instance's own work runs late (its event loop delay is past a bound), no
+// more sends are let in than run without waiting (`minInFlight`): a send
+// accepted beyond them would wait in that queue with everything else, and so
+// would the refusals, which are only "at once" while the loop keeps up.
 // The refusal depends on nothing about the address or the tenant's users, so
 // it reveals nothing about them.
 import type { Clock } from "./clock.js";
@@ -28,7 +29,7 @@ export interface AdmissionLimits {
   readonly maxMailWaitMs: number;
   /** A backlog this small is always accepted, whatever the measured delivery rate (e.g. none yet). */
   readonly backlogFloor: number;
-  /** How late the instance's work may run (its recent event loop delay, ms) for sends to be accepted; 0: not looked at. */
+  /** How late the instance's work may run (its recent event loop delay, ms) before only `minInFlight` sends are let in; 0: not looked at. */
   readonly maxLoopDelayMs: number;
 }
 
@@ -140,7 +141,8 @@ export class SendAdmission {
   private refusalFor(ttlMs: number): DomainError | undefined {
     this.refreshBacklog();
     if (this.inFlight >= this.inFlightLimit()) return refusal(1_000);
-    if (this.loop && this.limits.maxLoopDelayMs > 0 && this.loop.delayMs() > this.limits.maxLoopDelayMs) return refusal(1_000);
+    // Late: no more in progress than run without waiting for a connection.
+    if (this.inFlight >= this.limits.minInFlight && this.runningLate()) return refusal(1_000);
     const backlog = this.backlog();
     if (backlog > this.limits.backlogFloor) {
       const allowedMs = Math.min(this.limits.maxMailWaitMs, ttlMs / 2);
@@ -154,6 +156,11 @@ export class SendAdmission {
       }
     }
     return undefined;
+  }
+
+  /** Whether the instance's own work runs later than the bound allows. */
+  private runningLate(): boolean {
+    return this.loop !== undefined && this.limits.maxLoopDelayMs > 0 && this.loop.delayMs() > this.limits.maxLoopDelayMs;
   }
 
   /** Told for each mail delivered by this instance. */

@@ -188,22 +188,29 @@ describe("send admission", () => {
 });
 
 describe("send admission and the instance's own lateness", () => {
-  it("refuses at once, at the door too, while the event loop runs later than the bound, and admits again once it keeps up", () => {
-    const { admission, loop } = setup({ maxLoopDelayMs: 40 });
+  it("while the event loop runs later than the bound, lets in only the sends that run at once, refusing the rest at the door too", () => {
+    const { admission, loop } = setup({ maxInFlight: 4, minInFlight: 2, maxLoopDelayMs: 40 });
     loop.lateMs = 41;
+    const first = admission.admit(TWO_MINUTES);
+    admission.admit(TWO_MINUTES);
     expect(admission.refusalNow()?.reason).toBe("rate_limited");
     const refused = refusalOf(() => admission.admit(TWO_MINUTES));
     expect(refused.details).toMatchObject({ retryAfterMs: 1_000, limit: "capacity" });
-    expect(admission.sendsInFlight()).toBe(0);
+    expect(admission.sendsInFlight()).toBe(2);
 
-    loop.lateMs = 40;
+    // Once a send ends there is room again, late or not…
+    first(true);
     expect(admission.refusalNow()).toBeUndefined();
+    admission.admit(TWO_MINUTES);
+    // …and once the loop keeps up, the usual limit applies.
+    loop.lateMs = 40;
     admission.admit(TWO_MINUTES)(true);
   });
 
   it("does not look at the loop when the bound is 0", () => {
-    const { admission, loop } = setup({ maxLoopDelayMs: 0 });
+    const { admission, loop } = setup({ maxInFlight: 4, minInFlight: 1, maxLoopDelayMs: 0 });
     loop.lateMs = 10_000;
+    admission.admit(TWO_MINUTES);
     expect(admission.refusalNow()).toBeUndefined();
   });
 });
