@@ -571,12 +571,14 @@ static void on_stdin(void) {
 /* One pass: wait for I/O or the next deadline, handle it, time streams out,
  * reopen broken connections. */
 static void poll_once(void) {
+  /* Wake for the next stream timeout or reconnection, not for the end of the
+   * phase: a stream that closes after it simply starts no successor, and
+   * waking for a time already past would spin while the last streams finish. */
   double now = mono_ms(), next = now + 1000;
-  if (in_phase && phase_end < next) next = phase_end;
   for (int i = 0; i < cfg.connections; i++) {
     conn_t *c = &conns[i];
     if (c->stream_id && c->deadline < next) next = c->deadline;
-    if (c->broken && in_phase && c->retry_at < next) next = c->retry_at;
+    if (c->broken && in_phase && now < phase_end && c->retry_at < next) next = c->retry_at;
   }
   int timeout = next > now ? (int)(next - now) + 1 : 0;
   struct epoll_event evs[64];
