@@ -5,19 +5,26 @@
 //   parent → {type:"go"}              the measured window runs
 //   child  → {type:"done", result}    then the child exits
 // REST and Connect JSON go through autocannon (HTTP/1.1, one request in
-// flight per connection); gRPC, Connect binary and Connect JSON over HTTP/2
-// through a lean node:http2 client (h2c, one session per connection, one
-// stream in flight per session, the request body encoded by hand), which
-// costs the machine about what autocannon does. A paced phase sends at a
-// fixed rate, evenly spaced (open loop), over keep-alive HTTP/1.1; the
-// overload phase does the same at twice the measured maximum.
+// flight per connection). gRPC, Connect binary and Connect JSON over HTTP/2
+// go through h2gen (bench/h2gen.c, a small C client on libnghttp2 that the
+// bench builds at run time), which this process spawns and drives over its
+// stdin/stdout: h2c, one connection per spec connection, one stream in
+// flight on each, the headers and body encoding of h2Shape below. The
+// node:http2 client below does the same and is used when h2gen cannot be
+// built; it costs two to three times autocannon's CPU per request, which on
+// two shared CPUs the service feels. A paced phase sends at a fixed rate,
+// evenly spaced (open loop), over keep-alive HTTP/1.1; the overload phase
+// does the same at twice the measured maximum.
 // Every request carries a fresh email address: that is why h2load, whose
 // body is the same for every request, cannot drive the send routes (one
 // address would make every send after the first a different, serialised
 // send on one rate-limit row, and its mail could not be told apart).
+import { spawn } from "node:child_process";
 import http from "node:http";
 import http2 from "node:http2";
+import readline from "node:readline";
 import autocannon from "autocannon";
+import { H2_ROUTES } from "./h2gen.js";
 import { nowMs, percentiles, type Percentiles } from "./stats.js";
 
 export type RouteName = "healthz" | "legacy-rest" | "stytch-rest" | "connect-json" | "connect-binary" | "grpc" | "connect-json-h2" | "stytch-rest-traced";
@@ -38,6 +45,8 @@ export interface LoadSpec {
   /** Makes this process's addresses unique in the run. */
   readonly tag: string;
   readonly userAgent: string;
+  /** The built h2gen (bench/h2gen.c): when set, it drives the HTTP/2 routes. */
+  readonly h2gen?: string;
 }
 
 export interface LoadResult {
@@ -51,8 +60,15 @@ export interface LoadResult {
   readonly latencyMs: Percentiles;
   /** [recipient, epoch ms of the 2xx answer] for every accepted send of the window. */
   readonly accepted: [string, number][];
-  /** CPU the load generator used in the window, µs. */
+  /** CPU the load generator used in the window, µs (its h2gen child's included). */
   readonly clientCpuUs: number;
+  /**
+   * The h2gen child's part of it, µs: the bench reads this process's CPU in
+   * /proc, which does not show a live child's, and adds this.
+   */
+  readonly helperCpuUs: number;
+  /** What drove the route. */
+  readonly client: string;
   readonly firstError?: string;
   /** Answers 429 or 503 (refused), how many carried Retry-After, and how long they took. */
   readonly refused: number;
@@ -76,12 +92,13 @@ class Recorder {
     this.refusedLatencies.push(latencyMs);
     if (retryAfter) this.refusedWithRetryAfter++;
   }
-  record(email: string, status: string, ok: boolean, latencyMs: number, detail?: string): void {
+  /** `at`: epoch ms of the answer, when it came before this call (h2gen's records). */
+  record(email: string, status: string, ok: boolean, latencyMs: number, detail?: string, at?: number): void {
     this.requests++;
     this.statusCounts[status] = (this.statusCounts[status] ?? 0) + 1;
     if (ok) {
       this.latencies.push(latencyMs);
-      if (this.keepAccepted) this.accepted.push([email, nowMs()]);
+      if (this.keepAccepted) this.accepted.push([email, at ?? nowMs()]);
     } else {
       this.errors++;
       this.firstError ??= `${status}${detail ? `: ${detail.slice(0, 300)}` : ""}`;
@@ -89,9 +106,15 @@ class Recorder {
   }
 }
 
+/** Phases as they appear in addresses; run.ts finds the window's mail by `b.<tag>.m.`. */
+const WARM_PHASE = "w";
+const MEASURED_PHASE = "m";
+const EMAIL_DOMAIN = "@bench.example";
+const emailPrefix = (spec: LoadSpec) => `b.${spec.tag}.`;
 let seq = 0;
+/** h2gen builds its addresses the same way: prefix, phase, ".", the counter in base 36, domain. */
 function freshEmail(spec: LoadSpec, phase: string): string {
-  return `b.${spec.tag}.${phase}.${(seq++).toString(36)}@bench.example`;
+  return `${emailPrefix(spec)}${phase}.${(seq++).toString(36)}${EMAIL_DOMAIN}`;
 }
 
 // ---------------------------------------------------------------- HTTP/1.1 (autocannon)
@@ -181,6 +204,8 @@ function protoEmail(email: string): Buffer {
 
 interface H2Shape {
   headers: http2.OutgoingHttpHeaders;
+  /** How body() encodes the address, for h2gen, which encodes it itself. */
+  encoding: "json" | "proto" | "grpc";
   body(email: string): Buffer;
   /** Whether the answer (status, headers, trailers, body) is a success; the reason otherwise. */
   check(status: number, headers: http2.IncomingHttpHeaders, trailers: http2.IncomingHttpHeaders): string | undefined;
@@ -192,6 +217,7 @@ function h2Shape(spec: LoadSpec): H2Shape {
     case "grpc":
       return {
         headers: { ...base, "content-type": "application/grpc+proto", te: "trailers" },
+        encoding: "grpc",
         body: (email) => {
           const msg = protoEmail(email);
           const frame = Buffer.allocUnsafe(5 + msg.length);
@@ -208,12 +234,14 @@ function h2Shape(spec: LoadSpec): H2Shape {
     case "connect-binary":
       return {
         headers: { ...base, "content-type": "application/proto", "connect-protocol-version": "1" },
+        encoding: "proto",
         body: protoEmail,
         check: (status) => (status === 200 ? undefined : String(status)),
       };
     case "connect-json-h2":
       return {
         headers: { ...base, "content-type": "application/json", "connect-protocol-version": "1" },
+        encoding: "json",
         body: (email) => Buffer.from(JSON.stringify({ email })),
         check: (status) => (status === 200 ? undefined : String(status)),
       };
@@ -229,6 +257,9 @@ function h2Sessions(spec: LoadSpec): http2.ClientHttp2Session[] {
     return s;
   });
 }
+
+/** Refusals: grpc-status 8 resource_exhausted / 14 unavailable; Connect's 429 / 503. */
+const REFUSED = ["grpc_8", "grpc_14", "429", "503"];
 
 /** One request on a session; resolves with an error reason, or undefined for a success. */
 function h2Request(
@@ -256,8 +287,7 @@ function h2Request(
       if (status === 0) return resolve({ fail: "transport_error", detail: "stream closed without an answer" });
       const fail = shape.check(status, headers, trailers);
       if (!fail) return resolve({});
-      // grpc-status 8 resource_exhausted / 14 unavailable; Connect's 429 / 503.
-      const refused = ["grpc_8", "grpc_14", "429", "503"].includes(fail);
+      const refused = REFUSED.includes(fail);
       const retryAfter = (headers["retry-after"] ?? trailers["retry-after"]) !== undefined;
       resolve({ fail, detail: `${String(headers["grpc-message"] ?? trailers["grpc-message"] ?? "")} ${body}`, refused, retryAfter });
     });
@@ -280,6 +310,62 @@ async function runH2(spec: LoadSpec, sessions: http2.ClientHttp2Session[], secon
       }
     }),
   );
+}
+
+// ---------------------------------------------------------------- HTTP/2 (h2gen, C)
+
+interface H2gen {
+  /** The warm-up's counts, once h2gen has run it. */
+  warmed(): Promise<{ requests: number; errors: number; firstError?: string }>;
+  /** Starts the measured window; resolves when h2gen has reported every request of it. */
+  measure(rec: Recorder): Promise<{ durationMs: number; cpuUs: number }>;
+}
+
+/**
+ * Spawns h2gen for the spec: it opens its connections and runs the warm-up at
+ * once. The protocol (tab-separated lines) is described at the top of h2gen.c.
+ */
+function startH2gen(spec: LoadSpec, bin: string): H2gen {
+  const shape = h2Shape(spec);
+  const url = new URL(spec.baseUrl);
+  const { ":method": method, ":path": rpcPath, ...headers } = shape.headers;
+  if (method !== "POST") throw new Error("h2gen sends POST only");
+  const args = [
+    ...["--host", url.hostname, "--port", url.port, "--authority", url.host, "--path", String(rpcPath)],
+    ...["--connections", String(spec.connections), "--warmup", String(spec.warmupSeconds), "--seconds", String(spec.seconds)],
+    ...["--body", shape.encoding, "--check", shape.encoding === "grpc" ? "grpc" : "http"],
+    ...["--email-prefix", emailPrefix(spec), "--email-domain", EMAIL_DOMAIN, "--warm-phase", WARM_PHASE, "--phase", MEASURED_PHASE],
+    ...Object.entries(headers).flatMap(([k, v]) => ["--header", k, String(v)]),
+  ];
+  const child = spawn(bin, args, { stdio: ["pipe", "pipe", "inherit"] });
+  let exit: string | undefined;
+  child.on("exit", (code, signal) => (exit = `h2gen exited with ${code ?? signal}`));
+  const lines = readline.createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const line = async (): Promise<string[]> => {
+    const next = await lines.next();
+    if (next.done) throw new Error(exit ?? "h2gen closed its output");
+    return next.value.split("\t");
+  };
+  return {
+    async warmed() {
+      const [kind, requests, errors, firstError] = await line();
+      if (kind !== "W") throw new Error(`h2gen: expected its warm-up line, got ${kind}`);
+      return { requests: Number(requests), errors: Number(errors), ...(firstError ? { firstError } : {}) };
+    },
+    async measure(rec) {
+      child.stdin!.end("go\n");
+      for (;;) {
+        const f = await line();
+        if (f[0] === "A") rec.record(f[1]!, "ok", true, Number(f[3]), undefined, Number(f[2]));
+        else if (f[0] === "F") {
+          const [, status, ms, retryAfter, detail] = f as [string, string, string, string, string];
+          if (REFUSED.includes(status)) rec.refusal(Number(ms), retryAfter === "1");
+          rec.record("", status, false, Number(ms), detail);
+        } else if (f[0] === "E") return { durationMs: Number(f[1]), cpuUs: Number(f[2]) };
+        else throw new Error(`h2gen: unexpected line ${f.join(" ")}`);
+      }
+    },
+  };
 }
 
 // ---------------------------------------------------------------- paced (open loop)
@@ -339,8 +425,10 @@ async function main(): Promise<void> {
   const start = await next();
   if (start.type !== "start") throw new Error("expected start");
   const { spec } = start;
-  const h2 = spec.route === "grpc" || spec.route === "connect-binary" || spec.route === "connect-json-h2";
-  const sessions = h2 ? h2Sessions(spec) : [];
+  const h2 = H2_ROUTES.includes(spec.route) && !spec.rate;
+  const gen = h2 && spec.h2gen ? startH2gen(spec, spec.h2gen) : undefined;
+  const sessions = h2 && !gen ? h2Sessions(spec) : [];
+  const client = gen ? "h2gen (C, libnghttp2)" : h2 ? "node:http2" : spec.rate ? "node:http" : "autocannon";
 
   const run = async (seconds: number, rec: Recorder, phase: string) => {
     if (spec.rate) return runPaced(spec, spec.rate, seconds, rec, phase);
@@ -349,7 +437,8 @@ async function main(): Promise<void> {
   };
 
   const warm = new Recorder(false);
-  if (spec.warmupSeconds > 0) await run(spec.warmupSeconds, warm, "w");
+  if (gen) Object.assign(warm, await gen.warmed());
+  else if (spec.warmupSeconds > 0) await run(spec.warmupSeconds, warm, WARM_PHASE);
   const go = next();
   process.send!({ type: "warmed", requests: warm.requests, errors: warm.errors, firstError: warm.firstError });
   await go;
@@ -357,8 +446,11 @@ async function main(): Promise<void> {
   const rec = new Recorder(true);
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  await run(spec.seconds, rec, "m");
-  const durationMs = performance.now() - t0;
+  // h2gen times the window itself, from the moment it reads the start line.
+  let helper = { durationMs: 0, cpuUs: 0 };
+  if (gen) helper = await gen.measure(rec);
+  else await run(spec.seconds, rec, MEASURED_PHASE);
+  const durationMs = gen ? helper.durationMs : performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
   const result: LoadResult = {
     route: spec.route,
@@ -369,7 +461,9 @@ async function main(): Promise<void> {
     statusCounts: rec.statusCounts,
     latencyMs: percentiles(rec.latencies),
     accepted: rec.accepted,
-    clientCpuUs: cpu.user + cpu.system,
+    clientCpuUs: cpu.user + cpu.system + helper.cpuUs,
+    helperCpuUs: helper.cpuUs,
+    client,
     refused: rec.refusedLatencies.length,
     refusedWithRetryAfter: rec.refusedWithRetryAfter,
     refusedLatencyMs: percentiles(rec.refusedLatencies),

@@ -48,6 +48,8 @@ export interface RouteResult {
   /** Database transactions (commits + rollbacks) in the window per request, the outbox worker's included. */
   readonly dbTxPerReq?: number;
   readonly clientCpuUsPerReq: number;
+  /** What drove the route: autocannon, h2gen (the C client) or node:http2 (results from before this field have none). */
+  readonly client?: string;
   readonly machineCpuPct: number;
   /** Share of the machine's CPU used by other processes during the window. */
   readonly otherCpuPct: number;
@@ -139,13 +141,18 @@ const ROUTE_WHAT: Record<RouteName, string> = {
   "legacy-rest": "GET /api/sys/users/sendOtp?email=…&businessId=7 (HTTP/1.1, autocannon); fresh addresses the business does not know: 200, no mail",
   "stytch-rest": "POST /v1/otps/email/login_or_create (HTTP/1.1, autocannon); fresh addresses, each creates its user",
   "connect-json": "Connect JSON POST /otp.v1.OtpService/LoginOrCreateEmailOtp (HTTP/1.1, autocannon)",
-  "connect-binary": "Connect binary LoginOrCreateEmailOtp over HTTP/2 h2c (node:http2 client, one session per connection)",
+  "connect-binary": "Connect binary LoginOrCreateEmailOtp over HTTP/2 h2c, one stream in flight per connection",
   "stytch-rest-traced": "Stytch REST as stytch-rest, against a second service started with tracing on (OTEL_* set: every request sampled, OTLP/HTTP export to a sink in the bench that discards it)",
-  "connect-json-h2": "Connect JSON LoginOrCreateEmailOtp over HTTP/2 h2c (node:http2 client, one session per connection)",
-  grpc: "gRPC LoginOrCreateEmailOtp over HTTP/2 h2c (node:http2 client, one session per connection)",
+  "connect-json-h2": "Connect JSON LoginOrCreateEmailOtp over HTTP/2 h2c, one stream in flight per connection",
+  grpc: "gRPC LoginOrCreateEmailOtp over HTTP/2 h2c, one stream in flight per connection",
 };
 
 const med = (xs: number[]) => median(xs);
+
+/** The clients that drove a route over the runs ("" when the results predate the field). */
+function clientsOf(runs: RunResult[], route: RouteName): string {
+  return [...new Set(runs.flatMap((r) => r.routes.filter((x) => x.route === route && x.client).map((x) => x.client!)))].join(", ");
+}
 
 /** RESULTS.md keeps what lies between these markers when it is rewritten. */
 const KEPT_START = "<!-- kept by hand: a re-run keeps this part -->";
@@ -354,6 +361,7 @@ export function writeReport(runs: RunResult[], profiled: RunResult | undefined, 
   for (const l of loads) out.push(l);
   out.push("");
   out.push(mainTable(rows, table));
+  out.push(`load generators: ${rows.map((r) => `${r.route} ${clientsOf(runs, r.route) || "?"}`).join("; ")}`);
   out.push("");
   out.push(table(DELIVERY_HEADER, deliveryRows(rows.filter((r) => r.route !== "healthz" && r.route !== "legacy-rest"))));
   if (paced.length) {
@@ -419,7 +427,7 @@ export function writeReport(runs: RunResult[], profiled: RunResult | undefined, 
   md.push("");
   md.push("Routes (every request a fresh address):");
   md.push("");
-  for (const r of rows) md.push(`- \`${r.route}\`: ${ROUTE_WHAT[r.route]}`);
+  for (const r of rows) md.push(`- \`${r.route}\`: ${ROUTE_WHAT[r.route]}${clientsOf(runs, r.route) ? `; load generator: ${clientsOf(runs, r.route)}` : ""}`);
   md.push("");
   md.push("## Throughput, latency, resources");
   md.push("");
@@ -429,7 +437,7 @@ export function writeReport(runs: RunResult[], profiled: RunResult | undefined, 
     [
       "`svc µs/req`: the service process's CPU (utime+stime from /proc) in the window per 2xx answer (the CPU of refusals, when there were any, is charged to the accepted sends; `errors` counts them), the outbox worker's deliveries in that window included; `svc+deliv µs`: the same from the window's start until the window's mail was all delivered. `pg µs/req`: CPU of the Postgres server processes; ",
       rows.some((r) => Number.isFinite(r.db_tx_per_req)) ? "`db tx/req`: transactions committed or rolled back in the database per request (pg_stat_database), the outbox worker's included; " : "",
-      "`client µs/req`: the load generator's. `machine cpu %`: busy share of all CPUs in the window (/proc/stat); `others cpu %`: the part of it used by processes that are not the bench's (other work on the machine). `rss MB`: peak VmRSS sampled every 50 ms during the route; `rss growth MB`: the peak in the measured window's last third minus the peak in its first third. `ratio`: rps / ceiling tps of the matching pgbench shape.",
+      "`client µs/req`: the load generator's (with h2gen, its C process's CPU included). `machine cpu %`: busy share of all CPUs in the window (/proc/stat); `others cpu %`: the part of it used by processes that are not the bench's (other work on the machine). `rss MB`: peak VmRSS sampled every 50 ms during the route; `rss growth MB`: the peak in the measured window's last third minus the peak in its first third. `ratio`: rps / ceiling tps of the matching pgbench shape.",
     ].join(""),
   );
   if (runs.length > 1) {

@@ -19,6 +19,7 @@ import pg from "pg";
 import { pino } from "pino";
 import { freePort, startEmbeddedPostgres } from "../src/storage/embedded.js";
 import { summariseProfile, type ProfileSummary } from "./cpuprofile.js";
+import { buildH2gen, H2_ROUTES } from "./h2gen.js";
 import type { LoadResult, LoadSpec, RouteName } from "./loadgen.js";
 import { buildScript, ensurePgbench, REFERENCE_SETUP, referenceScript, runPgbench, type CeilingResult, type LimitShape, type SendShape } from "./pgbench.js";
 import { cpuUs, machineTicks, sampleRss, statusKb, treeCpuUs } from "./procstat.js";
@@ -413,6 +414,8 @@ interface Ctx {
   readonly postmasterPid: number | undefined;
   readonly authorization: string;
   readonly businessId: number;
+  /** The built C HTTP/2 client (h2gen.c), when it built: it drives the HTTP/2 routes. */
+  readonly h2gen: string | undefined;
 }
 
 interface MeasureOptions {
@@ -440,6 +443,7 @@ async function measureRoute(ctx: Ctx, route: RouteName, opts: MeasureOptions): P
     businessId: ctx.businessId,
     tag: opts.tag,
     userAgent: USER_AGENT,
+    ...(ctx.h2gen ? { h2gen: ctx.h2gen } : {}),
   };
   const rss = sampleRss(service.pid);
   const lg = startLoadgen();
@@ -504,11 +508,13 @@ async function measureRoute(ctx: Ctx, route: RouteName, opts: MeasureOptions): P
     pgCpuUsPerReq: (b.pgCpu - a.pgCpu) / accepted,
     // The bench's own two statements are not counted; the outbox worker's are.
     dbTxPerReq: (xb - xa - 1) / accepted,
-    clientCpuUsPerReq: (b.lgCpu - a.lgCpu) / accepted,
+    // The load generator's own CPU (/proc) plus its h2gen child's in the window, which /proc of the load generator does not show.
+    clientCpuUsPerReq: (b.lgCpu - a.lgCpu + r.helperCpuUs) / accepted,
+    client: r.client,
     machineCpuPct: (100 * (b.ticks.busy - a.ticks.busy)) / (b.ticks.total - a.ticks.total),
     // Machine CPU not used by the service, Postgres, the load generator or this process: other work on the machine.
     otherCpuPct: ctx.postmasterPid
-      ? (100 * ((b.ticks.busy - a.ticks.busy) * 10_000 - (b.svc - a.svc) - (b.pgCpu - a.pgCpu) - (b.lgCpu - a.lgCpu) - (b.self.user + b.self.system - a.self.user - a.self.system))) /
+      ? (100 * ((b.ticks.busy - a.ticks.busy) * 10_000 - (b.svc - a.svc) - (b.pgCpu - a.pgCpu) - (b.lgCpu - a.lgCpu + r.helperCpuUs) - (b.self.user + b.self.system - a.self.user - a.self.system))) /
         ((b.ticks.total - a.ticks.total) * 10_000)
       : NaN,
     rssPeakMb: rssPeakKb / 1024,
@@ -576,7 +582,9 @@ async function oneRun(index: number, profile: boolean): Promise<RunResult> {
      FROM pg_settings WHERE name IN ('shared_buffers', 'synchronous_commit', 'fsync', 'max_connections', 'wal_level', 'work_mem')`,
   );
 
-  const ctx: Ctx = { service, db, sink, postmasterPid: database.postmasterPid, authorization, businessId: creds.business_id };
+  const h2gen = settings.routes.some((r) => H2_ROUTES.includes(r)) ? buildH2gen(tmp, log) : undefined;
+  if (h2gen) log("h2gen built: it drives the HTTP/2 routes");
+  const ctx: Ctx = { service, db, sink, postmasterPid: database.postmasterPid, authorization, businessId: creds.business_id, h2gen };
   const routes: RouteResult[] = [];
   for (const route of settings.routes) {
     // healthz (no database, no mail) is the machine's HTTP floor: a short window is enough.
@@ -584,7 +592,7 @@ async function oneRun(index: number, profile: boolean): Promise<RunResult> {
     const seconds = route === "healthz" ? Math.min(5, settings.seconds) : settings.seconds;
     log(`${route}: ${warmupSeconds} s warm-up, ${seconds} s measured, ${settings.connections} connections`);
     const r = await measureRoute(ctx, route, { tag: `r${index}${ROUTE_TAG[route]}`, warmupSeconds, seconds });
-    log(`${route}: ${r.rps.toFixed(0)} rps, p50 ${r.latencyMs.p50.toFixed(2)} ms, p99 ${r.latencyMs.p99.toFixed(2)} ms, ${r.errors} errors, ${r.cpuUsPerReq.toFixed(0)} µs CPU/req`);
+    log(`${route}: ${r.rps.toFixed(0)} rps, p50 ${r.latencyMs.p50.toFixed(2)} ms, p99 ${r.latencyMs.p99.toFixed(2)} ms, ${r.errors} errors, ${r.cpuUsPerReq.toFixed(0)} µs CPU/req; load generator ${r.client}, ${r.clientCpuUsPerReq.toFixed(0)} µs CPU/req`);
     routes.push(r);
   }
 
