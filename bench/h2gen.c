@@ -686,7 +686,14 @@ int main(int argc, char **argv) {
   buf_printf(&line, "E\t%.3f\t%.0f\n", duration, cpu_us() - cpu0);
   write_all(1, line.p, line.len);
 
-  for (int i = 0; i < cfg.connections; i++) conn_close(&conns[i]);
+  for (int i = 0; i < cfg.connections; i++) {
+    conn_close(&conns[i]);
+    free(conns[i].out.p);
+  }
+  free(conns);
+  free(line.p);
+  free(rec.lines.p);
+  free(stdin_buf.p);
   nghttp2_session_callbacks_del(callbacks);
   return 0;
 }
