@@ -67,6 +67,8 @@ const settings = {
   tracing: !/^(0|false|no)$/i.test(process.env.BENCH_TRACING ?? ""),
   /** The minimal-send reference in pgbench (0: skipped). */
   reference: !/^(0|false|no)$/i.test(process.env.BENCH_REFERENCE ?? ""),
+  /** The HTTP/2 routes driven by h2gen (0: by loadgen.ts's node:http2 client, to compare the two). */
+  h2gen: !/^(0|false|no)$/i.test(process.env.BENCH_H2GEN ?? ""),
 };
 if (settings.patch && !settings.ref) throw new Error("BENCH_PATCH applies to an exported commit: set BENCH_REF too");
 for (const r of settings.routes) if (!ALL_ROUTES.includes(r)) throw new Error(`BENCH_ROUTES: unknown route ${r} (known: ${ALL_ROUTES.join(", ")})`);
@@ -582,8 +584,10 @@ async function oneRun(index: number, profile: boolean): Promise<RunResult> {
      FROM pg_settings WHERE name IN ('shared_buffers', 'synchronous_commit', 'fsync', 'max_connections', 'wal_level', 'work_mem')`,
   );
 
-  const h2gen = settings.routes.some((r) => H2_ROUTES.includes(r)) ? buildH2gen(tmp, log) : undefined;
+  const h2Routes = settings.routes.some((r) => H2_ROUTES.includes(r));
+  const h2gen = h2Routes && settings.h2gen ? buildH2gen(tmp, log) : undefined;
   if (h2gen) log("h2gen built: it drives the HTTP/2 routes");
+  else if (h2Routes && !settings.h2gen) log("BENCH_H2GEN=0: the HTTP/2 routes are driven by the node:http2 client");
   const ctx: Ctx = { service, db, sink, postmasterPid: database.postmasterPid, authorization, businessId: creds.business_id, h2gen };
   const routes: RouteResult[] = [];
   for (const route of settings.routes) {
