@@ -19,9 +19,13 @@
  * It is driven by loadgen.ts over stdin/stdout (one line each, tab-separated):
  *   h2gen → "W <requests> <errors> <first error>"   warm-up done
  *   loadgen → any line                                the measured window starts
- *   h2gen → "A <email> <epoch ms> <latency ms>"       per accepted send
+ *   h2gen → "A <email> <answer ms> <latency ms>"      per accepted send
  *           "F <status> <latency ms> <retry-after 0|1> <detail>"  per failure
  *           "E <duration ms> <cpu µs>"                window done; then it exits
+ * The answer's time is CLOCK_MONOTONIC in ms: loadgen.ts turns it into epoch
+ * ms on its own clock (performance.timeOrigin + performance.now(), which is
+ * CLOCK_MONOTONIC too), exactly as its node client stamps accepted sends, so
+ * a step of the wall clock while the bench runs moves both the same way.
  * Records are kept in memory and written after the window so that writing
  * them does not compete with the requests; the CPU figure (getrusage, from
  * the start line to the last record written) is this process's share of the
@@ -70,18 +74,11 @@ static void die(const char *fmt, ...) {
 
 /* ------------------------------------------------------------ clocks */
 
-/* Latency and deadlines on the monotonic clock, as performance.now(). */
+/* Latency, deadlines and answer times on the monotonic clock, which node's
+ * performance.now() and process.hrtime() read too. */
 static double mono_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-/* The answer's wall-clock time: the bench matches it against the SMTP sink's
- * arrival times, which are epoch ms. */
-static double epoch_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
   return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
@@ -212,12 +209,12 @@ static struct {
   buf_t lines; /* the records, written after the window */
 } rec;
 
-static void record_ok(const char *email, size_t email_len, double latency_ms) {
+static void record_ok(const char *email, size_t email_len, double at_ms, double latency_ms) {
   rec.requests++;
   if (!rec.keep) return;
   buf_add(&rec.lines, "A\t", 2);
   buf_add(&rec.lines, email, email_len);
-  buf_printf(&rec.lines, "\t%.3f\t%.3f\n", epoch_ms(), latency_ms);
+  buf_printf(&rec.lines, "\t%.3f\t%.3f\n", at_ms, latency_ms);
 }
 
 /* status: "grpc_<n>", the HTTP status, or "transport_error", as the node client names them. */
@@ -486,7 +483,7 @@ static void start_request(conn_t *c) {
 
 /* The closed stream's outcome, judged as loadgen.ts's h2Request judges it. */
 static void finish_request(conn_t *c, const char *transport_detail) {
-  double ms = mono_ms() - c->t0;
+  double now = mono_ms(), ms = now - c->t0;
   c->stream_id = 0;
   c->done = 0;
   if (c->status == 0) {
@@ -505,7 +502,7 @@ static void finish_request(conn_t *c, const char *transport_detail) {
     snprintf(status, sizeof status, "%d", c->status);
   }
   if (ok) {
-    record_ok(c->email, c->email_len, ms);
+    record_ok(c->email, c->email_len, now, ms);
     return;
   }
   /* The node client's detail: grpc-message, a space, the start of the body. */

@@ -11,10 +11,11 @@
 // stdin/stdout: h2c, one connection per spec connection, one stream in
 // flight on each, the headers and body encoding of h2Shape below. The
 // node:http2 client below does the same and is used when h2gen cannot be
-// built; it costs two to three times autocannon's CPU per request, which on
-// two shared CPUs the service feels. A paced phase sends at a fixed rate,
-// evenly spaced (open loop), over keep-alive HTTP/1.1; the overload phase
-// does the same at twice the measured maximum.
+// built (or with BENCH_H2GEN=0). It costs about twice autocannon's CPU per
+// request and h2gen about half of autocannon's; on two shared CPUs the
+// service feels the difference. A paced phase sends at a fixed rate, evenly
+// spaced (open loop), over keep-alive HTTP/1.1; the overload phase does the
+// same at twice the measured maximum.
 // Every request carries a fresh email address: that is why h2load, whose
 // body is the same for every request, cannot drive the send routes (one
 // address would make every send after the first a different, serialised
@@ -92,7 +93,7 @@ class Recorder {
     this.refusedLatencies.push(latencyMs);
     if (retryAfter) this.refusedWithRetryAfter++;
   }
-  /** `at`: epoch ms of the answer, when it came before this call (h2gen's records). */
+  /** `at`: epoch ms (nowMs) of the answer, when it came before this call (h2gen's records). */
   record(email: string, status: string, ok: boolean, latencyMs: number, detail?: string, at?: number): void {
     this.requests++;
     this.statusCounts[status] = (this.statusCounts[status] ?? 0) + 1;
@@ -354,9 +355,12 @@ function startH2gen(spec: LoadSpec, bin: string): H2gen {
     },
     async measure(rec) {
       child.stdin!.end("go\n");
+      // h2gen stamps answers with CLOCK_MONOTONIC (ms), which process.hrtime reads:
+      // this offset puts them on nowMs()'s clock, as the node client stamps them.
+      const monoToNowMs = nowMs() - Number(process.hrtime.bigint()) / 1e6;
       for (;;) {
         const f = await line();
-        if (f[0] === "A") rec.record(f[1]!, "ok", true, Number(f[3]), undefined, Number(f[2]));
+        if (f[0] === "A") rec.record(f[1]!, "ok", true, Number(f[3]), undefined, Number(f[2]) + monoToNowMs);
         else if (f[0] === "F") {
           const [, status, ms, retryAfter, detail] = f as [string, string, string, string, string];
           if (REFUSED.includes(status)) rec.refusal(Number(ms), retryAfter === "1");
