@@ -53,4 +53,4 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
 # signals or reap zombies. `docker run IMAGE dist/server/migrate.mjs` runs
 # the migrate step instead.
 ENTRYPOINT ["node"]
-CMD ["--enable-source-maps", "--max-semi-space-size=8", "--heap-growing-percent=50", "dist/server/server.mjs"]
+CMD ["--enable-source-maps", "--max-semi-space-size=8", "--heap-growing-percent=30", "dist/server/server.mjs"]
