@@ -250,17 +250,21 @@ async function startService(source: Source, db: Database, smtp: SmtpSink, tmp: s
   // (sources from before that script existed run through tsx).
   const scripts = (JSON.parse(readFileSync(path.join(source.dir, "package.json"), "utf8")) as { scripts?: Record<string, string> }).scripts ?? {};
   let entry = ["--import", "tsx", "src/server.ts"];
+  const startEnv: Record<string, string> = {};
   if (scripts.build) {
     execFileSync("npm", ["run", "-s", "build"], { cwd: source.dir, stdio: "inherit" });
     // The node flags of the start script (e.g. heap sizing), then its entry.
     const started = /\bnode\s+(.*?)\s*(\S+\.mjs)\s*$/.exec(scripts.start ?? "");
     entry = started ? [...started[1]!.split(/\s+/).filter(Boolean), started[2]!] : ["dist/server/server.mjs"];
+    // …and the environment it sets before node (e.g. MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}).
+    const before = (scripts.start ?? "").split(/\bexec\b|\bnode\b/)[0] ?? "";
+    for (const m of before.matchAll(/([A-Z_][A-Z0-9_]*)=(?:\$\{[A-Z_][A-Z0-9_]*:-([^}]*)\}|(\S+))/g)) startEnv[m[1]!] = m[2] ?? m[3]!;
   }
   const args = [...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []), "--import", title, ...entry];
   const logFile = path.join(tmp, `${name}.log`);
   const out = createWriteStream(logFile);
   const t0 = performance.now();
-  const child = spawn(process.execPath, args, { cwd: source.dir, env: { ...inherited, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, args, { cwd: source.dir, env: { ...inherited, ...startEnv, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   child.stdout!.pipe(out, { end: false });
   child.stderr!.pipe(out, { end: false });
   let stopping = false;
