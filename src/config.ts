@@ -147,7 +147,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxSessionsPerClient: int("MAX_SESSIONS_PER_CLIENT", 8, 0, 1_000_000),
     maxStreamsPerClient: int("MAX_STREAMS_PER_CLIENT", 256, 0, 1_000_000),
     outbox: {
-      concurrency: int("OUTBOX_CONCURRENCY", 64, 1, 256),
+      concurrency: int("OUTBOX_CONCURRENCY", 96, 1, 256),
       pollMs: int("OUTBOX_POLL_MS", 1_000, 10, 600_000),
       maxAttempts: int("OUTBOX_MAX_ATTEMPTS", 100, 1, 10_000),
     },
