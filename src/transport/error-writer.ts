@@ -19,7 +19,7 @@ import {
 import { DomainError, type FieldViolation } from "../domain/errors.js";
 import { ApiContract } from "./contract.js";
 import { connectCodeName, connectRaised, ERROR_MAP, type Failure, toFailure, type WireReason } from "./error-mapping.js";
-import { type NodeRequest, type NodeResponse, writeJson } from "./http-io.js";
+import { headerRecord, type NodeRequest, type NodeResponse, writeJson } from "./http-io.js";
 import { TransportError } from "./transport-error.js";
 
 /** How a route family spells an error body. */
@@ -140,9 +140,8 @@ export function writeRpcError(req: NodeRequest, res: NodeResponse, err: unknown,
   const r = res as import("node:http").ServerResponse;
   const contentType = String(req.headers["content-type"] ?? "");
   const grpc = contentType.startsWith("application/grpc");
-  const headers: Record<string, string> = { "content-type": grpc ? contentType.split(";")[0]! : "application/json" };
-  (grpc ? setTrailerStatus(new Headers(), error) : error.metadata).forEach((value, key) => {
-    headers[key] = value;
+  const headers = headerRecord(grpc ? setTrailerStatus(new Headers(), error) : error.metadata, {
+    "content-type": grpc ? contentType.split(";")[0]! : "application/json",
   });
   const body = grpc ? undefined : errorToJsonBytes(error, {});
   if (body) headers["content-length"] = String(body.byteLength);

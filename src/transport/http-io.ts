@@ -29,3 +29,11 @@ export function requestHeaders(req: NodeRequest): Headers {
   }
   return headers;
 }
+
+/** fetch Headers as the plain record node's writeHead takes, added to `into`. */
+export function headerRecord(headers: Headers, into: Record<string, string> = {}): Record<string, string> {
+  headers.forEach((value, key) => {
+    into[key] = value;
+  });
+  return into;
+}

@@ -13,7 +13,7 @@ import {
 } from "@connectrpc/connect/protocol";
 import { codeToHttpStatus, errorToJsonBytes, parseTimeout as parseConnectTimeout, trailerMux } from "@connectrpc/connect/protocol-connect";
 import { parseTimeout as parseGrpcTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
-import { type NodeRequest, type NodeResponse, requestHeaders } from "./http-io.js";
+import { headerRecord, type NodeRequest, type NodeResponse, requestHeaders } from "./http-io.js";
 
 export type UnarySpec = Parameters<typeof invokeUnaryImplementation>[0];
 
@@ -146,7 +146,7 @@ function writable(res: NodeResponse): boolean {
 function writeGrpc(res: NodeResponse, header: Headers, trailer: Headers, message: Uint8Array | undefined): void {
   if (!writable(res)) return;
   const r = res as import("node:http").ServerResponse;
-  r.writeHead(200, plain(header));
+  r.writeHead(200, headerRecord(header));
   if (message) {
     const frame = Buffer.allocUnsafe(5 + message.length);
     frame[0] = 0;
@@ -154,24 +154,16 @@ function writeGrpc(res: NodeResponse, header: Headers, trailer: Headers, message
     frame.set(message, 5);
     r.write(frame);
   }
-  r.addTrailers(plain(trailer));
+  r.addTrailers(headerRecord(trailer));
   r.end();
 }
 
 function writeConnect(res: NodeResponse, status: number, header: Headers, body: Uint8Array): void {
   if (!writable(res)) return;
-  const headers = plain(header);
+  const headers = headerRecord(header);
   headers["content-length"] = String(body.byteLength);
   (res as import("node:http").ServerResponse).writeHead(status, headers);
   res.end(body);
-}
-
-function plain(headers: Headers): Record<string, string> {
-  const out: Record<string, string> = {};
-  headers.forEach((value, key) => {
-    out[key] = value;
-  });
-  return out;
 }
 
 function headerValue(req: NodeRequest, name: string): string | undefined {
