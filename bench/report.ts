@@ -423,6 +423,10 @@ export function writeReport(runs: RunResult[], profiled: RunResult | undefined, 
   md.push(`- **Machine**: ${last.machine.cpus} CPUs (${last.machine.model}), ${fmt(last.machine.memGb)} GiB; node ${last.node}; ${last.database.describe}, Postgres ${last.database.version} (${last.database.settings})`);
   md.push(`- **Machine load** (1/5/15-min loadavg): ${loads.join("; ")}. The load generator, the SMTP sink, Postgres and the service share these CPUs.`);
   md.push(`- **Per route**: ${runs[0]!.settings.connections} connections, ${runs[0]!.settings.warmupSeconds} s warm-up, outbox drained, ${runs[0]!.settings.seconds} s measured, outbox drained again (capped at ${runs[0]!.settings.drainCapSeconds} s)${medNote}.`);
+  if (runs.length > 1) {
+    const orders = runs.map((r, i) => `run ${i + 1}: ${r.routes.filter((x) => x.route !== "stytch-rest-traced").map((x) => x.route).join(", ")}`);
+    md.push(`- **Route order**: each run starts the send routes at a different place in the list, so that this machine's drifting speed does not always fall on the same route: ${orders.join("; ")}.`);
+  }
   md.push(`- **Service env** (besides DATABASE_URL, DATA_DIR and a random OTP_PEPPER): ${Object.entries(last.serviceEnv).map(([k, v]) => `\`${k}=${v}\``).join(" ")}`);
   md.push("");
   md.push("Routes (every request a fresh address):");
