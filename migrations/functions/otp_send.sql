@@ -153,7 +153,12 @@ BEGIN
       a_outcome[a_n] := 'rate_limited';
       a_reason[a_n] := split_part(v_worst, ':', 1);
       outcome := 'rate_limited';
-      retry_after_ms := ceil(v_worst_ms)::bigint;
+      -- Counted from now, not from v_now: a send that waited for another
+      -- one's lock on the same row was judged at its arrival (v_now), but
+      -- its caller hears the answer after the wait, which the other send's
+      -- charge already includes; from v_now it would be told up to the wait
+      -- longer (20.001 s, sent as Retry-After: 21, for a 20 s period).
+      retry_after_ms := greatest(1, ceil(v_worst_ms - extract(epoch FROM clock_timestamp() - v_now) * 1000))::bigint;
       limited_key := v_worst;
       RETURN NEXT;
       CONTINUE;

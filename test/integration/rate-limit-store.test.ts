@@ -97,6 +97,31 @@ describe("otp_send rate limits", () => {
     expect((await send([other, fresh])).kind).toBe("rate_limited");
   });
 
+  it("counts the wait it reports from the answer, not from before a wait for another send's lock", async () => {
+    // Another send holds the key's row, and charges it to the full burst
+    // (3 × 20 s) as of the moment it commits, 1.5 s after this send began.
+    const limit = { key: unique("e:limits"), burst: 3, periodMs: 20_000 };
+    await db.query("INSERT INTO rate_limits (key, tat) VALUES ($1, now())", [limit.key]);
+    const other = await db.connect();
+    try {
+      await other.query("BEGIN");
+      await other.query("SELECT 1 FROM rate_limits WHERE key = $1 FOR UPDATE", [limit.key]);
+      const waiting = send([limit]);
+      await new Promise((r) => setTimeout(r, 1_500));
+      await other.query("UPDATE rate_limits SET tat = clock_timestamp() + interval '60 seconds' WHERE key = $1", [limit.key]);
+      await other.query("COMMIT");
+      const refused = await waiting;
+      expect(refused.kind).toBe("rate_limited");
+      // One period from when the other send was charged, which is when this
+      // one is answered; counted from before its wait it would be 21.5 s.
+      const wait = (refused as { retryAfterMs: number }).retryAfterMs;
+      expect(wait).toBeGreaterThan(19_000);
+      expect(wait).toBeLessThanOrEqual(20_000);
+    } finally {
+      other.release();
+    }
+  });
+
   it("refills at one send per period", async () => {
     const limit = { key: unique("t:limits"), burst: 2, periodMs: 300 };
     const kinds = async () => (await send([limit])).kind;
