@@ -14,7 +14,10 @@ import type { Secrets } from "../domain/secrets.js";
 import { smtpResponseCode, type Mailer } from "./mailer.js";
 import { renderCustomMail, renderOtpMail } from "./templates.js";
 
-const tracer = trace.getTracer("otp-service/mail");
+// Looked up at each use: a tracer taken once at load stays bound to the
+// tracer provider registered then, so after a provider is replaced (an
+// app closed and another built in the same process) its spans went nowhere.
+const tracer = () => trace.getTracer("otp-service/mail");
 
 export interface OutboxWorkerOptions {
   readonly concurrency: number;
@@ -175,7 +178,7 @@ export class OutboxWorker {
   private deliver(row: OutboxRow): Promise<void> {
     if (!row.traceparent) return this.deliverRow(row);
     const parent = propagation.extract(ROOT_CONTEXT, { traceparent: row.traceparent });
-    return tracer.startActiveSpan(
+    return tracer().startActiveSpan(
       "otp.deliver",
       { kind: SpanKind.CONSUMER, attributes: { "otp.outbox.attempt": row.attempts, "otp.mail.template": row.template } },
       parent,
@@ -186,7 +189,7 @@ export class OutboxWorker {
   /** The SMTP transaction, as a CLIENT span when delivering in a trace. */
   private smtp<T>(send: () => Promise<T>): Promise<T> {
     if (!trace.getSpan(context.active())?.isRecording()) return send();
-    return tracer.startActiveSpan("smtp send", { kind: SpanKind.CLIENT, attributes: { "network.protocol.name": "smtp" } }, async (span) => {
+    return tracer().startActiveSpan("smtp send", { kind: SpanKind.CLIENT, attributes: { "network.protocol.name": "smtp" } }, async (span) => {
       try {
         return await send();
       } catch (err) {

@@ -20,7 +20,10 @@ import { DomainError } from "../domain/errors.js";
 const callSignal = new AsyncLocalStorage<AbortSignal>();
 let statementSpans = false;
 let tracingUsers = 0;
-const tracer = trace.getTracer("otp-service/storage");
+// Looked up at each use: a tracer taken once at load stays bound to the
+// tracer provider registered then, so after a provider is replaced (an
+// app closed and another built in the same process) its spans went nowhere.
+const tracer = () => trace.getTracer("otp-service/storage");
 
 /** Runs fn with the call's signal carried to every statement it issues. */
 export function runWithStatementSignal<T>(signal: AbortSignal, fn: () => T): T {
@@ -63,7 +66,7 @@ const isCallbackForm = (args: QueryArgs) => typeof args[args.length - 1] === "fu
 function startStatementSpan(text: string): Span {
   const keyword = /^\s*(\w+)/.exec(text)?.[1]?.toUpperCase() ?? "SQL";
   const fn = /\bFROM\s+(\w+)\s*\(/i.exec(text)?.[1];
-  return tracer.startSpan(fn && keyword === "SELECT" ? `SELECT ${fn}` : keyword, {
+  return tracer().startSpan(fn && keyword === "SELECT" ? `SELECT ${fn}` : keyword, {
     kind: SpanKind.CLIENT,
     attributes: { "db.system.name": "postgresql", "db.operation.name": keyword, "db.query.text": text.slice(0, 2_000) },
   });
