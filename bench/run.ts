@@ -571,6 +571,20 @@ function routeOrder(index: number, profile: boolean): RouteName[] {
   return [...floor, ...sends.slice(shift), ...sends.slice(0, shift)];
 }
 
+/**
+ * A fresh process runs its first route's requests in the interpreter and on
+ * a cold database: whichever send route came first measured 40 % less (in
+ * each run of three, with the order rotated). So each of `routes` is first
+ * run briefly, unmeasured, on addresses of its own. False when turned off.
+ */
+async function prewarm(ctx: Ctx, routes: readonly RouteName[], index: number): Promise<boolean> {
+  if (settings.prewarmSeconds <= 0) return false;
+  for (const route of routes) {
+    await measureRoute(ctx, route, { tag: `w${index}${ROUTE_TAG[route]}`, warmupSeconds: settings.prewarmSeconds, seconds: 1 });
+  }
+  return true;
+}
+
 async function oneRun(index: number, profile: boolean): Promise<RunResult> {
   const tmp = await mkdtemp(path.join(os.tmpdir(), "otp-bench-"));
   cleanups.push(() => rm(tmp, { recursive: true, force: true }));
@@ -612,14 +626,7 @@ async function oneRun(index: number, profile: boolean): Promise<RunResult> {
   if (h2gen) log("h2gen built: it drives the HTTP/2 routes");
   else if (h2Routes && !settings.h2gen) log("BENCH_H2GEN=0: the HTTP/2 routes are driven by the node:http2 client");
   const ctx: Ctx = { service, db, sink, postmasterPid: database.postmasterPid, authorization, businessId: creds.business_id, h2gen };
-  // A fresh process runs its first route's requests in the interpreter and
-  // on a cold database: whichever send route came first measured 40 % less
-  // (in each run of three, with the order rotated). So every send route is
-  // first run briefly, unmeasured, on addresses of its own.
-  if (settings.prewarmSeconds > 0) {
-    for (const route of settings.routes.filter((r) => r !== "healthz")) {
-      await measureRoute(ctx, route, { tag: `w${index}${ROUTE_TAG[route]}`, warmupSeconds: settings.prewarmSeconds, seconds: 1 });
-    }
+  if (await prewarm(ctx, settings.routes.filter((r) => r !== "healthz"), index)) {
     log(`every send route run for ${settings.prewarmSeconds + 1} s, unmeasured, to warm the service`);
   }
   const routes: RouteResult[] = [];
@@ -694,10 +701,7 @@ async function oneRun(index: number, profile: boolean): Promise<RunResult> {
     };
     const traced = await startService(source, database, sink, tmp, undefined, tracingEnv, "service-traced");
     log(`stytch-rest-traced: a second service (pid ${traced.pid}) with ${Object.entries(tracingEnv).filter(([k]) => k.startsWith("OTEL_")).map(([k, v]) => `${k}=${v}`).join(" ")}`);
-    // A fresh process too: warmed like the first service (see prewarmSeconds).
-    if (settings.prewarmSeconds > 0) {
-      await measureRoute({ ...ctx, service: traced }, "stytch-rest-traced", { tag: `w${index}${ROUTE_TAG["stytch-rest-traced"]}`, warmupSeconds: settings.prewarmSeconds, seconds: 1 });
-    }
+    await prewarm({ ...ctx, service: traced }, ["stytch-rest-traced"], index);
     const r = await measureRoute({ ...ctx, service: traced }, "stytch-rest-traced", { tag: `r${index}${ROUTE_TAG["stytch-rest-traced"]}`, warmupSeconds: settings.warmupSeconds, seconds: settings.seconds });
     await traced.stop();
     routes.push({ ...r, traceExports: otlp.exports(), traceBytes: otlp.bytes() });
