@@ -16,14 +16,10 @@
  * for gRPC, grpc-status 0 (trailers, or headers of a trailers-only answer), a
  * 10 s timeout per request.
  *
- * It is driven by loadgen.ts over stdin/stdout (one line each, tab-separated):
- *   h2gen → "W <requests> <errors> <first error>"   warm-up done
- *   loadgen → any line                                the measured window starts
- *   h2gen → "A <email> <answer ms> <latency ms>"      per accepted send
- *           "F <status> <latency ms> <retry-after 0|1> <detail>"  per failure
- *           "E <duration ms> <cpu µs>"                window done; then it exits
- * The answer's time is CLOCK_MONOTONIC in ms: loadgen.ts turns it into epoch
- * ms on its own clock (performance.timeOrigin + performance.now(), which is
+ * It is driven by loadgen.ts over stdin/stdout with the line protocol of
+ * gen-common.h, which h1gen.c (the HTTP/1.1 client) speaks too. The answer's
+ * time is CLOCK_MONOTONIC in ms: loadgen.ts turns it into epoch ms on its
+ * own clock (performance.timeOrigin + performance.now(), which is
  * CLOCK_MONOTONIC too), exactly as its node client stamps accepted sends, so
  * a step of the wall clock while the bench runs moves both the same way.
  * Records are kept in memory and written after the window so that writing
@@ -37,100 +33,11 @@
  *              --email-prefix X --email-domain Y --warm-phase W --phase M
  *              [--header NAME VALUE]...
  */
-#define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
+#include "gen-common.h"
+
 #include <nghttp2/nghttp2.h>
-#include <stdarg.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/epoll.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
-/* loadgen.ts's node client gives every stream 10 s (stream.setTimeout). */
-#define REQUEST_TIMEOUT_MS 10000.0
-/* The node client keeps at most about 300 characters of a failed answer's body. */
-#define DETAIL_MAX 300
 #define MAX_HEADERS 16
-
-static void die(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fputs("h2gen: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
-  exit(2);
-}
-
-/* ------------------------------------------------------------ clocks */
-
-/* Latency, deadlines and answer times on the monotonic clock, which node's
- * performance.now() and process.hrtime() read too. */
-static double mono_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static double cpu_us(void) {
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
-}
-
-/* ------------------------------------------------------------ a growable text buffer */
-
-typedef struct {
-  char *p;
-  size_t len, cap;
-} buf_t;
-
-static void buf_reserve(buf_t *b, size_t more) {
-  if (b->len + more <= b->cap) return;
-  size_t cap = b->cap ? b->cap : 4096;
-  while (cap < b->len + more) cap *= 2;
-  b->p = realloc(b->p, cap);
-  if (!b->p) die("out of memory");
-  b->cap = cap;
-}
-
-static void buf_add(buf_t *b, const void *data, size_t n) {
-  buf_reserve(b, n);
-  memcpy(b->p + b->len, data, n);
-  b->len += n;
-}
-
-static void buf_printf(buf_t *b, const char *fmt, ...) {
-  for (;;) {
-    size_t room = b->cap - b->len;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(b->p ? b->p + b->len : NULL, room, fmt, ap);
-    va_end(ap);
-    if (n < 0) die("vsnprintf failed");
-    if ((size_t)n < room) {
-      b->len += (size_t)n;
-      return;
-    }
-    buf_reserve(b, (size_t)n + 1);
-  }
-}
-
-/* Text that goes into a tab-separated line: tabs and line breaks become spaces. */
-static void buf_add_field(buf_t *b, const char *s, size_t n) {
-  buf_reserve(b, n);
-  for (size_t i = 0; i < n; i++) b->p[b->len++] = (s[i] == '\t' || s[i] == '\n' || s[i] == '\r') ? ' ' : s[i];
-}
 
 /* ------------------------------------------------------------ settings */
 
@@ -142,7 +49,6 @@ static struct {
   double warmup_s, seconds;
   enum body_kind body;
   int check_grpc;
-  const char *email_prefix, *email_domain, *warm_phase, *phase;
   /* Pseudo-headers first (HTTP/2 requires it), then loadgen's headers. */
   nghttp2_nv nv[MAX_HEADERS];
   size_t nvlen;
@@ -174,10 +80,7 @@ static void parse_args(int argc, char **argv) {
     else if (!strcmp(k, "--connections")) cfg.connections = atoi(v);
     else if (!strcmp(k, "--warmup")) cfg.warmup_s = atof(v);
     else if (!strcmp(k, "--seconds")) cfg.seconds = atof(v);
-    else if (!strcmp(k, "--email-prefix")) cfg.email_prefix = v;
-    else if (!strcmp(k, "--email-domain")) cfg.email_domain = v;
-    else if (!strcmp(k, "--warm-phase")) cfg.warm_phase = v;
-    else if (!strcmp(k, "--phase")) cfg.phase = v;
+    else if (address_arg(k, v)) continue;
     else if (!strcmp(k, "--check")) cfg.check_grpc = !strcmp(v, "grpc");
     else if (!strcmp(k, "--body")) {
       if (!strcmp(v, "json")) cfg.body = BODY_JSON;
@@ -190,45 +93,12 @@ static void parse_args(int argc, char **argv) {
       cfg.nv[cfg.nvlen++] = make_nv(v, argv[++i]);
     } else die("unknown argument %s", k);
   }
-  if (!cfg.host || !cfg.port || !cfg.path || !cfg.email_prefix || !cfg.email_domain || !cfg.warm_phase || !cfg.phase)
+  if (!cfg.host || !cfg.port || !cfg.path || !addr.prefix || !addr.domain || !addr.warm_phase || !addr.phase)
     die("--host, --port, --path, --email-prefix, --email-domain, --warm-phase and --phase are required");
   if (cfg.connections < 1) die("--connections must be at least 1");
   if (!cfg.authority) cfg.authority = cfg.host;
   cfg.nv[path_at] = make_nv(":path", cfg.path);
   cfg.nv[authority_at] = make_nv(":authority", cfg.authority);
-}
-
-/* ------------------------------------------------------------ results */
-
-/* What loadgen.ts's Recorder keeps: counts for the warm-up, and for the
- * measured window one output line per request. */
-static struct {
-  long requests, errors;
-  char first_error[DETAIL_MAX + 64];
-  int keep;    /* measured window: write records */
-  buf_t lines; /* the records, written after the window */
-} rec;
-
-static void record_ok(const char *email, size_t email_len, double at_ms, double latency_ms) {
-  rec.requests++;
-  if (!rec.keep) return;
-  buf_add(&rec.lines, "A\t", 2);
-  buf_add(&rec.lines, email, email_len);
-  buf_printf(&rec.lines, "\t%.3f\t%.3f\n", at_ms, latency_ms);
-}
-
-/* status: "grpc_<n>", the HTTP status, or "transport_error", as the node client names them. */
-static void record_fail(const char *status, double latency_ms, int retry_after, const char *detail, size_t detail_len) {
-  rec.requests++;
-  rec.errors++;
-  if (!rec.first_error[0]) {
-    size_t n = detail_len < DETAIL_MAX ? detail_len : DETAIL_MAX;
-    snprintf(rec.first_error, sizeof rec.first_error, "%s: %.*s", status, (int)n, detail);
-  }
-  if (!rec.keep) return;
-  buf_printf(&rec.lines, "F\t%s\t%.3f\t%d\t", status, latency_ms, retry_after);
-  buf_add_field(&rec.lines, detail, detail_len);
-  buf_add(&rec.lines, "\n", 1);
 }
 
 /* ------------------------------------------------------------ connections */
@@ -252,9 +122,9 @@ typedef struct conn {
   int retry_after;
   char detail_body[DETAIL_MAX];
   size_t detail_len;
-  char email[128];
+  char email[EMAIL_MAX];
   size_t email_len;
-  uint8_t body[160];
+  uint8_t body[2 * EMAIL_MAX + 16];
   size_t body_len, body_off;
 
   /* Reconnection after the server closed the connection. */
@@ -264,7 +134,6 @@ typedef struct conn {
 
 static conn_t *conns;
 static int epfd;
-static unsigned long long seq; /* one counter for the whole process, as loadgen.ts's */
 static int in_phase;           /* a phase is running: finished streams start new ones */
 static double phase_end;
 
@@ -286,16 +155,7 @@ static int flush(conn_t *c) {
     if (n == 0) break;
     buf_add(&c->out, data, (size_t)n);
   }
-  while (c->out_off < c->out.len) {
-    ssize_t n = write(c->fd, c->out.p + c->out_off, c->out.len - c->out_off);
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      if (errno == EINTR) continue;
-      return -1;
-    }
-    c->out_off += (size_t)n;
-  }
-  if (c->out_off == c->out.len) c->out.len = c->out_off = 0;
+  if (write_pending(c->fd, &c->out, &c->out_off) != 0) return -1;
   set_interest(c, c->out.len > 0);
   return 0;
 }
@@ -370,21 +230,8 @@ static void conn_close(conn_t *c) {
 /* Opens a connection with prior knowledge (no upgrade): the client preface
  * and an empty SETTINGS frame go out first, as node:http2 does for h2c. */
 static int conn_open(conn_t *c) {
-  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai;
-  if (getaddrinfo(cfg.host, cfg.port, &hints, &ai) != 0) return -1;
-  int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
-  /* A blocking connect on loopback is immediate; the socket is non-blocking after. */
-  if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-    if (fd >= 0) close(fd);
-    freeaddrinfo(ai);
-    return -1;
-  }
-  freeaddrinfo(ai);
-  int one = 1;
-  /* Each request is written whole in one write; Nagle would only hold back
-   * the odd frame (SETTINGS ack, WINDOW_UPDATE) behind a delayed ACK. */
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  int fd = tcp_connect(cfg.host, cfg.port);
+  if (fd < 0) return -1;
   c->fd = fd;
   if (nghttp2_session_client_new(&c->session, callbacks, c) != 0) die("nghttp2_session_client_new failed");
   nghttp2_submit_settings(c->session, NGHTTP2_FLAG_NONE, NULL, 0);
@@ -397,20 +244,9 @@ static int conn_open(conn_t *c) {
 
 /* ------------------------------------------------------------ requests */
 
-static void fresh_email(conn_t *c) {
-  /* base 36 as JavaScript's Number.prototype.toString(36) writes it. */
-  char digits[16];
-  int n = 0;
-  unsigned long long v = seq++;
-  do {
-    digits[n++] = "0123456789abcdefghijklmnopqrstuvwxyz"[v % 36];
-    v /= 36;
-  } while (v);
-  char rev[16];
-  for (int i = 0; i < n; i++) rev[i] = digits[n - 1 - i];
-  int len = snprintf(c->email, sizeof c->email, "%s%s.%.*s%s", cfg.email_prefix, in_phase == 2 ? cfg.phase : cfg.warm_phase, n, rev, cfg.email_domain);
-  if (len < 0 || (size_t)len >= sizeof c->email || len > 127) die("address too long for the one-byte protobuf length");
-  c->email_len = (size_t)len;
+static void next_email(conn_t *c) {
+  c->email_len = fresh_email(c->email, in_phase == 2);
+  if (c->email_len > 127) die("address too long for the one-byte protobuf length");
 }
 
 /* LoginOrCreateEmailOtpRequest { string email = 1 }: tag 0x0a, a one-byte
@@ -438,28 +274,15 @@ static void encode_body(conn_t *c) {
     c->body_len = 5 + n;
     break;
   }
-  case BODY_JSON: {
-    /* JSON.stringify({ email }); the bench's addresses hold nothing to escape,
-     * but quote and backslash are escaped anyway. */
-    size_t n = 0;
-    const char *head = "{\"email\":\"";
-    memcpy(c->body, head, strlen(head));
-    n = strlen(head);
-    for (size_t i = 0; i < c->email_len; i++) {
-      char ch = c->email[i];
-      if (ch == '"' || ch == '\\') c->body[n++] = '\\';
-      c->body[n++] = (uint8_t)ch;
-    }
-    memcpy(c->body + n, "\"}", 2);
-    c->body_len = n + 2;
+  case BODY_JSON:
+    c->body_len = json_email(c->body, c->email, c->email_len);
     break;
-  }
   }
   c->body_off = 0;
 }
 
 static void start_request(conn_t *c) {
-  fresh_email(c);
+  next_email(c);
   encode_body(c);
   c->status = 0;
   c->grpc_status[0] = c->grpc_message[0] = 0;
@@ -554,15 +377,11 @@ static void on_readable(conn_t *c) {
 
 /* ------------------------------------------------------------ the loop */
 
-static int stdin_line; /* a line arrived on stdin */
-static buf_t stdin_buf;
-
-static void on_stdin(void) {
-  char b[256];
-  ssize_t n = read(0, b, sizeof b);
-  if (n <= 0) die("stdin closed before the measured window was started");
-  buf_add(&stdin_buf, b, (size_t)n);
-  if (memchr(stdin_buf.p, '\n', stdin_buf.len)) stdin_line = 1;
+static void on_event(void *conn, uint32_t events) {
+  conn_t *c = conn;
+  if (c->fd < 0) return;
+  if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) on_readable(c);
+  else if (events & EPOLLOUT) after_io(c);
 }
 
 /* One pass: wait for I/O or the next deadline, handle it, time streams out,
@@ -578,19 +397,7 @@ static void poll_once(void) {
     if (c->broken && in_phase && now < phase_end && c->retry_at < next) next = c->retry_at;
   }
   int timeout = next > now ? (int)(next - now) + 1 : 0;
-  struct epoll_event evs[64];
-  int n = epoll_wait(epfd, evs, 64, timeout);
-  if (n < 0 && errno != EINTR) die("epoll_wait: %s", strerror(errno));
-  for (int i = 0; i < n; i++) {
-    conn_t *c = evs[i].data.ptr;
-    if (!c) {
-      on_stdin();
-      continue;
-    }
-    if (c->fd < 0) continue;
-    if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) on_readable(c);
-    else if (evs[i].events & EPOLLOUT) after_io(c);
-  }
+  wait_events(epfd, timeout, on_event);
   now = mono_ms();
   for (int i = 0; i < cfg.connections; i++) {
     conn_t *c = &conns[i];
@@ -618,9 +425,7 @@ static void poll_once(void) {
 
 /* Closed loop on every connection until the phase ends and the last streams close. */
 static void run_phase(double seconds, int measured) {
-  rec.requests = rec.errors = 0;
-  rec.first_error[0] = 0;
-  rec.keep = measured;
+  rec_reset(measured);
   in_phase = measured ? 2 : 1;
   phase_end = mono_ms() + seconds * 1000;
   for (int i = 0; i < cfg.connections; i++)
@@ -634,17 +439,8 @@ static void run_phase(double seconds, int measured) {
   in_phase = 0;
 }
 
-static void write_all(int fd, const char *p, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) die("write to stdout: %s", strerror(errno));
-    p += w;
-    n -= (size_t)w;
-  }
-}
-
 int main(int argc, char **argv) {
+  gen_name = "h2gen";
   parse_args(argc, argv);
   nghttp2_session_callbacks_new(&callbacks);
   nghttp2_session_callbacks_set_on_header_callback(callbacks, on_header);
@@ -661,35 +457,13 @@ int main(int argc, char **argv) {
     if (conn_open(&conns[i]) != 0) die("cannot connect to %s:%s: %s", cfg.host, cfg.port, strerror(errno));
   }
 
-  if (cfg.warmup_s > 0) run_phase(cfg.warmup_s, 0);
-  buf_t line = {0};
-  buf_printf(&line, "W\t%ld\t%ld\t", rec.requests, rec.errors);
-  buf_add_field(&line, rec.first_error, strlen(rec.first_error));
-  buf_add(&line, "\n", 1);
-  write_all(1, line.p, line.len);
-
-  /* Wait for the start line while still serving the connections (SETTINGS,
-   * PING), so they are as the window finds them in the node client. */
-  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-  if (epoll_ctl(epfd, EPOLL_CTL_ADD, 0, &ev) != 0) die("epoll on stdin: %s", strerror(errno));
-  while (!stdin_line) poll_once();
-  epoll_ctl(epfd, EPOLL_CTL_DEL, 0, NULL);
-
-  double cpu0 = cpu_us(), t0 = mono_ms();
-  run_phase(cfg.seconds, 1);
-  double duration = mono_ms() - t0;
-  write_all(1, rec.lines.p, rec.lines.len);
-  line.len = 0;
-  buf_printf(&line, "E\t%.3f\t%.0f\n", duration, cpu_us() - cpu0);
-  write_all(1, line.p, line.len);
+  run_warmup_and_window(epfd, cfg.warmup_s, cfg.seconds, run_phase, poll_once);
 
   for (int i = 0; i < cfg.connections; i++) {
     conn_close(&conns[i]);
     free(conns[i].out.p);
   }
   free(conns);
-  free(line.p);
-  free(rec.lines.p);
   free(stdin_buf.p);
   nghttp2_session_callbacks_del(callbacks);
   return 0;

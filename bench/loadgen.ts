@@ -4,18 +4,21 @@
 //   child  → {type:"warmed", …}       parent drains the outbox, snapshots /proc
 //   parent → {type:"go"}              the measured window runs
 //   child  → {type:"done", result}    then the child exits
-// REST and Connect JSON go through autocannon (HTTP/1.1, one request in
-// flight per connection). gRPC, Connect binary and Connect JSON over HTTP/2
-// go through h2gen (bench/h2gen.c, a small C client on libnghttp2 that the
-// bench builds at run time), which this process spawns and drives over its
-// stdin/stdout: h2c, one connection per spec connection, one stream in
-// flight on each, the headers and body encoding of h2Shape below. The
-// node:http2 client below does the same and is used when h2gen cannot be
-// built (or with BENCH_H2GEN=0). It costs about twice autocannon's CPU per
-// request and h2gen about half of autocannon's; on two shared CPUs the
-// service feels the difference. A paced phase sends at a fixed rate, evenly
-// spaced (open loop), over keep-alive HTTP/1.1; the overload phase does the
-// same at twice the measured maximum.
+// Two small C clients that the bench builds at run time (bench/cgen.ts) do
+// the requests; this process spawns one and drives it over its stdin/stdout
+// (the line protocol of bench/gen-common.h):
+//  - h1gen (bench/h1gen.c): the HTTP/1.1 routes (healthz, legacy REST, Stytch
+//    REST, Connect JSON) with one request in flight per connection, and the
+//    paced and overload phases: a fixed rate, evenly spaced (open loop), over
+//    keep-alive HTTP/1.1, the overload phase at twice the measured maximum.
+//  - h2gen (bench/h2gen.c, on libnghttp2): gRPC, Connect binary and Connect
+//    JSON over h2c, one connection per spec connection, one stream in flight
+//    on each, the headers and body encoding of h2Shape below.
+// The node clients below do the same and are used when a C client cannot be
+// built (or with BENCH_H1GEN=0 / BENCH_H2GEN=0): autocannon for the HTTP/1.1
+// routes, node:http for the open-loop phases, node:http2 for the HTTP/2
+// routes. They cost 90-150 µs of CPU per request against 20-60 µs for the C
+// clients, CPU that the service on two shared CPUs then does not get.
 // Every request carries a fresh email address: that is why h2load, whose
 // body is the same for every request, cannot drive the send routes (one
 // address would make every send after the first a different, serialised
@@ -25,7 +28,7 @@ import http from "node:http";
 import http2 from "node:http2";
 import readline from "node:readline";
 import autocannon from "autocannon";
-import { H2_ROUTES } from "./h2gen.js";
+import { H2_ROUTES } from "./cgen.js";
 import { nowMs, percentiles, type Percentiles } from "./stats.js";
 
 export type RouteName = "healthz" | "legacy-rest" | "stytch-rest" | "connect-json" | "connect-binary" | "grpc" | "connect-json-h2" | "stytch-rest-traced";
@@ -46,6 +49,8 @@ export interface LoadSpec {
   /** Makes this process's addresses unique in the run. */
   readonly tag: string;
   readonly userAgent: string;
+  /** The built h1gen (bench/h1gen.c): when set, it drives the HTTP/1.1 routes and the open-loop phases. */
+  readonly h1gen?: string;
   /** The built h2gen (bench/h2gen.c): when set, it drives the HTTP/2 routes. */
   readonly h2gen?: string;
 }
@@ -64,7 +69,7 @@ export interface LoadResult {
   /** CPU the load generator used in the window, µs (its h2gen child's included). */
   readonly clientCpuUs: number;
   /**
-   * The h2gen child's part of it, µs: the bench reads this process's CPU in
+   * The C client's part of it, µs: the bench reads this process's CPU in
    * /proc, which does not show a live child's, and adds this.
    */
   readonly helperCpuUs: number;
@@ -93,7 +98,7 @@ class Recorder {
     this.refusedLatencies.push(latencyMs);
     if (retryAfter) this.refusedWithRetryAfter++;
   }
-  /** `at`: epoch ms (nowMs) of the answer, when it came before this call (h2gen's records). */
+  /** `at`: epoch ms (nowMs) of the answer, when it came before this call (a C client's records). */
   record(email: string, status: string, ok: boolean, latencyMs: number, detail?: string, at?: number): void {
     this.requests++;
     this.statusCounts[status] = (this.statusCounts[status] ?? 0) + 1;
@@ -113,7 +118,7 @@ const MEASURED_PHASE = "m";
 const EMAIL_DOMAIN = "@bench.example";
 const emailPrefix = (spec: LoadSpec) => `b.${spec.tag}.`;
 let seq = 0;
-/** h2gen builds its addresses the same way: prefix, phase, ".", the counter in base 36, domain. */
+/** The C clients build their addresses the same way: prefix, phase, ".", the counter in base 36, domain. */
 function freshEmail(spec: LoadSpec, phase: string): string {
   return `${emailPrefix(spec)}${phase}.${(seq++).toString(36)}${EMAIL_DOMAIN}`;
 }
@@ -313,50 +318,75 @@ async function runH2(spec: LoadSpec, sessions: http2.ClientHttp2Session[], secon
   );
 }
 
-// ---------------------------------------------------------------- HTTP/2 (h2gen, C)
+// ---------------------------------------------------------------- the C clients (h1gen, h2gen)
 
-interface H2gen {
-  /** The warm-up's counts, once h2gen has run it. */
+interface CGen {
+  /** The warm-up's counts, once the client has run it. */
   warmed(): Promise<{ requests: number; errors: number; firstError?: string }>;
-  /** Starts the measured window; resolves when h2gen has reported every request of it. */
+  /** Starts the measured window; resolves when the client has reported every request of it. */
   measure(rec: Recorder): Promise<{ durationMs: number; cpuUs: number }>;
 }
 
-/**
- * Spawns h2gen for the spec: it opens its connections and runs the warm-up at
- * once. The protocol (tab-separated lines) is described at the top of h2gen.c.
- */
-function startH2gen(spec: LoadSpec, bin: string): H2gen {
+const addressArgs = (spec: LoadSpec) => ["--email-prefix", emailPrefix(spec), "--email-domain", EMAIL_DOMAIN, "--warm-phase", WARM_PHASE, "--phase", MEASURED_PHASE];
+const windowArgs = (spec: LoadSpec) => ["--connections", String(spec.connections), "--warmup", String(spec.warmupSeconds), "--seconds", String(spec.seconds)];
+
+/** h2gen's arguments for an HTTP/2 route. */
+function h2genArgs(spec: LoadSpec): string[] {
   const shape = h2Shape(spec);
   const url = new URL(spec.baseUrl);
   const { ":method": method, ":path": rpcPath, ...headers } = shape.headers;
   if (method !== "POST") throw new Error("h2gen sends POST only");
-  const args = [
+  return [
     ...["--host", url.hostname, "--port", url.port, "--authority", url.host, "--path", String(rpcPath)],
-    ...["--connections", String(spec.connections), "--warmup", String(spec.warmupSeconds), "--seconds", String(spec.seconds)],
+    ...windowArgs(spec),
     ...["--body", shape.encoding, "--check", shape.encoding === "grpc" ? "grpc" : "http"],
-    ...["--email-prefix", emailPrefix(spec), "--email-domain", EMAIL_DOMAIN, "--warm-phase", WARM_PHASE, "--phase", MEASURED_PHASE],
+    ...addressArgs(spec),
     ...Object.entries(headers).flatMap(([k, v]) => ["--header", k, String(v)]),
   ];
+}
+
+/** h1gen's arguments for an HTTP/1.1 route, closed loop or (with spec.rate) open loop. */
+function h1genArgs(spec: LoadSpec): string[] {
+  const shape = httpShape(spec);
+  const url = new URL(spec.baseUrl);
+  // The address goes where h1gen finds "{email}", percent-encoded as encodeURIComponent does.
+  const marker = "\u0000";
+  const template = shape.path(marker).replace(encodeURIComponent(marker), "{email}");
+  return [
+    ...["--host", url.hostname, "--port", url.port, "--authority", url.host, "--method", shape.method, "--path", template],
+    ...windowArgs(spec),
+    ...(spec.rate ? ["--rate", String(spec.rate), "--max-sockets", String(spec.maxSockets ?? spec.connections)] : []),
+    ...(shape.body ? ["--body", "json"] : []),
+    ...addressArgs(spec),
+    ...Object.entries(shape.headers).flatMap(([k, v]) => ["--header", k, v]),
+  ];
+}
+
+/**
+ * Spawns a C client with its arguments: it opens its connections and runs the
+ * warm-up at once. The protocol (tab-separated lines) is described in
+ * bench/gen-common.h.
+ */
+function startCGen(name: string, bin: string, args: string[]): CGen {
   const child = spawn(bin, args, { stdio: ["pipe", "pipe", "inherit"] });
   let exit: string | undefined;
-  child.on("exit", (code, signal) => (exit = `h2gen exited with ${code ?? signal}`));
+  child.on("exit", (code, signal) => (exit = `${name} exited with ${code ?? signal}`));
   const lines = readline.createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   const line = async (): Promise<string[]> => {
     const next = await lines.next();
-    if (next.done) throw new Error(exit ?? "h2gen closed its output");
+    if (next.done) throw new Error(exit ?? `${name} closed its output`);
     return next.value.split("\t");
   };
   return {
     async warmed() {
       const [kind, requests, errors, firstError] = await line();
-      if (kind !== "W") throw new Error(`h2gen: expected its warm-up line, got ${kind}`);
+      if (kind !== "W") throw new Error(`${name}: expected its warm-up line, got ${kind}`);
       return { requests: Number(requests), errors: Number(errors), ...(firstError ? { firstError } : {}) };
     },
     async measure(rec) {
       child.stdin!.end("go\n");
-      // h2gen stamps answers with CLOCK_MONOTONIC (ms), which process.hrtime reads:
-      // this offset puts them on nowMs()'s clock, as the node client stamps them.
+      // The C clients stamp answers with CLOCK_MONOTONIC (ms), which process.hrtime reads:
+      // this offset puts them on nowMs()'s clock, as the node clients stamp them.
       const monoToNowMs = nowMs() - Number(process.hrtime.bigint()) / 1e6;
       for (;;) {
         const f = await line();
@@ -366,7 +396,7 @@ function startH2gen(spec: LoadSpec, bin: string): H2gen {
           if (REFUSED.includes(status)) rec.refusal(Number(ms), retryAfter === "1");
           rec.record("", status, false, Number(ms), detail);
         } else if (f[0] === "E") return { durationMs: Number(f[1]), cpuUs: Number(f[2]) };
-        else throw new Error(`h2gen: unexpected line ${f.join(" ")}`);
+        else throw new Error(`${name}: unexpected line ${f.join(" ")}`);
       }
     },
   };
@@ -430,9 +460,9 @@ async function main(): Promise<void> {
   if (start.type !== "start") throw new Error("expected start");
   const { spec } = start;
   const h2 = H2_ROUTES.includes(spec.route) && !spec.rate;
-  const gen = h2 && spec.h2gen ? startH2gen(spec, spec.h2gen) : undefined;
+  const gen = h2 && spec.h2gen ? startCGen("h2gen", spec.h2gen, h2genArgs(spec)) : !h2 && spec.h1gen ? startCGen("h1gen", spec.h1gen, h1genArgs(spec)) : undefined;
   const sessions = h2 && !gen ? h2Sessions(spec) : [];
-  const client = gen ? "h2gen (C, libnghttp2)" : h2 ? "node:http2" : spec.rate ? "node:http" : "autocannon";
+  const client = gen ? (h2 ? "h2gen (C, libnghttp2)" : spec.rate ? "h1gen (C, open loop)" : "h1gen (C)") : h2 ? "node:http2" : spec.rate ? "node:http" : "autocannon";
 
   const run = async (seconds: number, rec: Recorder, phase: string) => {
     if (spec.rate) return runPaced(spec, spec.rate, seconds, rec, phase);
@@ -450,7 +480,7 @@ async function main(): Promise<void> {
   const rec = new Recorder(true);
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  // h2gen times the window itself, from the moment it reads the start line.
+  // A C client times the window itself, from the moment it reads the start line.
   let helper = { durationMs: 0, cpuUs: 0 };
   if (gen) helper = await gen.measure(rec);
   else await run(spec.seconds, rec, MEASURED_PHASE);

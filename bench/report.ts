@@ -48,7 +48,7 @@ export interface RouteResult {
   /** Database transactions (commits + rollbacks) in the window per request, the outbox worker's included. */
   readonly dbTxPerReq?: number;
   readonly clientCpuUsPerReq: number;
-  /** What drove the route: autocannon, h2gen (the C client) or node:http2 (results from before this field have none). */
+  /** What drove the route: h1gen or h2gen (the C clients), or autocannon, node:http or node:http2 (results from before this field have none). */
   readonly client?: string;
   readonly machineCpuPct: number;
   /** Share of the machine's CPU used by other processes during the window. */
@@ -137,10 +137,10 @@ export interface SummaryRow {
 }
 
 const ROUTE_WHAT: Record<RouteName, string> = {
-  healthz: "GET /healthz (HTTP/1.1, autocannon; no database, no mail): the HTTP floor of this machine, for scale — not a send",
-  "legacy-rest": "GET /api/sys/users/sendOtp?email=…&businessId=7 (HTTP/1.1, autocannon); fresh addresses the business does not know: 200, no mail",
-  "stytch-rest": "POST /v1/otps/email/login_or_create (HTTP/1.1, autocannon); fresh addresses, each creates its user",
-  "connect-json": "Connect JSON POST /otp.v1.OtpService/LoginOrCreateEmailOtp (HTTP/1.1, autocannon)",
+  healthz: "GET /healthz (HTTP/1.1; no database, no mail): the HTTP floor of this machine, for scale — not a send",
+  "legacy-rest": "GET /api/sys/users/sendOtp?email=…&businessId=7 (HTTP/1.1); fresh addresses the business does not know: 200, no mail",
+  "stytch-rest": "POST /v1/otps/email/login_or_create (HTTP/1.1); fresh addresses, each creates its user",
+  "connect-json": "Connect JSON POST /otp.v1.OtpService/LoginOrCreateEmailOtp (HTTP/1.1)",
   "connect-binary": "Connect binary LoginOrCreateEmailOtp over HTTP/2 h2c, one stream in flight per connection",
   "stytch-rest-traced": "Stytch REST as stytch-rest, against a second service started with tracing on (OTEL_* set: every request sampled, OTLP/HTTP export to a sink in the bench that discards it)",
   "connect-json-h2": "Connect JSON LoginOrCreateEmailOtp over HTTP/2 h2c, one stream in flight per connection",
@@ -148,6 +148,12 @@ const ROUTE_WHAT: Record<RouteName, string> = {
 };
 
 const med = (xs: number[]) => median(xs);
+
+/** ", load generator: …" for a phase's results (nothing when they predate the field). */
+function phaseClients(results: readonly { client?: string }[]): string {
+  const names = [...new Set(results.flatMap((r) => (r.client ? [r.client] : [])))];
+  return names.length ? `; load generator: ${names.join(", ")}` : "";
+}
 
 /** The clients that drove a route over the runs ("" when the results predate the field). */
 function clientsOf(runs: RunResult[], route: RouteName): string {
@@ -462,7 +468,7 @@ export function writeReport(runs: RunResult[], profiled: RunResult | undefined, 
   md.push("`mails/s in window`: mails the SMTP sink received while the route's sends ran at full rate; `drain mails/s`: the rate the outbox emptied at after the window (no sends running). Accepted→delivered: from the send's 2xx answer to the sink receiving the mail, matched by recipient, for the window's sends; mail not delivered when the drain cap ran out counts as ∞ (and was dropped from the outbox so the next route starts clean). `smtp conns/mail`: SMTP connections the service opened per mail delivered (a pooled transport opens a few for the whole run). Legacy sends to unknown addresses queue no mail by design.");
   if (paced.length) {
     md.push("");
-    md.push("Paced phase: Stytch REST login_or_create at 80 % of the measured Stytch REST rate, evenly spaced (open loop over keep-alive HTTP/1.1); mail still queued when the drain cap (30 s) ran out counts as undelivered:");
+    md.push(`Paced phase: Stytch REST login_or_create at 80 % of the measured Stytch REST rate, evenly spaced (open loop over keep-alive HTTP/1.1${phaseClients(paced)}); mail still queued when the drain cap (30 s) ran out counts as undelivered:`);
     md.push("");
     md.push(mdTable(PACED_HEADER, paced.map(pacedRow)));
   }
@@ -470,7 +476,9 @@ export function writeReport(runs: RunResult[], profiled: RunResult | undefined, 
     md.push("");
     md.push("## Overload");
     md.push("");
-    md.push("Stytch REST login_or_create offered twice the measured Stytch REST rate, evenly spaced (open loop, up to 8 sockets per connection of the other phases, so the excess reaches the service). Latency is from the moment each request was due. `refused`: 429 and 503 answers; `expired undelivered`: accepted sends whose mail never arrived or arrived after the code expired (the drain waits up to the codes' 2-minute life).");
+    md.push(
+      `Stytch REST login_or_create offered twice the measured Stytch REST rate, evenly spaced (open loop, up to 8 sockets per connection of the other phases, so the excess reaches the service${phaseClients(overloads)}). Latency is from the moment each request was due. \`refused\`: 429 and 503 answers; \`expired undelivered\`: accepted sends whose mail never arrived or arrived after the code expired (the drain waits up to the codes' 2-minute life).`,
+    );
     md.push("");
     md.push(mdTable(OVER_HEADER, overloads.map(overRow)));
   }

@@ -19,7 +19,7 @@ import pg from "pg";
 import { pino } from "pino";
 import { freePort, startEmbeddedPostgres } from "../src/storage/embedded.js";
 import { summariseProfile, type ProfileSummary } from "./cpuprofile.js";
-import { buildH2gen, H2_ROUTES } from "./h2gen.js";
+import { buildCGen, H2_ROUTES } from "./cgen.js";
 import type { LoadResult, LoadSpec, RouteName } from "./loadgen.js";
 import { buildScript, ensurePgbench, REFERENCE_SETUP, referenceScript, runPgbench, type CeilingResult, type LimitShape, type SendShape } from "./pgbench.js";
 import { cpuUs, machineTicks, sampleRss, statusKb, treeCpuUs } from "./procstat.js";
@@ -71,6 +71,8 @@ const settings = {
   reference: !/^(0|false|no)$/i.test(process.env.BENCH_REFERENCE ?? ""),
   /** The HTTP/2 routes driven by h2gen (0: by loadgen.ts's node:http2 client, to compare the two). */
   h2gen: !/^(0|false|no)$/i.test(process.env.BENCH_H2GEN ?? ""),
+  /** The HTTP/1.1 routes and the open-loop phases driven by h1gen (0: by autocannon and node:http, to compare). */
+  h1gen: !/^(0|false|no)$/i.test(process.env.BENCH_H1GEN ?? ""),
 };
 if (settings.patch && !settings.ref) throw new Error("BENCH_PATCH applies to an exported commit: set BENCH_REF too");
 for (const r of settings.routes) if (!ALL_ROUTES.includes(r)) throw new Error(`BENCH_ROUTES: unknown route ${r} (known: ${ALL_ROUTES.join(", ")})`);
@@ -424,6 +426,8 @@ interface Ctx {
   readonly businessId: number;
   /** The built C HTTP/2 client (h2gen.c), when it built: it drives the HTTP/2 routes. */
   readonly h2gen: string | undefined;
+  /** The built C HTTP/1.1 client (h1gen.c), when it built: it drives the other routes and the open-loop phases. */
+  readonly h1gen: string | undefined;
 }
 
 interface MeasureOptions {
@@ -452,6 +456,7 @@ async function measureRoute(ctx: Ctx, route: RouteName, opts: MeasureOptions): P
     tag: opts.tag,
     userAgent: USER_AGENT,
     ...(ctx.h2gen ? { h2gen: ctx.h2gen } : {}),
+    ...(ctx.h1gen ? { h1gen: ctx.h1gen } : {}),
   };
   const rss = sampleRss(service.pid);
   const lg = startLoadgen();
@@ -622,10 +627,13 @@ async function oneRun(index: number, profile: boolean): Promise<RunResult> {
   );
 
   const h2Routes = settings.routes.some((r) => H2_ROUTES.includes(r));
-  const h2gen = h2Routes && settings.h2gen ? buildH2gen(tmp, log) : undefined;
+  const h2gen = h2Routes && settings.h2gen ? buildCGen("h2gen", tmp, log) : undefined;
   if (h2gen) log("h2gen built: it drives the HTTP/2 routes");
   else if (h2Routes && !settings.h2gen) log("BENCH_H2GEN=0: the HTTP/2 routes are driven by the node:http2 client");
-  const ctx: Ctx = { service, db, sink, postmasterPid: database.postmasterPid, authorization, businessId: creds.business_id, h2gen };
+  const h1gen = settings.h1gen ? buildCGen("h1gen", tmp, log) : undefined;
+  if (h1gen) log("h1gen built: it drives the HTTP/1.1 routes and the paced and overload phases");
+  else if (!settings.h1gen) log("BENCH_H1GEN=0: the HTTP/1.1 routes are driven by autocannon, the paced and overload phases by node:http");
+  const ctx: Ctx = { service, db, sink, postmasterPid: database.postmasterPid, authorization, businessId: creds.business_id, h2gen, h1gen };
   if (await prewarm(ctx, settings.routes.filter((r) => r !== "healthz"), index)) {
     log(`every send route run for ${settings.prewarmSeconds + 1} s, unmeasured, to warm the service`);
   }
