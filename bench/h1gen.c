@@ -272,8 +272,6 @@ static int parse_answer(const char *p, size_t len, answer_t *a) {
   return 1;
 }
 
-static void dispatch(void);
-
 static void finish(conn_t *c, const answer_t *a) {
   double now = mono_ms(), ms = now - c->t0;
   c->busy = 0;
