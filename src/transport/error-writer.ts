@@ -16,7 +16,7 @@ import {
   ErrorInfoSchema,
   RetryInfoSchema,
 } from "../../gen/google/rpc/error_details_pb.js";
-import { DomainError, type FieldViolation } from "../domain/errors.js";
+import { DomainError, type FieldViolation, withoutStackTrace } from "../domain/errors.js";
 import { ApiContract } from "./contract.js";
 import { connectCodeName, connectRaised, ERROR_MAP, type Failure, toFailure, type WireReason } from "./error-mapping.js";
 import { headerRecord, type NodeRequest, type NodeResponse, writeJson } from "./http-io.js";
@@ -127,7 +127,9 @@ export function toConnectError(err: unknown, logger: Logger): ConnectError {
         ]),
   ];
   const message = f.violations.length > 0 ? describeViolations(f.violations) : f.message;
-  return new ConnectError(message, row.code, metadata, details, err);
+  const make = () => new ConnectError(message, row.code, metadata, details, err);
+  // An expected answer needs no record of where it was built; an internal failure keeps one.
+  return f.reason === "internal" ? make() : withoutStackTrace(make);
 }
 
 /**

@@ -1,6 +1,9 @@
 // Failures that only the transport can have: a route or method that does
 // not exist, a body too large or not JSON, an admin API turned off. The
 // domain never sees them; the one error table maps them with the domain's.
+// Each is an expected answer, built without a stack trace (see
+// withoutStackTrace in the domain's errors).
+import { muteStackTrace, unmuteStackTrace } from "../domain/errors.js";
 
 export type TransportReason =
   | "admin_disabled"
@@ -17,6 +20,7 @@ export class TransportError extends Error {
     readonly reason: TransportReason,
     message: string,
   ) {
-    super(message);
+    super(muteStackTrace(message));
+    unmuteStackTrace();
   }
 }
