@@ -48,8 +48,7 @@ export interface DomainErrorDetails {
  * CPU of a request refused for its credentials). A cause keeps its own.
  */
 export function withoutStackTrace<T>(make: () => T): T {
-  const frames = Error.stackTraceLimit;
-  Error.stackTraceLimit = 0;
+  const frames = muteStackTrace();
   try {
     return make();
   } finally {
@@ -57,22 +56,15 @@ export function withoutStackTrace<T>(make: () => T): T {
   }
 }
 
-/** The stack depth in force before muteStackTrace, for unmuteStackTrace to put back. */
-let framesBefore = Error.stackTraceLimit;
-
 /**
- * For an Error subclass's `super(...)` argument (code before super() cannot
- * wrap it): returns `value`, and when `mute` the Error built next records no
- * frames. The constructor calls unmuteStackTrace() right after super().
+ * When `mute`, the Errors built next record no frames, until the caller puts
+ * back the depth this returns. For an Error subclass's constructor, which
+ * cannot wrap its super() call in withoutStackTrace.
  */
-export function muteStackTrace<T>(value: T, mute = true): T {
-  framesBefore = Error.stackTraceLimit;
+export function muteStackTrace(mute = true): number {
+  const frames = Error.stackTraceLimit;
   if (mute) Error.stackTraceLimit = 0;
-  return value;
-}
-
-export function unmuteStackTrace(): void {
-  Error.stackTraceLimit = framesBefore;
+  return frames;
 }
 
 /** A call's failure for one of the reasons above; only `internal` records where it was raised (see withoutStackTrace). */
@@ -84,8 +76,9 @@ export class DomainError extends Error {
     readonly details: DomainErrorDetails = {},
     options?: { cause?: unknown },
   ) {
-    super(message, muteStackTrace(options, reason !== "internal"));
-    unmuteStackTrace();
+    const frames = muteStackTrace(reason !== "internal");
+    super(message, options);
+    Error.stackTraceLimit = frames;
   }
 }
 

@@ -3,7 +3,7 @@
 // domain never sees them; the one error table maps them with the domain's.
 // Each is an expected answer, built without a stack trace (see
 // withoutStackTrace in the domain's errors).
-import { muteStackTrace, unmuteStackTrace } from "../domain/errors.js";
+import { muteStackTrace } from "../domain/errors.js";
 
 export type TransportReason =
   | "admin_disabled"
@@ -20,7 +20,8 @@ export class TransportError extends Error {
     readonly reason: TransportReason,
     message: string,
   ) {
-    super(muteStackTrace(message));
-    unmuteStackTrace();
+    const frames = muteStackTrace();
+    super(message);
+    Error.stackTraceLimit = frames;
   }
 }
