@@ -1,9 +1,11 @@
 // Group commit: concurrent calls coalesced into one statement and one
-// transaction. A call runs at once while fewer than `maxInFlight` batches
-// are under way; otherwise it waits, and when a batch returns the next one
-// takes up to `maxBatch` of the waiting calls. Under light load every call is
-// a batch of one (no added wait); under load Postgres commits many sends per
-// transaction (docs/adr/0009 has the figures).
+// transaction. With no batch under way a call runs at once, alone. With one
+// under way and a slot free, the calls of the current turn of the event
+// loop go together at its end (setImmediate). With every slot taken they
+// wait, and when a batch returns the next one takes up to `maxBatch` of
+// them. Under light load every call is a batch of one, without added wait;
+// under load Postgres commits many sends per transaction (docs/adr/0009 has
+// the figures).
 import { context, type Context } from "@opentelemetry/api";
 import { currentStatementSignal, deadlineExceeded, runWithStatementSignalOrNone } from "./statement-deadline.js";
 
@@ -43,8 +45,8 @@ export class GroupCommit<I, O> {
     return new Promise<O>((resolve, reject) => {
       const w: Waiting<I, O> = { input, signal, context: context.active(), resolve, reject };
       this.waiting.push(w);
-      if (this.inFlight < this.options.maxInFlight) this.flush();
-      else if (signal) {
+      if (this.inFlight === 0) return this.flush();
+      if (signal) {
         // A call whose deadline passes while it waits leaves at once.
         w.onAbort = () => {
           const at = this.waiting.indexOf(w);
@@ -53,6 +55,25 @@ export class GroupCommit<I, O> {
         };
         signal.addEventListener("abort", w.onAbort, { once: true });
       }
+      if (this.inFlight < this.options.maxInFlight) this.flushAtEndOfTurn();
+    });
+  }
+
+  private flushScheduled = false;
+
+  /**
+   * A slot free beside a running batch is filled at the end of the turn
+   * rather than by the first call to arrive: the requests read in one turn
+   * of the loop (one per socket that had data) then share a transaction
+   * instead of the first taking the slot alone and the rest waiting for a
+   * batch to return. The wait is the rest of the turn, not a timer.
+   */
+  private flushAtEndOfTurn(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush();
     });
   }
 
