@@ -48,7 +48,8 @@ export interface DomainErrorDetails {
  * CPU of a request refused for its credentials). A cause keeps its own.
  */
 export function withoutStackTrace<T>(make: () => T): T {
-  const frames = muteStackTrace();
+  const frames = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
   try {
     return make();
   } finally {
@@ -57,18 +58,20 @@ export function withoutStackTrace<T>(make: () => T): T {
 }
 
 /**
- * When `mute`, the Errors built next record no frames, until the caller puts
- * back the depth this returns. For an Error subclass's constructor, which
- * cannot wrap its super() call in withoutStackTrace.
+ * An Error that records no frames unless told to: for Error subclasses,
+ * whose constructors cannot wrap their super() call in withoutStackTrace.
  */
-export function muteStackTrace(mute = true): number {
-  const frames = Error.stackTraceLimit;
-  if (mute) Error.stackTraceLimit = 0;
-  return frames;
+export class ExpectedError extends Error {
+  constructor(message: string, options?: { cause?: unknown }, recordStack = false) {
+    const frames = Error.stackTraceLimit;
+    if (!recordStack) Error.stackTraceLimit = 0;
+    super(message, options);
+    Error.stackTraceLimit = frames;
+  }
 }
 
 /** A call's failure for one of the reasons above; only `internal` records where it was raised (see withoutStackTrace). */
-export class DomainError extends Error {
+export class DomainError extends ExpectedError {
   override name = "DomainError";
   constructor(
     readonly reason: Reason,
@@ -76,9 +79,7 @@ export class DomainError extends Error {
     readonly details: DomainErrorDetails = {},
     options?: { cause?: unknown },
   ) {
-    const frames = muteStackTrace(reason !== "internal");
-    super(message, options);
-    Error.stackTraceLimit = frames;
+    super(message, options, reason === "internal");
   }
 }
 

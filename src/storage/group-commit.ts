@@ -30,6 +30,8 @@ interface Waiting<I, O> {
 export class GroupCommit<I, O> {
   private readonly waiting: Waiting<I, O>[] = [];
   private inFlight = 0;
+  /** A flush waits for the end of this turn (flushAtEndOfTurn). */
+  private flushScheduled = false;
 
   constructor(
     /** Runs one batch; returns one output per input, in order. */
@@ -45,7 +47,10 @@ export class GroupCommit<I, O> {
     return new Promise<O>((resolve, reject) => {
       const w: Waiting<I, O> = { input, signal, context: context.active(), resolve, reject };
       this.waiting.push(w);
-      if (this.inFlight === 0) return this.flush();
+      if (this.inFlight === 0) {
+        this.flush();
+        return;
+      }
       if (signal) {
         // A call whose deadline passes while it waits leaves at once.
         w.onAbort = () => {
@@ -58,8 +63,6 @@ export class GroupCommit<I, O> {
       if (this.inFlight < this.options.maxInFlight) this.flushAtEndOfTurn();
     });
   }
-
-  private flushScheduled = false;
 
   /**
    * A slot free beside a running batch is filled at the end of the turn

@@ -1,9 +1,9 @@
 // Failures that only the transport can have: a route or method that does
 // not exist, a body too large or not JSON, an admin API turned off. The
 // domain never sees them; the one error table maps them with the domain's.
-// Each is an expected answer, built without a stack trace (see
-// withoutStackTrace in the domain's errors).
-import { muteStackTrace } from "../domain/errors.js";
+// Each is an expected answer, built without a stack trace (ExpectedError,
+// in the domain's errors).
+import { ExpectedError } from "../domain/errors.js";
 
 export type TransportReason =
   | "admin_disabled"
@@ -14,14 +14,12 @@ export type TransportReason =
   /** A development page refusing a request that did not come from itself. */
   | "forbidden";
 
-export class TransportError extends Error {
+export class TransportError extends ExpectedError {
   override name = "TransportError";
   constructor(
     readonly reason: TransportReason,
     message: string,
   ) {
-    const frames = muteStackTrace();
     super(message);
-    Error.stackTraceLimit = frames;
   }
 }
