@@ -37,14 +37,24 @@ export interface OutboxRow {
   readonly custom: TemplateParts | undefined;
 }
 
+/** What else a claim does and which rows it may take. */
+export interface ClaimOptions {
+  /** Only rows with these Message-IDs (a dev mailbox on a shared database delivers only what it accepted itself). */
+  readonly onlyMessageIds?: readonly string[];
+  /** Rows delivered since the last claim, marked sent with it. */
+  readonly delivered?: readonly string[];
+}
+
 /** Storage port of the outbox, for the delivery worker. */
 export interface OutboxStore {
   /**
    * Claims up to `limit` due rows for `leaseMs`; their attempt count goes up
-   * by one. With `onlyMessageIds`, only rows with those Message-IDs (a dev
-   * mailbox on a shared database delivers only what it accepted itself).
+   * by one. `options.delivered` are rows this worker delivered since its last
+   * claim: they are marked sent (done, code wiped) in the same statement, so
+   * a worker refilling the slots its deliveries freed pays one transaction,
+   * not two.
    */
-  claim(limit: number, leaseMs: number, onlyMessageIds?: readonly string[]): Promise<OutboxRow[]>;
+  claim(limit: number, leaseMs: number, options?: ClaimOptions): Promise<OutboxRow[]>;
   /** Delivered: the rows are done and their codes wiped. */
   markSent(ids: readonly string[]): Promise<void>;
   /** A permanent failure: the row is done and its code wiped. */

@@ -53,8 +53,8 @@ export class OutboxWorker {
   private again = false;
   private stopped = false;
   private readonly inFlight = new Set<string>();
-  private readonly sentQueue: { id: string; resolve: () => void; reject: (err: unknown) => void }[] = [];
-  private flushingSent: Promise<void> | undefined;
+  /** Rows delivered and not yet recorded as sent: the next claim records them. */
+  private readonly delivered: string[] = [];
   private readonly clock: Clock;
   private readonly random: () => number;
   /** ownMailOnly: Message-IDs of the rows this instance queued and has not finished. */
@@ -118,6 +118,7 @@ export class OutboxWorker {
       new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
     ]);
     clearTimeout(timer);
+    await this.recordDelivered();
     await this.store.release([...this.inFlight]).catch(() => {});
   }
 
@@ -125,7 +126,9 @@ export class OutboxWorker {
    * Keeps up to `concurrency` deliveries going, claiming more as slots free,
    * so one slow recipient never holds up the others. While there is a
    * backlog, rows are claimed a batch at a time rather than one per freed
-   * slot, which saves a query per mail.
+   * slot, which saves a query per mail. The rows delivered since the last
+   * claim are marked sent by the next one, in the same statement; the drain
+   * ends only once none is left unrecorded.
    */
   private async drain(): Promise<void> {
     const leaseMs = this.options.leaseMs ?? 60_000;
@@ -146,7 +149,7 @@ export class OutboxWorker {
           // A full claim means more rows are probably due.
           backlog = rows.length === free;
         }
-        if (running.size === 0 && !backlog) return;
+        if (running.size === 0 && !backlog && this.delivered.length === 0) return;
         // A send committed while claiming: look again at once.
         if (this.again && !backlog && running.size < concurrency) continue;
         // Wait for a delivery to end, or, with slots free and no backlog,
@@ -161,13 +164,37 @@ export class OutboxWorker {
       this.logger.warn({ err }, "outbox drain failed; will retry on the next wake");
     } finally {
       await Promise.all(running);
+      // Stopping: no claim comes to record what the last deliveries sent.
+      if (this.stopped) await this.recordDelivered();
     }
   }
 
+  /** Claims due rows, recording the rows delivered since the last claim in the same statement. */
   private async claim(limit: number, leaseMs: number): Promise<OutboxRow[]> {
-    if (!this.own) return this.store.claim(limit, leaseMs);
-    if (this.own.size === 0) return [];
-    return this.store.claim(limit, leaseMs, [...this.own]);
+    if (this.own?.size === 0 && this.delivered.length === 0) return [];
+    const delivered = this.delivered.splice(0);
+    try {
+      return await this.store.claim(limit, leaseMs, { delivered, onlyMessageIds: this.own && [...this.own] });
+    } catch (err) {
+      // Not recorded: the next claim (the poll's, at the latest) tries again.
+      this.delivered.unshift(...delivered);
+      throw err;
+    }
+  }
+
+  /**
+   * Records the rows delivered and not yet recorded, without claiming. A row
+   * left unrecorded would be sent again once its lease ran out.
+   */
+  private async recordDelivered(): Promise<void> {
+    if (this.delivered.length === 0) return;
+    const ids = this.delivered.splice(0);
+    try {
+      await this.store.markSent(ids);
+    } catch (err) {
+      this.delivered.unshift(...ids);
+      this.logger.error({ err, rows: ids.length }, "could not record delivered mail as sent; a later claim tries again (unrecorded when its lease runs out, it is sent again)");
+    }
   }
 
   /**
@@ -241,40 +268,12 @@ export class OutboxWorker {
         await this.failed(row, err);
         return;
       }
-      await this.recordSent(row.id);
+      this.delivered.push(row.id);
       this.options.observer?.delivered(row.createdAt);
     } catch (err) {
       this.logger.error({ err, outboxId: row.id }, "outbox delivery bookkeeping failed");
     } finally {
       this.inFlight.delete(row.id);
-    }
-  }
-
-  /**
-   * Marks a delivered row sent. Deliveries that end while a mark is being
-   * written share the next one: one UPDATE (and one commit) per batch instead
-   * of per mail.
-   */
-  private recordSent(id: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.sentQueue.push({ id, resolve, reject });
-      this.flushingSent ??= this.flushSent();
-    });
-  }
-
-  private async flushSent(): Promise<void> {
-    try {
-      while (this.sentQueue.length > 0) {
-        const batch = this.sentQueue.splice(0);
-        try {
-          await this.store.markSent(batch.map((b) => b.id));
-          for (const b of batch) b.resolve();
-        } catch (err) {
-          for (const b of batch) b.reject(err);
-        }
-      }
-    } finally {
-      this.flushingSent = undefined;
     }
   }
 

@@ -1,8 +1,11 @@
 // The outbox's life after a send: claim due rows (SKIP LOCKED, with a lease,
 // so any number of workers in any number of instances share the work and a
 // crashed worker's rows come back), then record how each delivery went.
-import type { OutboxBacklog, OutboxRow, OutboxStore } from "../domain/outbox.js";
+import type { ClaimOptions, OutboxBacklog, OutboxRow, OutboxStore } from "../domain/outbox.js";
 import { query, type Db } from "./db.js";
+
+/** Delivered rows are done: their codes wiped. `ids`: the parameter holding their ids. */
+const markSentSql = (ids: string) => `UPDATE outbox SET status = 'sent', payload = NULL, sent_at = now() WHERE id = ANY(${ids}::bigint[])`;
 
 interface Row {
   id: string;
@@ -32,19 +35,21 @@ export class PgOutboxStore implements OutboxStore {
   constructor(private readonly db: Db) {}
 
   /**
-   * Claims up to `limit` due rows for `leaseMs`; their attempt count goes up
-   * by one. With `onlyMessageIds`, only rows with those Message-IDs (a dev
-   * mailbox on a shared database delivers only what it accepted itself).
+   * Marks `options.delivered` sent and claims up to `limit` due rows for
+   * `leaseMs` in one statement. The claim leaves the rows marked alone (one
+   * statement must not update a row twice), even one whose lease ran out.
    */
-  async claim(limit: number, leaseMs: number, onlyMessageIds?: readonly string[]): Promise<OutboxRow[]> {
+  async claim(limit: number, leaseMs: number, options: ClaimOptions = {}): Promise<OutboxRow[]> {
     const { rows } = await query<Row>(this.db, {
-      text: `WITH claimed AS (
+      text: `WITH delivered AS (${markSentSql("$4")}),
+             claimed AS (
                UPDATE outbox o
                SET status = 'sending', attempts = o.attempts + 1,
                    next_attempt_at = now() + make_interval(secs => $2::double precision / 1000)
                FROM (SELECT id FROM outbox
                      WHERE status IN ('pending', 'sending') AND next_attempt_at <= now()
                        AND ($3::text[] IS NULL OR message_id = ANY($3::text[]))
+                       AND id <> ALL($4::bigint[])
                      ORDER BY next_attempt_at
                      LIMIT $1
                      FOR UPDATE SKIP LOCKED) due
@@ -57,7 +62,7 @@ export class PgOutboxStore implements OutboxStore {
              FROM claimed c
              JOIN tenants t ON t.id = c.tenant_id
              LEFT JOIN templates tp ON tp.id = c.custom_template_id AND tp.tenant_id = c.tenant_id`,
-      values: [limit, leaseMs, onlyMessageIds ?? null],
+      values: [limit, leaseMs, options.onlyMessageIds ?? null, options.delivered ?? []],
     });
     return rows.map((r) => ({
       id: String(r.id),
@@ -83,10 +88,7 @@ export class PgOutboxStore implements OutboxStore {
 
   /** Delivered: the rows are done and their codes wiped. */
   async markSent(ids: readonly string[]): Promise<void> {
-    await query(this.db, {
-      text: "UPDATE outbox SET status = 'sent', payload = NULL, sent_at = now() WHERE id = ANY($1::bigint[])",
-      values: [ids],
-    });
+    await query(this.db, { text: markSentSql("$1"), values: [ids] });
   }
 
   /** A permanent failure: the row is done and its code wiped. */

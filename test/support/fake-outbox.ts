@@ -1,7 +1,7 @@
 // In-memory fakes of the outbox worker's ports: the outbox store (claims by
 // a fake clock, leases, attempts) and a mailer whose answers a test scripts.
 import type { Clock } from "../../src/domain/clock.js";
-import type { OutboxRow, OutboxStore } from "../../src/domain/outbox.js";
+import type { ClaimOptions, OutboxRow, OutboxStore } from "../../src/domain/outbox.js";
 import type { Mailer, OutgoingMail } from "../../src/mail/mailer.js";
 
 type Status = "pending" | "sending" | "sent" | "failed" | "expired";
@@ -28,9 +28,23 @@ export class FakeOutbox implements OutboxStore {
     return this.rows.get(id)!;
   }
 
-  async claim(limit: number, leaseMs: number): Promise<OutboxRow[]> {
+  /** Every claim, with the rows it was told were delivered. */
+  readonly claims: { limit: number; delivered: readonly string[] }[] = [];
+  /** Rows recorded as sent on their own, outside a claim, one array per call. */
+  readonly markedAlone: (readonly string[])[] = [];
+  /** Which claims fail (1 is the first call), as when the database is out of reach. */
+  readonly failingClaims = new Set<number>();
+  private claimCalls = 0;
+
+  async claim(limit: number, leaseMs: number, options: ClaimOptions = {}): Promise<OutboxRow[]> {
+    if (this.failingClaims.has(++this.claimCalls)) throw new Error("database unreachable");
+    const delivered = options.delivered ?? [];
+    this.claims.push({ limit, delivered });
+    for (const id of delivered) this.finish(id, "sent", null);
+    const only = options.onlyMessageIds;
     const due = [...this.rows.values()]
       .filter((r) => (r.status === "pending" || r.status === "sending") && r.dueAt <= this.clock.now())
+      .filter((r) => !delivered.includes(r.row.id) && (only === undefined || only.includes(r.row.messageId)))
       .sort((a, b) => a.dueAt - b.dueAt)
       .slice(0, limit);
     for (const r of due) {
@@ -42,6 +56,7 @@ export class FakeOutbox implements OutboxStore {
   }
 
   async markSent(ids: readonly string[]): Promise<void> {
+    this.markedAlone.push([...ids]);
     for (const id of ids) this.finish(id, "sent", null);
   }
 

@@ -163,3 +163,38 @@ describe("OutboxWorker", () => {
     expect(outbox.get(id)).toMatchObject({ status: "pending", row: { attempts: 0 } });
   });
 });
+
+describe("recording deliveries", () => {
+  it("records the rows delivered since the last claim with the claim that refills their slots, in no statement of their own", async () => {
+    const { outbox, mailer, queue, pass } = setup();
+    const ids = Array.from({ length: 10 }, () => queue());
+    await pass();
+    expect(mailer.sent).toHaveLength(10);
+    for (const id of ids) expect(outbox.get(id).status, id).toBe("sent");
+    expect(outbox.markedAlone).toEqual([]);
+    // Each delivered row is recorded once, by a claim made after its delivery.
+    expect(outbox.claims.flatMap((c) => c.delivered).sort()).toEqual([...ids].sort());
+  });
+
+  it("keeps the rows a failed claim should have recorded for the next claim, without sending them again", async () => {
+    const { outbox, mailer, queue, pass } = setup();
+    const id = queue();
+    // The claim that takes the row succeeds; the one that would record its delivery fails.
+    outbox.failingClaims.add(2);
+    await pass();
+    expect(outbox.get(id).status).toBe("sending");
+    await pass();
+    expect(outbox.get(id).status).toBe("sent");
+    expect(mailer.sent).toHaveLength(1);
+  });
+
+  it("records what the last deliveries sent when stopped, with no claim to carry it", async () => {
+    const { outbox, mailer, worker, queue } = setup();
+    const id = queue();
+    worker.wake();
+    await worker.stop(1_000);
+    expect(mailer.sent).toHaveLength(1);
+    expect(outbox.get(id).status).toBe("sent");
+    expect(outbox.markedAlone).toEqual([[id]]);
+  });
+});
