@@ -6,7 +6,6 @@
 import { fromJson, ScalarType, type DescField, type DescMessage, type DescMethodUnary, type JsonObject } from "@bufbuild/protobuf";
 import {
   ConnectError,
-  createHandlerContext,
   type ContextValues,
   type Interceptor,
   type MethodImplSpec,
@@ -15,6 +14,7 @@ import {
 import { invokeUnaryImplementation } from "@connectrpc/connect/protocol";
 import type { Logger } from "pino";
 import { DomainError, invalidFields, type FieldViolation } from "../domain/errors.js";
+import { createCallContext } from "./call-context.js";
 import { requestIdOf } from "./context.js";
 import { TransportError } from "./transport-error.js";
 import { ApiContract, contractOf, httpBindingOf } from "./contract.js";
@@ -133,22 +133,21 @@ export class RestRouter {
     const values = this.options.contextValues(req);
     try {
       const input = await this.decode(route, match, req, url);
-      // Tells the handler when the caller goes away before the answer is
-      // written. An answered request closes too; aborting then would only
-      // build an unused DOMException per request.
-      const abort = new AbortController();
-      res.once("close", () => {
-        if (!res.writableFinished) abort.abort();
-      });
-      const ctx = createHandlerContext({
+      const ctx = createCallContext({
         service: route.method.parent,
         method: route.method,
         protocolName: "rest",
         requestMethod: req.method ?? "GET",
         url: url.toString(),
         requestHeader: requestHeaders(req),
-        requestSignal: abort.signal,
         contextValues: values,
+      });
+      // Tells the handler when the caller goes away before the answer is
+      // written. An answered request closes too; aborting then would only
+      // build an unused DOMException per request. (Not writableFinished:
+      // over HTTP/2 that is the stream's, true once a reset closed it.)
+      res.once("close", () => {
+        if (!res.writableEnded) ctx.abort();
       });
       const output = await invokeUnaryImplementation(route.spec, ctx, input, [...this.options.interceptors]);
       ctx.responseHeader.forEach((v, k) => {

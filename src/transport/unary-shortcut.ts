@@ -3,7 +3,7 @@
 // when): the message parsed with connect-es's own serialisation, the RPC
 // run through invokeUnaryImplementation with the interceptors every
 // protocol has, and the answer written as connect-es writes it.
-import { Code, ConnectError, createHandlerContext, type ContextValues, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, type ContextValues, type Interceptor } from "@connectrpc/connect";
 import {
   compressionNegotiate,
   createMethodSerializationLookup,
@@ -13,6 +13,7 @@ import {
 } from "@connectrpc/connect/protocol";
 import { codeToHttpStatus, errorToJsonBytes, parseTimeout as parseConnectTimeout, trailerMux } from "@connectrpc/connect/protocol-connect";
 import { parseTimeout as parseGrpcTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { createCallContext } from "./call-context.js";
 import { headerRecord, type NodeRequest, type NodeResponse, requestHeaders } from "./http-io.js";
 
 export type UnarySpec = Parameters<typeof invokeUnaryImplementation>[0];
@@ -88,11 +89,7 @@ export function createUnaryShortcut(o: ShortcutOptions) {
       return false;
     }
 
-    const requestSignal = new AbortController();
-    res.once("close", () => {
-      if (!res.writableFinished) requestSignal.abort(CLIENT_GONE);
-    });
-    const ctx = createHandlerContext({
+    const ctx = createCallContext({
       service: spec.method.parent,
       method: spec.method,
       protocolName: grpc ? "grpc" : "connect",
@@ -100,10 +97,14 @@ export function createUnaryShortcut(o: ShortcutOptions) {
       url: `http://${headerValue(req, ":authority") ?? headerValue(req, "host") ?? "localhost"}${req.url ?? ""}`,
       timeoutMs: timeout.timeoutMs,
       requestHeader: requestHeaders(req),
-      requestSignal: requestSignal.signal,
       contextValues: o.contextValues(req),
-      responseHeader: { "content-type": grpc ? "application/grpc+proto" : binary ? "application/proto" : "application/json" },
-      responseTrailer: grpc ? { "grpc-status": "0" } : {},
+      responseHeader: new Headers({ "content-type": grpc ? "application/grpc+proto" : binary ? "application/proto" : "application/json" }),
+      responseTrailer: grpc ? new Headers({ "grpc-status": "0" }) : undefined,
+    });
+    // Closed before we ended the answer: the caller went away. (Not
+    // writableFinished: over HTTP/2 that is the stream's, true once a reset closed it.)
+    res.once("close", () => {
+      if (!res.writableEnded) ctx.abort(CLIENT_GONE);
     });
     invokeUnaryImplementation(spec, ctx, input as never, o.interceptors).then(
       (output) => {

@@ -40,6 +40,8 @@ async function lockOutbox(): Promise<{ client: pg.Client; release(): Promise<voi
 
 /** The service's send statements now waiting on a lock (the outbox worker's poll waits too, and is not counted). */
 async function waitingStatements(observer: pg.Client): Promise<number> {
+  // Inside a transaction (the lock's) pg_stat_activity is read once and kept: read it afresh.
+  await observer.query("SELECT pg_stat_clear_snapshot()");
   const { rows } = await observer.query<{ n: string }>(
     "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'otp-service' AND wait_event_type = 'Lock' AND query LIKE '%otp_send(%'",
   );
@@ -105,4 +107,40 @@ describe("a deadline that passes while the send waits in Postgres", () => {
     expect((await call).statusCode).toBe(200);
     await waitForMailTo(address, 1);
   });
+});
+
+/** Polls until `ok` holds, for at most `ms`; whether it came to hold. */
+async function eventually(ok: () => Promise<boolean>, ms: number): Promise<boolean> {
+  const until = Date.now() + ms;
+  while (!(await ok())) {
+    if (Date.now() > until) return false;
+    await sleep(20);
+  }
+  return true;
+}
+
+describe("a caller that hangs up while its send waits in Postgres", () => {
+  const LONG = { "grpc-timeout": "30S", "connect-timeout-ms": "30000" } as const;
+  for (const t of [TRANSPORTS[0], TRANSPORTS[2]]) {
+    it(`over ${t.name}: the statement is cancelled when the caller goes, not at its deadline, and no mail is queued`, async () => {
+      const client = createClient(OtpService, t.make(env.url));
+      const address = email(`hang-up-${t.name.toLowerCase()}`);
+      const lock = await lockOutbox();
+      const hangUp = new AbortController();
+      const call = client
+        .loginOrCreateEmailOtp({ email: address }, { signal: hangUp.signal, headers: { authorization: env.project.authorization, [t.header[0]]: LONG[t.header[0]] } })
+        .catch((err: unknown) => err);
+      try {
+        expect(await eventually(async () => (await waitingStatements(lock.client)) === 1, 5_000)).toBe(true);
+        hangUp.abort();
+        expect(ConnectError.from(await call).code).toBe(Code.Canceled);
+        // Well before the 30 s deadline, nothing of the call waits in Postgres any more.
+        expect(await eventually(async () => (await waitingStatements(lock.client)) === 0, 3_000)).toBe(true);
+      } finally {
+        await lock.release();
+      }
+      expect(await settledOutbox(env.app.db, address)).toBe(0);
+      expect(mailsTo(address)).toHaveLength(0);
+    });
+  }
 });
