@@ -172,11 +172,18 @@ export class OutboxWorker {
   /** Claims due rows, recording the rows delivered since the last claim in the same statement. */
   private async claim(limit: number, leaseMs: number): Promise<OutboxRow[]> {
     if (this.own?.size === 0 && this.delivered.length === 0) return [];
+    return this.withDelivered((delivered) => this.store.claim(limit, leaseMs, { delivered, onlyMessageIds: this.own && [...this.own] }));
+  }
+
+  /**
+   * Hands the rows delivered and not yet recorded to `write`; if it fails
+   * they stay unrecorded, for the next claim (the poll's, at the latest).
+   */
+  private async withDelivered<T>(write: (delivered: string[]) => Promise<T>): Promise<T> {
     const delivered = this.delivered.splice(0);
     try {
-      return await this.store.claim(limit, leaseMs, { delivered, onlyMessageIds: this.own && [...this.own] });
+      return await write(delivered);
     } catch (err) {
-      // Not recorded: the next claim (the poll's, at the latest) tries again.
       this.delivered.unshift(...delivered);
       throw err;
     }
@@ -188,12 +195,11 @@ export class OutboxWorker {
    */
   private async recordDelivered(): Promise<void> {
     if (this.delivered.length === 0) return;
-    const ids = this.delivered.splice(0);
+    const rows = this.delivered.length;
     try {
-      await this.store.markSent(ids);
+      await this.withDelivered((ids) => this.store.markSent(ids));
     } catch (err) {
-      this.delivered.unshift(...ids);
-      this.logger.error({ err, rows: ids.length }, "could not record delivered mail as sent; a later claim tries again (unrecorded when its lease runs out, it is sent again)");
+      this.logger.error({ err, rows }, "could not record delivered mail as sent; a later claim tries again (unrecorded when its lease runs out, it is sent again)");
     }
   }
 

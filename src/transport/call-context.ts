@@ -8,6 +8,7 @@
 // tell them apart.
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, createContextValues, type ContextValues, type HandlerContext } from "@connectrpc/connect";
+import type { NodeResponse } from "./http-io.js";
 
 export interface CallContextInit {
   readonly service: DescService;
@@ -58,4 +59,16 @@ export function createCallContext(init: CallContextInit): CallContext {
       if (!controller.signal.aborted) controller.abort(reason);
     },
   };
+}
+
+/**
+ * Aborts the call (with `reason`) when its response closes before the answer
+ * was ended: the caller went away. An answered call closes too and is left
+ * alone. writableEnded, not writableFinished: over HTTP/2 that one is the
+ * stream's, true once the client's reset closed it.
+ */
+export function abortWhenCallerLeaves(ctx: CallContext, res: NodeResponse, reason?: unknown): void {
+  res.once("close", () => {
+    if (!res.writableEnded) ctx.abort(reason);
+  });
 }

@@ -14,7 +14,7 @@ import {
 import { invokeUnaryImplementation } from "@connectrpc/connect/protocol";
 import type { Logger } from "pino";
 import { DomainError, invalidFields, type FieldViolation } from "../domain/errors.js";
-import { createCallContext } from "./call-context.js";
+import { abortWhenCallerLeaves, createCallContext } from "./call-context.js";
 import { requestIdOf } from "./context.js";
 import { TransportError } from "./transport-error.js";
 import { ApiContract, contractOf, httpBindingOf } from "./contract.js";
@@ -142,13 +142,7 @@ export class RestRouter {
         requestHeader: requestHeaders(req),
         contextValues: values,
       });
-      // Tells the handler when the caller goes away before the answer is
-      // written. An answered request closes too; aborting then would only
-      // build an unused DOMException per request. (Not writableFinished:
-      // over HTTP/2 that is the stream's, true once a reset closed it.)
-      res.once("close", () => {
-        if (!res.writableEnded) ctx.abort();
-      });
+      abortWhenCallerLeaves(ctx, res);
       const output = await invokeUnaryImplementation(route.spec, ctx, input, [...this.options.interceptors]);
       ctx.responseHeader.forEach((v, k) => {
         res.setHeader(k, v);

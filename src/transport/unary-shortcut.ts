@@ -13,7 +13,7 @@ import {
 } from "@connectrpc/connect/protocol";
 import { codeToHttpStatus, errorToJsonBytes, parseTimeout as parseConnectTimeout, trailerMux } from "@connectrpc/connect/protocol-connect";
 import { parseTimeout as parseGrpcTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
-import { createCallContext } from "./call-context.js";
+import { abortWhenCallerLeaves, createCallContext } from "./call-context.js";
 import { headerRecord, type NodeRequest, type NodeResponse, requestHeaders } from "./http-io.js";
 
 export type UnarySpec = Parameters<typeof invokeUnaryImplementation>[0];
@@ -101,11 +101,7 @@ export function createUnaryShortcut(o: ShortcutOptions) {
       responseHeader: new Headers({ "content-type": grpc ? "application/grpc+proto" : binary ? "application/proto" : "application/json" }),
       responseTrailer: grpc ? new Headers({ "grpc-status": "0" }) : undefined,
     });
-    // Closed before we ended the answer: the caller went away. (Not
-    // writableFinished: over HTTP/2 that is the stream's, true once a reset closed it.)
-    res.once("close", () => {
-      if (!res.writableEnded) ctx.abort(CLIENT_GONE);
-    });
+    abortWhenCallerLeaves(ctx, res, CLIENT_GONE);
     invokeUnaryImplementation(spec, ctx, input as never, o.interceptors).then(
       (output) => {
         ctx.abort(CALL_OVER);
