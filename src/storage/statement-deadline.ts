@@ -5,7 +5,8 @@
 //   (Postgres's cancel request, which ends just that statement; a
 //   transaction it was in rolls back) and the caller gets
 //   "deadline_exceeded". A statement that finished first keeps its result:
-//   the call reports what was committed.
+//   the call reports what was committed. The wait for a pooled connection
+//   ends at the deadline too (DeadlinePool.connect).
 // - With tracing on (traceStatements), a CLIENT span per statement of a
 //   traced call or delivery, named by its first keyword, with the SQL text
 //   and its placeholders (never the values).
@@ -50,8 +51,6 @@ export function deadlineExceeded(cause?: unknown): DomainError {
   return new DomainError("deadline_exceeded", "The deadline passed before the call finished.", {}, { cause });
 }
 
-// SQLSTATE of a statement cancelled on request (or by statement_timeout).
-const QUERY_CANCELED = "57014";
 // Statements that end a transaction already failing must run whatever the deadline.
 const CLEANUP = /^\s*ROLLBACK\b/i;
 
@@ -109,7 +108,9 @@ export class DeadlineClient extends pg.Client {
     try {
       return await (super.query as (...a: unknown[]) => Promise<unknown>)(...args);
     } catch (err) {
-      if (cancelled && (err as { code?: unknown }).code === QUERY_CANCELED) throw deadlineExceeded(err);
+      // Once the deadline has passed, the caller is told so whatever else
+      // the statement met on its way out (the cause is kept for the log).
+      if (cancelled) throw deadlineExceeded(err);
       throw err;
     } finally {
       signal.removeEventListener("abort", onAbort);
@@ -144,11 +145,42 @@ export class DeadlineClient extends pg.Client {
 /**
  * A pool whose query() keeps the caller's async context (deadline signal,
  * trace) across the wait for a connection: pg-pool hands connections out
- * in callbacks, which would run in another call's context.
+ * in callbacks, which would run in another call's context. The wait for a
+ * connection honours the deadline too: a call whose deadline passes while
+ * every connection is taken (or a new one is still being opened) leaves
+ * with deadline_exceeded then, not with "unavailable" once the pool's
+ * connection timeout runs out seconds later.
  */
 export class DeadlinePool extends pg.Pool {
   constructor(config: pg.PoolConfig) {
     super({ ...config, Client: DeadlineClient as unknown as typeof pg.Client });
+  }
+
+  // @ts-expect-error as below: pg's overloads, passed through.
+  override connect(...args: unknown[]): unknown {
+    const signal = callSignal.getStore();
+    if (signal === undefined || args.length > 0) return (super.connect as (...a: unknown[]) => unknown)(...args);
+    return this.connectUntil(signal);
+  }
+
+  private connectUntil(signal: AbortSignal): Promise<pg.PoolClient> {
+    if (signal.aborted) return Promise.reject(deadlineExceeded(signal.reason));
+    return new Promise<pg.PoolClient>((resolve, reject) => {
+      const onAbort = () => reject(deadlineExceeded(signal.reason));
+      signal.addEventListener("abort", onAbort, { once: true });
+      (super.connect() as Promise<pg.PoolClient>).then(
+        (client) => {
+          signal.removeEventListener("abort", onAbort);
+          // Handed out after the caller left: straight back to the pool.
+          if (signal.aborted) client.release();
+          else resolve(client);
+        },
+        (err: unknown) => {
+          signal.removeEventListener("abort", onAbort);
+          reject(err);
+        },
+      );
+    });
   }
 
   // @ts-expect-error as above: pg's overloads, passed through.
@@ -159,8 +191,7 @@ export class DeadlinePool extends pg.Pool {
   }
 
   private async queryInContext(signal: AbortSignal | undefined, args: QueryArgs): Promise<unknown> {
-    if (signal?.aborted) throw deadlineExceeded(signal.reason);
-    const client = await this.connect();
+    const client = (await this.connect()) as pg.PoolClient;
     let failure: Error | undefined;
     try {
       const run = () => (client.query as (...a: unknown[]) => Promise<unknown>)(...args);
