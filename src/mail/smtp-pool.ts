@@ -208,6 +208,8 @@ export class SmtpPool {
       connection.close();
       throw err;
     }
+    // Over TLS the socket's bytes are the TLS layer's: writes are left as they are.
+    if (!connection.secure) sendMessageInOneWrite(socket);
     const session = new Session(connection, (s) => this.retire(s));
     this.sessions.add(session);
     return session;
@@ -233,5 +235,27 @@ function connectNoDelay(host: string, port: number, timeoutMs: number): Promise<
       socket.removeAllListeners("error");
       resolve(socket);
     });
+  });
+}
+
+/**
+ * The message and its ending leave in one system call. nodemailer answers
+ * the server's go-ahead for DATA (354) with two writes, the message and then
+ * the terminating ".\r\n" apart: two system calls, and two segments for the
+ * server to read, where one does. So when the go-ahead arrives the socket is
+ * corked until the loop's check phase (setImmediate: after the data stream's
+ * ticks, however many it takes), and both go out together. Every other
+ * reply is answered with one write, which is left to go at once. Installed
+ * once the session is ready, after nodemailer's own reader: a reader added
+ * earlier would set the socket flowing before nodemailer listens.
+ */
+function sendMessageInOneWrite(socket: net.Socket): void {
+  const uncork = () => socket.uncork();
+  socket.prependListener("data", (chunk: Buffer) => {
+    // "354": no other reply is due on this session until the message is sent.
+    if (chunk.length >= 3 && chunk[0] === 0x33 && chunk[1] === 0x35 && chunk[2] === 0x34) {
+      socket.cork();
+      setImmediate(uncork);
+    }
   });
 }

@@ -209,6 +209,33 @@ describe("SmtpPool", () => {
     expect((await smtp.waitFor(1)).map((m) => m.to)).toEqual(["fine@example.com"]);
   });
 
+  it("sends a message and its ending dot in one write: four writes per mail (MAIL FROM, RCPT TO, DATA, the message)", async () => {
+    const s = await scriptedServer(() => "accept");
+    const p = pool(s.port, { maxConnections: 1 });
+    await p.send(envelope("warm@example.com"), raw("warm@example.com"));
+    // What leaves the client's sockets for the server, counted where the
+    // socket hands bytes to the system: once per _write or _writev.
+    let flushes = 0;
+    const toServer = (socket: net.Socket) => socket.remotePort === s.port;
+    const original = { write: net.Socket.prototype._write, writev: net.Socket.prototype._writev };
+    net.Socket.prototype._write = function (this: net.Socket, ...args: Parameters<typeof original.write>) {
+      if (toServer(this)) flushes++;
+      return original.write.apply(this, args);
+    };
+    net.Socket.prototype._writev = function (this: net.Socket, ...args: Parameters<NonNullable<typeof original.writev>>) {
+      if (toServer(this)) flushes++;
+      return original.writev!.apply(this, args);
+    };
+    try {
+      for (let n = 0; n < 5; n++) await p.send(envelope(`m${n}@example.com`), raw(`m${n}@example.com`));
+    } finally {
+      net.Socket.prototype._write = original.write;
+      net.Socket.prototype._writev = original.writev;
+    }
+    expect(s.delivered).toHaveLength(6);
+    expect(flushes).toBe(5 * 4);
+  });
+
   it("once closed ends the mail under way, fails the one waiting for a session and refuses new ones", async () => {
     const s = await scriptedServer(() => "hang");
     const p = pool(s.port, { maxConnections: 1, socketTimeoutMs: 10_000 });
