@@ -156,7 +156,7 @@ export class DeadlinePool extends pg.Pool {
     super({ ...config, Client: DeadlineClient as unknown as typeof pg.Client });
   }
 
-  // @ts-expect-error as below: pg's overloads, passed through.
+  // @ts-expect-error pg's overloads (callback and promise forms) are not expressible on an override; both are passed through.
   override connect(...args: unknown[]): unknown {
     const signal = callSignal.getStore();
     if (signal === undefined || args.length > 0) return (super.connect as (...a: unknown[]) => unknown)(...args);
@@ -183,7 +183,7 @@ export class DeadlinePool extends pg.Pool {
     });
   }
 
-  // @ts-expect-error as above: pg's overloads, passed through.
+  // @ts-expect-error as connect(): pg's overloads, passed through.
   override query(...args: QueryArgs): unknown {
     const signal = callSignal.getStore();
     if (isCallbackForm(args) || (signal === undefined && !statementSpans)) return (super.query as (...a: unknown[]) => unknown)(...args);

@@ -4,7 +4,7 @@
 import { once } from "node:events";
 import net, { type AddressInfo } from "node:net";
 import { SMTPServer } from "smtp-server";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { smtpResponseCode } from "../../src/mail/mailer.js";
 import { SmtpPool, type SmtpPoolOptions } from "../../src/mail/smtp-pool.js";
 import { startSmtp } from "../support/smtp.js";
@@ -213,24 +213,17 @@ describe("SmtpPool", () => {
     const s = await scriptedServer(() => "accept");
     const p = pool(s.port, { maxConnections: 1 });
     await p.send(envelope("warm@example.com"), raw("warm@example.com"));
-    // What leaves the client's sockets for the server, counted where the
+    // What leaves the client's socket for the server, counted where the
     // socket hands bytes to the system: once per _write or _writev.
+    const write = vi.spyOn(net.Socket.prototype, "_write");
+    const writev = vi.spyOn(net.Socket.prototype, "_writev");
     let flushes = 0;
-    const toServer = (socket: net.Socket) => socket.remotePort === s.port;
-    const original = { write: net.Socket.prototype._write, writev: net.Socket.prototype._writev };
-    net.Socket.prototype._write = function (this: net.Socket, ...args: Parameters<typeof original.write>) {
-      if (toServer(this)) flushes++;
-      return original.write.apply(this, args);
-    };
-    net.Socket.prototype._writev = function (this: net.Socket, ...args: Parameters<NonNullable<typeof original.writev>>) {
-      if (toServer(this)) flushes++;
-      return original.writev!.apply(this, args);
-    };
     try {
       for (let n = 0; n < 5; n++) await p.send(envelope(`m${n}@example.com`), raw(`m${n}@example.com`));
+      flushes = [...write.mock.contexts, ...writev.mock.contexts].filter((socket) => (socket as net.Socket).remotePort === s.port).length;
     } finally {
-      net.Socket.prototype._write = original.write;
-      net.Socket.prototype._writev = original.writev;
+      write.mockRestore();
+      writev.mockRestore();
     }
     expect(s.delivered).toHaveLength(6);
     expect(flushes).toBe(5 * 4);
