@@ -4,6 +4,7 @@
 // Each claimed row is rendered, sent and recorded; temporary failures are
 // retried with backoff and jitter while the code is still valid, permanent
 // ones (SMTP 5xx) are marked failed at once.
+import { AsyncResource } from "node:async_hooks";
 import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import type { Logger } from "pino";
 import { systemClock, type Clock } from "../domain/clock.js";
@@ -59,6 +60,15 @@ export class OutboxWorker {
   private readonly random: () => number;
   /** ownMailOnly: Message-IDs of the rows this instance queued and has not finished. */
   private readonly own: Set<string> | undefined;
+  /**
+   * The async context the worker was built in (the process's start, outside
+   * any call). Every drain runs in it rather than in the context of the call
+   * whose send woke it: that call's deadline signal (and trace) would follow
+   * each of the drain's statements, and the signal aborts as soon as the
+   * call has answered, which cancelled the drain's claims and left the mail
+   * to the next poll.
+   */
+  private readonly home = new AsyncResource("OutboxWorker");
 
   constructor(
     private readonly store: OutboxStore,
@@ -91,7 +101,7 @@ export class OutboxWorker {
       this.kick?.();
       return;
     }
-    this.draining = this.drain().finally(() => {
+    this.draining = this.home.runInAsyncScope(() => this.drain()).finally(() => {
       this.draining = undefined;
       if (this.again) {
         this.again = false;

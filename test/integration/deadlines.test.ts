@@ -3,7 +3,8 @@
 // (grpc-timeout / connect-timeout-ms, sent as a header with no deadline
 // kept by the client itself, so the answer seen is the server's) passes:
 // the server cancels the statement, answers deadline_exceeded, and the
-// send has queued no mail. Without a lock the same call succeeds.
+// send has queued no mail. Without a lock the same call succeeds, and its
+// mail leaves at once although the call (and its signal) ended first.
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import pg from "pg";
@@ -141,6 +142,32 @@ describe("a caller that hangs up while its send waits in Postgres", () => {
       }
       expect(await settledOutbox(env.app.db, address)).toBe(0);
       expect(mailsTo(address)).toHaveLength(0);
+    });
+  }
+});
+
+const TEN_SECONDS = { "grpc-timeout": "10S", "connect-timeout-ms": "10000" } as const;
+
+describe("mail queued by a call with a deadline", () => {
+  // Only a wake delivers here: the poll that would otherwise pick up
+  // whatever a wake left behind comes once a minute.
+  let quiet: TestEnv;
+  beforeAll(async () => {
+    quiet = await startTestEnv({ OUTBOX_POLL_MS: "60000" });
+  });
+  afterAll(async () => {
+    await quiet?.close();
+  });
+  const quietMail = mailbox(() => quiet.smtp);
+
+  for (const t of TRANSPORTS) {
+    it(`over ${t.name}: is delivered at once, though the call has ended (and its signal with it) before the mail is out`, async () => {
+      const client = createClient(OtpService, t.make(quiet.url));
+      const address = email(`deadline-wake-${t.name.toLowerCase()}`);
+      const res = await client.loginOrCreateEmailOtp({ email: address }, { headers: { authorization: quiet.project.authorization, [t.header[0]]: TEN_SECONDS[t.header[0]] } });
+      expect(res.statusCode).toBe(200);
+      await quietMail.waitForMailTo(address, 1, 3_000);
+      expect(await settledOutbox(quiet.app.db, address, 3_000)).toBe(1);
     });
   }
 });
