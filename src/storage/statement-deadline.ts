@@ -14,6 +14,7 @@
 // paid but one lookup per statement.
 import { AsyncLocalStorage } from "node:async_hooks";
 import net from "node:net";
+import { setTimeout as delay } from "node:timers/promises";
 import { context, SpanKind, SpanStatusCode, trace, type Span } from "@opentelemetry/api";
 import pg from "pg";
 import { DomainError } from "../domain/errors.js";
@@ -51,6 +52,10 @@ export function deadlineExceeded(cause?: unknown): DomainError {
   return new DomainError("deadline_exceeded", "The deadline passed before the call finished.", {}, { cause });
 }
 
+// A cancelled statement still running is cancelled again this often, this
+// many times at most (the query timeout ends it in the end anyway).
+const CANCEL_RETRY_MS = 100;
+const CANCEL_ATTEMPTS = 150;
 // Statements that end a transaction already failing must run whatever the deadline.
 const CLEANUP = /^\s*ROLLBACK\b/i;
 
@@ -102,21 +107,38 @@ export class DeadlineClient extends pg.Client {
 
   private async queryUntil(signal: AbortSignal, args: QueryArgs): Promise<unknown> {
     if (signal.aborted) throw deadlineExceeded(signal.reason);
-    let cancelled: Promise<void> | undefined;
-    const onAbort = () => (cancelled = this.sendCancelRequest());
+    let cancelling: Promise<void> | undefined;
+    let settled = false;
+    const onAbort = () => (cancelling = this.cancelUntilSettled(() => settled));
     signal.addEventListener("abort", onAbort, { once: true });
     try {
       return await (super.query as (...a: unknown[]) => Promise<unknown>)(...args);
     } catch (err) {
       // Once the deadline has passed, the caller is told so whatever else
       // the statement met on its way out (the cause is kept for the log).
-      if (cancelled) throw deadlineExceeded(err);
+      if (cancelling) throw deadlineExceeded(err);
       throw err;
     } finally {
+      settled = true;
       signal.removeEventListener("abort", onAbort);
       // The connection goes back to the pool only once the server has taken
-      // the cancel request, so it cannot cancel someone else's statement.
-      if (cancelled) await cancelled;
+      // the last cancel request, so none can cancel someone else's statement.
+      if (cancelling) await cancelling;
+    }
+  }
+
+  /**
+   * Sends cancel requests until the statement has ended. One is not always
+   * enough: Postgres cancels only a statement its backend has begun, so a
+   * request that overtakes the statement (still on its way, or not yet
+   * read by a backend slow to get the CPU) is ignored, and the statement
+   * would then run, or wait on a lock, until the query timeout.
+   */
+  private async cancelUntilSettled(settled: () => boolean): Promise<void> {
+    for (let attempt = 0; attempt < CANCEL_ATTEMPTS; attempt++) {
+      if (attempt > 0) await delay(CANCEL_RETRY_MS);
+      if (settled()) return;
+      await this.sendCancelRequest();
     }
   }
 
