@@ -109,7 +109,9 @@ export class DeadlineClient extends pg.Client {
     if (signal.aborted) throw deadlineExceeded(signal.reason);
     let cancelling: Promise<void> | undefined;
     let settled = false;
-    const onAbort = () => (cancelling = this.cancelUntilSettled(() => settled));
+    let onSettled = () => {};
+    const ended = new Promise<void>((resolve) => (onSettled = resolve));
+    const onAbort = () => (cancelling = this.cancelUntilSettled(() => settled, ended));
     signal.addEventListener("abort", onAbort, { once: true });
     try {
       return await (super.query as (...a: unknown[]) => Promise<unknown>)(...args);
@@ -120,6 +122,7 @@ export class DeadlineClient extends pg.Client {
       throw err;
     } finally {
       settled = true;
+      onSettled();
       signal.removeEventListener("abort", onAbort);
       // The connection goes back to the pool only once the server has taken
       // the last cancel request, so none can cancel someone else's statement.
@@ -134,9 +137,9 @@ export class DeadlineClient extends pg.Client {
    * read by a backend slow to get the CPU) is ignored, and the statement
    * would then run, or wait on a lock, until the query timeout.
    */
-  private async cancelUntilSettled(settled: () => boolean): Promise<void> {
+  private async cancelUntilSettled(settled: () => boolean, ended: Promise<void>): Promise<void> {
     for (let attempt = 0; attempt < CANCEL_ATTEMPTS; attempt++) {
-      if (attempt > 0) await delay(CANCEL_RETRY_MS);
+      if (attempt > 0) await Promise.race([delay(CANCEL_RETRY_MS), ended]);
       if (settled()) return;
       await this.sendCancelRequest();
     }
