@@ -108,10 +108,8 @@ export class DeadlineClient extends pg.Client {
   private async queryUntil(signal: AbortSignal, args: QueryArgs): Promise<unknown> {
     if (signal.aborted) throw deadlineExceeded(signal.reason);
     let cancelling: Promise<void> | undefined;
-    let settled = false;
-    let onSettled = () => {};
-    const ended = new Promise<void>((resolve) => (onSettled = resolve));
-    const onAbort = () => (cancelling = this.cancelUntilSettled(() => settled, ended));
+    const settled = new AbortController();
+    const onAbort = () => (cancelling = this.cancelUntilSettled(settled.signal));
     signal.addEventListener("abort", onAbort, { once: true });
     try {
       return await (super.query as (...a: unknown[]) => Promise<unknown>)(...args);
@@ -121,8 +119,7 @@ export class DeadlineClient extends pg.Client {
       if (cancelling) throw deadlineExceeded(err);
       throw err;
     } finally {
-      settled = true;
-      onSettled();
+      settled.abort();
       signal.removeEventListener("abort", onAbort);
       // The connection goes back to the pool only once the server has taken
       // the last cancel request, so none can cancel someone else's statement.
@@ -137,11 +134,11 @@ export class DeadlineClient extends pg.Client {
    * read by a backend slow to get the CPU) is ignored, and the statement
    * would then run, or wait on a lock, until the query timeout.
    */
-  private async cancelUntilSettled(settled: () => boolean, ended: Promise<void>): Promise<void> {
-    for (let attempt = 0; attempt < CANCEL_ATTEMPTS; attempt++) {
-      if (attempt > 0) await Promise.race([delay(CANCEL_RETRY_MS), ended]);
-      if (settled()) return;
-      await this.sendCancelRequest();
+  private async cancelUntilSettled(settled: AbortSignal): Promise<void> {
+    for (let attempt = 0; attempt < CANCEL_ATTEMPTS && !settled.aborted; attempt++) {
+      // The wait between requests ends (its timer cleared) the moment the statement does.
+      if (attempt > 0) await delay(CANCEL_RETRY_MS, undefined, { signal: settled }).catch(() => {});
+      if (!settled.aborted) await this.sendCancelRequest();
     }
   }
 
