@@ -5,7 +5,8 @@
 // message is given raw. Our messages are prebuilt (prebuilt-mime.ts), so
 // only the SMTP session is needed; that part stays nodemailer's (greeting,
 // EHLO, STARTTLS, AUTH, dot-stuffing, reply parsing), and this file only
-// decides which session a mail goes out on.
+// decides which session a mail goes out on and how its bytes are grouped
+// into writes (coalesceWrites).
 import net from "node:net";
 import SMTPConnection from "nodemailer/lib/smtp-connection/index.js";
 
@@ -37,6 +38,8 @@ class Session {
   constructor(
     private readonly connection: SMTPConnection,
     onGone: (session: Session) => void,
+    /** Set on plain TCP sessions, whose writes are coalesced (coalesceWrites). */
+    private readonly writes?: MailWrites,
   ) {
     // An idle session the server closes (or that times out) leaves the pool;
     // a session that fails mid-mail fails that mail. nodemailer reports
@@ -54,6 +57,7 @@ class Session {
   }
 
   send(envelope: Envelope, raw: Buffer): Promise<void> {
+    this.writes?.expect(envelope);
     return new Promise((resolve, reject) => {
       let settled = false;
       const settle = (err?: Error | null) => {
@@ -209,8 +213,9 @@ export class SmtpPool {
       throw err;
     }
     // Over TLS the socket's bytes are the TLS layer's: writes are left as they are.
-    if (!connection.secure) sendMessageInOneWrite(socket);
-    const session = new Session(connection, (s) => this.retire(s));
+    // Installed once the session is ready: its EHLO reply says whether it pipelines.
+    const writes = connection.secure ? undefined : coalesceWrites(socket, offersPipelining(connection));
+    const session = new Session(connection, (s) => this.retire(s), writes);
     this.sessions.add(session);
     return session;
   }
@@ -239,23 +244,84 @@ function connectNoDelay(host: string, port: number, timeoutMs: number): Promise<
 }
 
 /**
- * The message and its ending leave in one system call. nodemailer answers
- * the server's go-ahead for DATA (354) with two writes, the message and then
- * the terminating ".\r\n" apart: two system calls, and two segments for the
- * server to read, where one does. So when the go-ahead arrives the socket is
- * corked until the loop's check phase (setImmediate: after the data stream's
- * ticks, however many it takes), and both go out together. Every other
- * reply is answered with one write, which is left to go at once. Installed
- * once the session is ready, after nodemailer's own reader: a reader added
- * earlier would set the socket flowing before nodemailer listens.
+ * Whether the server listed PIPELINING (RFC 2920) in its EHLO reply.
+ * nodemailer keeps the list it parsed in a field of its own; should that
+ * change, envelopes simply go out one command at a time again.
  */
-function sendMessageInOneWrite(socket: net.Socket): void {
+function offersPipelining(connection: SMTPConnection): boolean {
+  const listed = (connection as unknown as { _supportedExtensions?: unknown })._supportedExtensions;
+  return Array.isArray(listed) && listed.includes("PIPELINING");
+}
+
+/** Told, before each mail, the envelope nodemailer is about to send. */
+interface MailWrites {
+  expect(envelope: Envelope): void;
+}
+
+/**
+ * Fewer writes per mail on a plain TCP session. Each write is a system call
+ * that wakes the server, and nodemailer makes five per mail: MAIL FROM, RCPT
+ * TO and DATA, each after the reply to the one before, then the message,
+ * then the ending ".\r\n" apart. Two things change, and nodemailer's
+ * session (its commands, its reading of replies, dot-stuffing) does not:
+ *
+ * - The message and its ending leave together: the first write after DATA
+ *   corks the socket until the loop's check phase (setImmediate: after the
+ *   data stream's ticks, however many it takes).
+ * - With `pipelining` (the server offers PIPELINING, RFC 2920), the RCPT TO
+ *   and DATA lines nodemailer is bound to write next ride along with its
+ *   MAIL FROM, and when it writes them, after each reply as usual, those
+ *   writes are dropped: the bytes already left. The server answers the
+ *   three in order and nodemailer reads the answers as it always does, so a
+ *   refusal at any step still fails the mail with that reply's code (the
+ *   pool then closes the session, whose later replies belong to no
+ *   command). A write other than the one expected means the session is out
+ *   of step: it is destroyed, failing its mail, which is retried.
+ *
+ * Two writes per mail with pipelining, four without.
+ */
+function coalesceWrites(socket: net.Socket, pipelining: boolean): MailWrites {
+  const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
   const uncork = () => socket.uncork();
-  socket.prependListener("data", (chunk: Buffer) => {
-    // "354": no other reply is due on this session until the message is sent.
-    if (chunk.length >= 3 && chunk[0] === 0x33 && chunk[1] === 0x35 && chunk[2] === 0x34) {
+  /** The lines to send with the next MAIL FROM. */
+  let ahead: Buffer[] = [];
+  /** Lines already sent that nodemailer has yet to write. */
+  let sent: Buffer[] = [];
+  /** DATA went out: the next write is the message. */
+  let messageNext = false;
+  socket.write = ((chunk: unknown, ...rest: unknown[]) => {
+    const due = sent.shift();
+    if (due !== undefined) {
+      if (!Buffer.isBuffer(chunk) || !chunk.equals(due)) {
+        socket.destroy(Object.assign(new Error("SMTP session out of step with its pipelined envelope"), { code: "EPROTOCOL" }));
+        return false;
+      }
+      if (due === DATA) messageNext = true;
+      return true;
+    }
+    if (messageNext) {
+      messageNext = false;
       socket.cork();
       setImmediate(uncork);
+    } else if (Buffer.isBuffer(chunk)) {
+      if (ahead.length > 0 && chunk.subarray(0, MAIL_FROM.length).equals(MAIL_FROM)) {
+        sent = ahead;
+        ahead = [];
+        return write(Buffer.concat([chunk, ...sent]), ...rest);
+      }
+      if (chunk.equals(DATA)) messageNext = true;
     }
-  });
+    return write(chunk, ...rest);
+  }) as typeof socket.write;
+  return {
+    expect(envelope) {
+      sent = [];
+      messageNext = false;
+      // As nodemailer writes them: each recipient trimmed, no DSN arguments (none are asked for).
+      if (pipelining) ahead = [...envelope.to.map((to) => Buffer.from(`RCPT TO:<${to.trim()}>\r\n`)), DATA];
+    },
+  };
 }
+
+const MAIL_FROM = Buffer.from("MAIL FROM:");
+const DATA = Buffer.from("DATA\r\n");

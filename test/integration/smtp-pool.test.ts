@@ -77,7 +77,16 @@ async function server(options: ConstructorParameters<typeof SMTPServer>[0] = {})
  * Just enough SMTP to be a peer; `onData` decides what happens when a mail's
  * DATA command arrives on the n-th session (0-based).
  */
-async function scriptedServer(onData: (session: number, socket: net.Socket) => "accept" | "drop" | "hang", maxOpen = Number.POSITIVE_INFINITY) {
+async function scriptedServer(
+  onData: (session: number, socket: net.Socket) => "accept" | "drop" | "hang",
+  maxOpen = Number.POSITIVE_INFINITY,
+  options: {
+    /** List PIPELINING in the EHLO reply. */
+    readonly pipelining?: boolean;
+    /** A refusal ("550 …") for this command of this session, or undefined to go on. */
+    readonly refuse?: (session: number, verb: "MAIL" | "RCPT" | "DATA") => string | undefined;
+  } = {},
+) {
   let sessions = 0;
   let open = 0;
   let mostOpen = 0;
@@ -92,6 +101,9 @@ async function scriptedServer(onData: (session: number, socket: net.Socket) => "
     const session = sessions++;
     let inData = false;
     let rcpt = "";
+    // As a real server: no RCPT before an accepted MAIL, no DATA before an accepted RCPT.
+    let mailAccepted = false;
+    let rcptAccepted = false;
     socket.write("220 scripted ESMTP\r\n");
     let buffered = "";
     socket.on("data", (chunk) => {
@@ -102,6 +114,7 @@ async function scriptedServer(onData: (session: number, socket: net.Socket) => "
           if (end < 0) return;
           buffered = buffered.slice(end + 5);
           inData = false;
+          mailAccepted = rcptAccepted = false;
           delivered.push(rcpt);
           socket.write("250 queued\r\n");
           continue;
@@ -111,12 +124,25 @@ async function scriptedServer(onData: (session: number, socket: net.Socket) => "
         const line = buffered.slice(0, eol);
         buffered = buffered.slice(eol + 2);
         const verb = line.slice(0, 4).toUpperCase();
-        if (verb === "EHLO" || verb === "HELO") socket.write("250 scripted\r\n");
-        else if (verb === "MAIL") socket.write("250 ok\r\n");
-        else if (verb === "RCPT") {
+        const refusal = verb === "MAIL" || verb === "RCPT" || verb === "DATA" ? options.refuse?.(session, verb) : undefined;
+        if (verb === "EHLO" || verb === "HELO") socket.write(options.pipelining ? "250-scripted\r\n250 PIPELINING\r\n" : "250 scripted\r\n");
+        else if (refusal) socket.write(`${refusal}\r\n`);
+        else if (verb === "MAIL") {
+          mailAccepted = true;
+          socket.write("250 ok\r\n");
+        } else if (verb === "RCPT") {
+          if (!mailAccepted) {
+            socket.write("503 need MAIL first\r\n");
+            continue;
+          }
           rcpt = /<([^>]*)>/.exec(line)?.[1] ?? "";
+          rcptAccepted = true;
           socket.write("250 ok\r\n");
         } else if (verb === "DATA") {
+          if (!rcptAccepted) {
+            socket.write("554 no valid recipients\r\n");
+            continue;
+          }
           const what = onData(session, socket);
           if (what === "drop") return void socket.destroy();
           if (what === "hang") return;
@@ -132,6 +158,25 @@ async function scriptedServer(onData: (session: number, socket: net.Socket) => "
   await once(srv, "listening");
   cleanups.push(() => new Promise<void>((resolve) => srv.close(() => resolve())));
   return { port: (srv.address() as AddressInfo).port, delivered, sessions: () => sessions, mostOpen: () => mostOpen };
+}
+
+/**
+ * Sends a mail to warm a session up, then five more on it, and counts what
+ * left the client's socket for the server during those five, where the
+ * socket hands bytes to the system: once per _write or _writev.
+ */
+async function writesForFiveMails(port: number): Promise<number> {
+  const p = pool(port, { maxConnections: 1 });
+  await p.send(envelope("warm@example.com"), raw("warm@example.com"));
+  const write = vi.spyOn(net.Socket.prototype, "_write");
+  const writev = vi.spyOn(net.Socket.prototype, "_writev");
+  try {
+    for (let n = 0; n < 5; n++) await p.send(envelope(`m${n}@example.com`), raw(`m${n}@example.com`));
+    return [...write.mock.contexts, ...writev.mock.contexts].filter((socket) => (socket as net.Socket).remotePort === port).length;
+  } finally {
+    write.mockRestore();
+    writev.mockRestore();
+  }
 }
 
 describe("SmtpPool", () => {
@@ -211,22 +256,33 @@ describe("SmtpPool", () => {
 
   it("sends a message and its ending dot in one write: four writes per mail (MAIL FROM, RCPT TO, DATA, the message)", async () => {
     const s = await scriptedServer(() => "accept");
-    const p = pool(s.port, { maxConnections: 1 });
-    await p.send(envelope("warm@example.com"), raw("warm@example.com"));
-    // What leaves the client's socket for the server, counted where the
-    // socket hands bytes to the system: once per _write or _writev.
-    const write = vi.spyOn(net.Socket.prototype, "_write");
-    const writev = vi.spyOn(net.Socket.prototype, "_writev");
-    let flushes = 0;
-    try {
-      for (let n = 0; n < 5; n++) await p.send(envelope(`m${n}@example.com`), raw(`m${n}@example.com`));
-      flushes = [...write.mock.contexts, ...writev.mock.contexts].filter((socket) => (socket as net.Socket).remotePort === s.port).length;
-    } finally {
-      write.mockRestore();
-      writev.mockRestore();
-    }
+    const flushes = await writesForFiveMails(s.port);
     expect(s.delivered).toHaveLength(6);
     expect(flushes).toBe(5 * 4);
+  });
+
+  it("sends a mail's envelope in one write where the server offers PIPELINING: two writes per mail (MAIL FROM with RCPT TO and DATA, the message)", async () => {
+    const s = await scriptedServer(() => "accept", Number.POSITIVE_INFINITY, { pipelining: true });
+    const flushes = await writesForFiveMails(s.port);
+    expect(s.delivered).toEqual(["warm@example.com", ...Array.from({ length: 5 }, (_, n) => `m${n}@example.com`)]);
+    expect(flushes).toBe(5 * 2);
+    expect(s.sessions()).toBe(1);
+  });
+
+  it.each([
+    ["MAIL", "550 sender refused", 550],
+    ["RCPT", "550 no such user", 550],
+    ["DATA", "451 try again later", 451],
+  ] as const)("fails a pipelined mail refused at %s with the server's code, sends nothing of it, and delivers the next on a new session", async (step, reply, code) => {
+    const s = await scriptedServer(() => "accept", Number.POSITIVE_INFINITY, {
+      pipelining: true,
+      refuse: (session, verb) => (session === 0 && verb === step ? reply : undefined),
+    });
+    const p = pool(s.port, { maxConnections: 1 });
+    await expect(p.send(envelope("refused@example.com"), raw("refused@example.com"))).rejects.toSatisfy((err: unknown) => smtpResponseCode(err) === code);
+    await p.send(envelope("next@example.com"), raw("next@example.com"));
+    expect(s.delivered).toEqual(["next@example.com"]);
+    expect(s.sessions()).toBe(2);
   });
 
   it("once closed ends the mail under way, fails the one waiting for a session and refuses new ones", async () => {
