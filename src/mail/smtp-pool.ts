@@ -287,29 +287,28 @@ function coalesceWrites(socket: net.Socket, pipelining: boolean): MailWrites {
   let ahead: Buffer[] = [];
   /** Lines already sent that nodemailer has yet to write. */
   let sent: Buffer[] = [];
-  /** DATA went out: the next write is the message. */
+  /** The next write is the message. */
   let messageNext = false;
   socket.write = ((chunk: unknown, ...rest: unknown[]) => {
-    const due = sent.shift();
-    if (due !== undefined) {
-      if (!Buffer.isBuffer(chunk) || !chunk.equals(due)) {
-        socket.destroy(Object.assign(new Error("SMTP session out of step with its pipelined envelope"), { code: "EPROTOCOL" }));
-        return false;
-      }
-      if (due === DATA) messageNext = true;
-      return true;
-    }
     if (messageNext) {
       messageNext = false;
       socket.cork();
       setImmediate(uncork);
-    } else if (Buffer.isBuffer(chunk)) {
-      if (ahead.length > 0 && chunk.subarray(0, MAIL_FROM.length).equals(MAIL_FROM)) {
-        sent = ahead;
-        ahead = [];
-        return write(Buffer.concat([chunk, ...sent]), ...rest);
-      }
-      if (chunk.equals(DATA)) messageNext = true;
+      return write(chunk, ...rest);
+    }
+    const bytes = Buffer.isBuffer(chunk) ? chunk : undefined;
+    const due = sent.shift();
+    if (due !== undefined && !bytes?.equals(due)) {
+      socket.destroy(Object.assign(new Error("SMTP session out of step with its pipelined envelope"), { code: "EPROTOCOL" }));
+      return false;
+    }
+    // DATA went out, now or with the envelope: the next write is the message.
+    messageNext = bytes?.equals(DATA) ?? false;
+    if (due !== undefined) return true;
+    if (bytes && ahead.length > 0 && bytes.length >= MAIL_FROM.length && MAIL_FROM.compare(bytes, 0, MAIL_FROM.length) === 0) {
+      sent = ahead;
+      ahead = [];
+      return write(Buffer.concat([bytes, ...sent]), ...rest);
     }
     return write(chunk, ...rest);
   }) as typeof socket.write;

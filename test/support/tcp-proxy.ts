@@ -3,6 +3,7 @@
 // host goes away; up again, connections pass as before. It can also hold
 // back what the connections already open send, while new ones pass at once.
 import net from "node:net";
+import { setTimeout as delay } from "node:timers/promises";
 
 export interface TcpProxy {
   /** The target URL with host and port replaced by the proxy's. */
@@ -41,7 +42,7 @@ export async function startTcpProxy(targetUrl: string): Promise<TcpProxy> {
       if (wait === 0 && held === 0) return void upstream.write(chunk);
       held++;
       pending = pending
-        .then(() => new Promise<void>((resolve) => setTimeout(resolve, wait)))
+        .then(() => delay(wait))
         .then(() => {
           held--;
           upstream.write(chunk);
