@@ -21,8 +21,8 @@ const ID_STAND_IN = "<qjxzkv-id@stand-in.invalid>";
 const PLAIN_ADDRESS = /^[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9.-]{1,190}$/;
 const CACHE_SIZE = 256;
 
-/** A literal piece, or where a per-mail value goes. */
-type Part = string | Slot;
+/** A literal piece (its bytes), or where a per-mail value goes. */
+type Part = Buffer | Slot;
 const Slot = { Code: 0, To: 1, Id: 2, Date: 3 } as const;
 type Slot = (typeof Slot)[keyof typeof Slot];
 const SPLIT = new RegExp(`(${CODE_STAND_IN}|^To: .*$|^Message-ID: .*$|^Date: .*$)`, "gm");
@@ -33,8 +33,17 @@ export interface ComposableMail {
   readonly code: string;
 }
 
-/** A prebuilt message: literal pieces and the places the per-mail values go. */
-type Prebuilt = readonly Part[];
+/**
+ * A prebuilt message: literal pieces, already bytes, and the places the
+ * per-mail values go. Each mail is then one buffer of known length filled in
+ * order: no string is built and encoded per mail (the message is the largest
+ * thing a delivery allocates).
+ */
+interface Prebuilt {
+  readonly parts: readonly Part[];
+  /** The literal pieces' bytes in all. */
+  readonly literalBytes: number;
+}
 
 export class PrebuiltMime {
   private readonly cache = new Map<string, Prebuilt | null>();
@@ -58,15 +67,15 @@ export class PrebuiltMime {
     }
     if (prebuilt === null) return undefined;
     const date = now.toUTCString().replace(/GMT/, "+0000");
-    let out = "";
-    for (const part of prebuilt) {
-      if (typeof part === "string") out += part;
-      else if (part === Slot.Code) out += code;
-      else if (part === Slot.To) out += `To: ${options.to}`;
-      else if (part === Slot.Id) out += `Message-ID: ${options.messageId}`;
-      else out += `Date: ${date}`;
-    }
-    return Buffer.from(out, "latin1");
+    // Every value is ASCII (digits, a plain address, our Message-ID, a date)
+    // or, at worst, written as latin1 like the pieces: one byte per character.
+    const values = [code, `To: ${options.to}`, `Message-ID: ${options.messageId}`, `Date: ${date}`];
+    let bytes = prebuilt.literalBytes;
+    for (const part of prebuilt.parts) if (typeof part === "number") bytes += values[part]!.length;
+    const out = Buffer.allocUnsafe(bytes);
+    let at = 0;
+    for (const part of prebuilt.parts) at += typeof part === "number" ? out.write(values[part]!, at, "latin1") : part.copy(out, at);
+    return out;
   }
 }
 
@@ -82,10 +91,13 @@ async function prebuild(options: Mail.Options, sources: readonly string[]): Prom
   // Everything encoded is 7-bit; latin1 keeps any other byte as it is.
   const parts = raw.toString("latin1").split(SPLIT);
   const out: Part[] = [];
+  let literalBytes = 0;
   const seen = [0, 0, 0, 0];
   for (const [i, p] of parts.entries()) {
     if (i % 2 === 0) {
-      out.push(p);
+      const literal = Buffer.from(p, "latin1");
+      literalBytes += literal.length;
+      out.push(literal);
       continue;
     }
     const slot: Slot = p === CODE_STAND_IN ? Slot.Code : p.startsWith("To: ") ? Slot.To : p.startsWith("Message-ID: ") ? Slot.Id : Slot.Date;
@@ -97,5 +109,5 @@ async function prebuild(options: Mail.Options, sources: readonly string[]): Prom
   // Only the header block's To, Message-ID and Date lines: a body line
   // starting with "To: " would have been taken for one.
   if (seen[Slot.To] !== 1 || seen[Slot.Id] !== 1 || seen[Slot.Date] !== 1 || seen[Slot.Code] !== expectedCodes) return null;
-  return out;
+  return { parts: out, literalBytes };
 }
