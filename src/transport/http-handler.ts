@@ -91,8 +91,11 @@ export function createHttpHandler(o: HttpHandlerOptions) {
     if (get && o.apiDocs && url.pathname === "/openapi.json") {
       return send(res, 200, "application/json; charset=utf-8", o.apiDocs.openapi);
     }
-    const doc = get ? o.apiDocs?.files.get(url.pathname) : undefined;
-    if (doc) return send(res, 200, doc.type, doc.body);
+    const docFile = get ? o.apiDocs?.files.get(url.pathname) : undefined;
+    if (docFile) {
+      const doc = await docFile();
+      return send(res, 200, doc.type, doc.body);
+    }
     if (get && url.pathname === "/readyz") {
       const ok = await o.ready();
       return writeJson(res, ok ? 200 : 503, { status: ok ? "ready" : "unavailable" });
@@ -199,7 +202,7 @@ function noteGrpcTrailers(res: NodeResponse): void {
 /** The policy of pages other than the sign-in page (the API docs, and files). */
 const DEFAULT_POLICY = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'";
 
-function send(res: NodeResponse, status: number, type: string, body: string, policy = DEFAULT_POLICY): void {
+function send(res: NodeResponse, status: number, type: string, body: string | Buffer, policy = DEFAULT_POLICY): void {
   (res as import("node:http").ServerResponse).writeHead(status, {
     "content-type": type,
     "content-length": Buffer.byteLength(body),

@@ -2,7 +2,10 @@
 // generate` from proto/, embedded in the build) served at /openapi.json, and
 // a reference page at /docs rendered from it by swagger-ui-dist, whose files
 // are served from node_modules: the page loads nothing from elsewhere.
-import { readFile } from "node:fs/promises";
+// Those two files (about 2 MB) are read on the first request for them and
+// then kept as bytes: an instance whose /docs nobody opens does not hold
+// them, and one that serves them reads the disk once, however often asked.
+import { access, readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import path from "node:path";
 import openapi from "../../docs/openapi.json" with { type: "json" };
@@ -10,8 +13,13 @@ import openapi from "../../docs/openapi.json" with { type: "json" };
 export interface ApiDocs {
   /** The OpenAPI document, as served. */
   readonly openapi: string;
-  /** Path → body and content type, for the page and its assets. */
-  readonly files: ReadonlyMap<string, { readonly type: string; readonly body: string }>;
+  /** Path → the page or asset there (its body read on first use). */
+  readonly files: ReadonlyMap<string, () => Promise<DocFile>>;
+}
+
+export interface DocFile {
+  readonly type: string;
+  readonly body: string | Buffer;
 }
 
 const PAGE = `<!doctype html>
@@ -35,13 +43,33 @@ const INIT = `window.ui = SwaggerUIBundle({ url: "/openapi.json", dom_id: "#api"
 
 export async function loadApiDocs(): Promise<ApiDocs> {
   const dist = path.dirname(createRequire(import.meta.url).resolve("swagger-ui-dist/package.json"));
+  const css = path.join(dist, "swagger-ui.css");
+  const bundle = path.join(dist, "swagger-ui-bundle.js");
+  // A broken install still fails at start, not on the first visit.
+  await Promise.all([access(css), access(bundle)]);
+  const fixed = (type: string, body: string) => () => Promise.resolve({ type, body });
   return {
     openapi: JSON.stringify(openapi),
     files: new Map([
-      ["/docs", { type: "text/html; charset=utf-8", body: PAGE }],
-      ["/docs/init.js", { type: "text/javascript; charset=utf-8", body: INIT }],
-      ["/docs/swagger-ui.css", { type: "text/css; charset=utf-8", body: await readFile(path.join(dist, "swagger-ui.css"), "utf8") }],
-      ["/docs/swagger-ui-bundle.js", { type: "text/javascript; charset=utf-8", body: await readFile(path.join(dist, "swagger-ui-bundle.js"), "utf8") }],
+      ["/docs", fixed("text/html; charset=utf-8", PAGE)],
+      ["/docs/init.js", fixed("text/javascript; charset=utf-8", INIT)],
+      ["/docs/swagger-ui.css", readOnce("text/css; charset=utf-8", css)],
+      ["/docs/swagger-ui-bundle.js", readOnce("text/javascript; charset=utf-8", bundle)],
     ]),
+  };
+}
+
+/** A file read on first use and kept; a failed read is tried again next time. */
+function readOnce(type: string, file: string): () => Promise<DocFile> {
+  let read: Promise<DocFile> | undefined;
+  return () => {
+    read ??= readFile(file).then(
+      (body) => ({ type, body }),
+      (err: unknown) => {
+        read = undefined;
+        throw err;
+      },
+    );
+    return read;
   };
 }

@@ -4,6 +4,7 @@
 // rendered at /docs from files of this origin only. (Every REST answer of
 // the integration tests is validated against it by test/support/answers.ts.)
 import { readFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import SwaggerParser from "@apidevtools/swagger-parser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateOpenApi } from "../../src/cli/openapi.js";
@@ -82,5 +83,9 @@ describe("served", () => {
       expect(a.status, asset).toBe(200);
       expect((await a.text()).length, asset).toBeGreaterThan(10);
     }
+    // Read on first use and kept: asked again, the same bytes as swagger-ui-dist's file.
+    const again = await fetch(`${env.url}/docs/swagger-ui-bundle.js`);
+    const file = await readFile(createRequire(import.meta.url).resolve("swagger-ui-dist/swagger-ui-bundle.js"));
+    expect(Buffer.from(await again.arrayBuffer()).equals(file)).toBe(true);
   });
 });
