@@ -45,8 +45,25 @@ interface Prebuilt {
   readonly literalBytes: number;
 }
 
+/** A prebuilt message (null: one that cannot be), with the texts it was built from, split where the code goes. */
+interface Entry {
+  /** Subject, text and HTML, each split at the code's places. */
+  readonly pieces: readonly (readonly string[])[];
+  readonly prebuilt: Prebuilt | null;
+}
+
+/** Entries kept under one key (same sender, headers and text lengths): tenants' texts that differ only in equal-length names. */
+const ENTRIES_PER_KEY = 4;
+
 export class PrebuiltMime {
-  private readonly cache = new Map<string, Prebuilt | null>();
+  /**
+   * Keyed by what is small (sender, reply-to, headers, and the three texts'
+   * lengths); a mail's texts are then compared with each entry's pieces and
+   * its code in place, without building a string. A key made of the texts
+   * themselves was the largest allocation of a delivery.
+   */
+  private readonly cache = new Map<string, Entry[]>();
+  private entries = 0;
 
   /**
    * The message's bytes from its template's prebuilt message, or undefined
@@ -55,16 +72,14 @@ export class PrebuiltMime {
   async render(mail: ComposableMail, now: Date): Promise<Buffer | undefined> {
     const { options, code } = mail;
     if (code.length !== CODE_STAND_IN.length || !/^\d+$/.test(code) || !PLAIN_ADDRESS.test(options.to)) return undefined;
-    const subject = options.subject.replaceAll(code, CODE_STAND_IN);
-    const text = options.text.replaceAll(code, CODE_STAND_IN);
-    const html = options.html.replaceAll(code, CODE_STAND_IN);
-    const key = JSON.stringify([options.from, options.replyTo, options.headers, subject, text, html]);
-    let prebuilt = this.cache.get(key);
-    if (prebuilt === undefined) {
-      prebuilt = await prebuild({ ...options, subject, text, html }, [subject, text, html]);
-      if (this.cache.size >= CACHE_SIZE) this.cache.delete(this.cache.keys().next().value!);
-      this.cache.set(key, prebuilt);
+    const texts = [options.subject, options.text, options.html] as const;
+    const key = JSON.stringify([options.from, options.replyTo, options.headers, texts[0].length, texts[1].length, texts[2].length]);
+    let entry = this.cache.get(key)?.find((e) => e.pieces.every((pieces, i) => isJoinedBy(texts[i]!, pieces, code)));
+    if (entry === undefined) {
+      entry = await this.build(mail, texts);
+      this.keep(key, entry);
     }
+    const prebuilt = entry.prebuilt;
     if (prebuilt === null) return undefined;
     const date = now.toUTCString().replace(/GMT/, "+0000");
     // Every value is ASCII (digits, a plain address, our Message-ID, a date)
@@ -77,6 +92,47 @@ export class PrebuiltMime {
     for (const part of prebuilt.parts) at += typeof part === "number" ? out.write(values[part]!, at, "latin1") : part.copy(out, at);
     return out;
   }
+
+  /** Builds the message of a mail whose texts match no entry: every place of its code becomes a slot. */
+  private async build(mail: ComposableMail, texts: readonly string[]): Promise<Entry> {
+    // A text holding the stand-in itself would get the code there too.
+    if (texts.some((t) => t.includes(CODE_STAND_IN))) return { pieces: texts.map((t) => [t]), prebuilt: null };
+    const [subject, text, html] = texts.map((t) => t.replaceAll(mail.code, CODE_STAND_IN)) as [string, string, string];
+    const prebuilt = await prebuild({ ...mail.options, subject, text, html }, [subject, text, html]);
+    return { pieces: [subject, text, html].map((t) => t.split(CODE_STAND_IN)), prebuilt };
+  }
+
+  private keep(key: string, entry: Entry): void {
+    if (this.entries >= CACHE_SIZE) {
+      // The oldest key goes, with its entries.
+      const [oldest, dropped] = this.cache.entries().next().value!;
+      this.cache.delete(oldest);
+      this.entries -= dropped.length;
+    }
+    const list = this.cache.get(key) ?? [];
+    if (list.length >= ENTRIES_PER_KEY) {
+      list.shift();
+      this.entries--;
+    }
+    list.push(entry);
+    this.cache.set(key, list);
+    this.entries++;
+  }
+}
+
+/** Whether `text` is `pieces` joined by `code`, compared in place. */
+function isJoinedBy(text: string, pieces: readonly string[], code: string): boolean {
+  let at = 0;
+  for (let i = 0; i < pieces.length; i++) {
+    if (i > 0) {
+      if (!text.startsWith(code, at)) return false;
+      at += code.length;
+    }
+    const piece = pieces[i]!;
+    if (!text.startsWith(piece, at)) return false;
+    at += piece.length;
+  }
+  return at === text.length;
 }
 
 async function prebuild(options: Mail.Options, sources: readonly string[]): Promise<Prebuilt | null> {

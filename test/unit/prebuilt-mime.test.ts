@@ -79,6 +79,18 @@ describe("prebuilt MIME", () => {
     }
   });
 
+  it("finds a template's prebuilt message again for each new code, and tells apart texts that differ only where a code could be", async () => {
+    const prebuilt = new PrebuiltMime();
+    const facts = (code: string, tenantName: string) => ({ code, minutes: 10, tenantName, email: "j@e.com", branding: NO_BRANDING });
+    // The first mail's code is also in the tenant's name; the next ones' are not.
+    for (const [code, tenantName] of [["111111", "Shop 111111"], ["222222", "Shop 111111"], ["111111", "Shop 222222"], ["333333", "Shop 222222"], ["111111", "Shop 111111"]] as const) {
+      const m = mail(code, "j@e.com", renderOtpMail("en", "login", facts(code, tenantName)), tenantName);
+      const fast = await prebuilt.render(m, DATE);
+      expect(fast, `${code} ${tenantName}`).toBeDefined();
+      expect(sameBoundary(fast!.toString("latin1"))).toBe(sameBoundary(await composed(m)));
+    }
+  });
+
   it("leaves to the composer what it cannot prebuild exactly", async () => {
     const prebuilt = new PrebuiltMime();
     const content = renderOtpMail("en", "login", { code: "123456", minutes: 10, tenantName: "Acme", email: "x", branding: NO_BRANDING });
@@ -87,6 +99,9 @@ describe("prebuilt MIME", () => {
     expect(await prebuilt.render(mail("123456", `${"a".repeat(70)}@example.com`, content), DATE)).toBeUndefined();
     // A code of another length or shape.
     expect(await prebuilt.render(mail("1234567", "j@e.com", { ...content, text: "1234567" }), DATE)).toBeUndefined();
+    // Text that holds the code's stand-in itself: the code must not land there.
+    const standIn = { ...content, text: `${content.text}\nQJXZKV\n` };
+    expect(await prebuilt.render(mail("123456", "j@e.com", standIn), DATE)).toBeUndefined();
     // A body line that looks like a header the prebuilt message fills in.
     const tricky = { ...content, text: `${content.text}\nTo: someone@else.example\n` };
     expect(await prebuilt.render(mail("123456", "j@e.com", tricky), DATE)).toBeUndefined();
