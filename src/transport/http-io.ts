@@ -1,5 +1,6 @@
-// The request and response types of both HTTP versions the port serves, and
-// the one JSON writer every JSON answer (success or error) goes out through.
+// The request and response types of both HTTP versions the port serves, the
+// one JSON writer every JSON answer (success or error) goes out through, and
+// the one reader of request bodies (REST and the RPC adapter).
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 
@@ -36,4 +37,57 @@ export function headerRecord(headers: Headers, into: Record<string, string> = {}
     into[key] = value;
   });
   return into;
+}
+
+/** A request body as read: the chunks kept, and the body's whole length. */
+export interface RequestBody {
+  readonly chunks: Buffer[];
+  readonly length: number;
+}
+
+/**
+ * Reads a request body with the stream's events (an async iterator over the
+ * request, with its generator, promises and end-of-stream listeners, cost a
+ * send more than the read itself). Chunks are kept up to and including the
+ * one that takes the body past `max`; the rest is read and dropped. The read
+ * settles at the body's end or, with `settleOverMax`, as soon as the body is
+ * past `max`. It fails when the request errs or closes before its end.
+ */
+export function readRequestBody(req: NodeRequest, max: number, settleOverMax = false): Promise<RequestBody> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    const settle = () => {
+      req.off("data", onData);
+      req.off("end", onEnd);
+      req.off("error", onError);
+      req.off("close", onClose);
+    };
+    const onData = (chunk: Buffer) => {
+      if (length <= max) chunks.push(chunk);
+      length += chunk.length;
+      if (settleOverMax && length > max) {
+        settle();
+        req.resume();
+        resolve({ chunks, length });
+      }
+    };
+    const onEnd = () => {
+      settle();
+      resolve({ chunks, length });
+    };
+    const onError = (err: Error) => {
+      settle();
+      reject(err);
+    };
+    // Closed before its end without an error (an HTTP/2 stream reset, say): cut off all the same.
+    const onClose = () => {
+      settle();
+      reject(Object.assign(new Error("the request body was cut off"), { code: "ERR_STREAM_PREMATURE_CLOSE" }));
+    };
+    req.on("data", onData);
+    req.on("end", onEnd);
+    req.on("error", onError);
+    req.on("close", onClose);
+  });
 }

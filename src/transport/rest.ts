@@ -22,7 +22,7 @@ import { shapeFor, type RestShape } from "./contracts/shapes.js";
 import { type ErrorShape, errorShapeOf, writeError } from "./error-writer.js";
 import { bothInOneof, violationsOf } from "./interceptors/validate.js";
 
-import { type NodeRequest, type NodeResponse, requestHeaders, writeJson } from "./http-io.js";
+import { type NodeRequest, type NodeResponse, readRequestBody, requestHeaders, writeJson } from "./http-io.js";
 
 export type { NodeRequest, NodeResponse } from "./http-io.js";
 
@@ -280,15 +280,17 @@ function decodeMessage(schema: DescMessage, json: JsonObject, malformed: readonl
 
 /** Reads a JSON body; a declared Content-Length over the limit was refused by the HTTP handler already. */
 async function readJsonBody(req: NodeRequest, limit: number): Promise<JsonObject> {
-  const body = await readBody(req, limit);
-  if (body.length === 0) return {};
+  // Past the limit the rest is read and dropped, and the answer is 413 at once.
+  const { chunks, length } = await readRequestBody(req, limit, true);
+  if (length > limit) throw tooLarge(limit);
+  if (length === 0) return {};
   const type = String(req.headers["content-type"] ?? "");
   if (!/^application\/json\s*(;|$)/i.test(type)) {
     throw new TransportError("unsupported_media_type", "Send the request body as JSON with Content-Type: application/json.");
   }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(body.toString("utf8"));
+    parsed = JSON.parse((chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length)).toString("utf8"));
   } catch {
     throw new DomainError("invalid_argument", "The request body is not valid JSON.");
   }
@@ -296,53 +298,6 @@ async function readJsonBody(req: NodeRequest, limit: number): Promise<JsonObject
     throw new DomainError("invalid_argument", "The request body must be a JSON object.");
   }
   return parsed as JsonObject;
-}
-
-/**
- * The request body, read with the stream's events: an async iterator over
- * the request (its generator, promises and end-of-stream listeners) cost a
- * send more than the read itself. Past `limit` the rest of the body is read
- * and dropped (as leaving a `for await` over it did: the connection stays,
- * bounded by the server's request timeout) and the answer is tooLarge.
- */
-function readBody(req: NodeRequest, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const settle = () => {
-      req.off("data", onData);
-      req.off("end", onEnd);
-      req.off("error", onError);
-      req.off("close", onClose);
-    };
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        settle();
-        req.resume();
-        reject(tooLarge(limit));
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = () => {
-      settle();
-      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
-    };
-    const onError = (err: Error) => {
-      settle();
-      reject(err);
-    };
-    // Closed before its end without an error: cut off all the same.
-    const onClose = () => {
-      settle();
-      reject(Object.assign(new Error("the request body was cut off"), { code: "ERR_STREAM_PREMATURE_CLOSE" }));
-    };
-    req.on("data", onData);
-    req.on("end", onEnd);
-    req.on("error", onError);
-    req.on("close", onClose);
-  });
 }
 
 export function tooLarge(limit: number): TransportError {

@@ -18,7 +18,8 @@ import { createConnectRouter, type ConnectRouter, type ContextValues, type Inter
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import { createAsyncIterable, type UniversalHandler } from "@connectrpc/connect/protocol";
 import type { NodeRequest, NodeResponse } from "./rest.js";
-import { CLIENT_GONE, createUnaryShortcut, wireOf, type UnarySpec } from "./unary-shortcut.js";
+import { readRequestBody } from "./http-io.js";
+import { createUnaryShortcut, wireOf, type UnarySpec } from "./unary-shortcut.js";
 
 export interface RpcAdapterOptions {
   readonly routes: (router: ConnectRouter) => void;
@@ -60,8 +61,9 @@ export function createRpcAdapter(o: RpcAdapterOptions): (req: NodeRequest, res: 
     const spec = unary.get(path);
     const wire = spec && req.method === "POST" ? wireOf(req) : undefined;
     if (!spec || !wire) return viaConnect(uHandler, req, res);
-    // gRPC frames the message in 5 bytes.
-    readBody(req, o.readMaxBytes + 5).then(
+    // gRPC frames the message in 5 bytes. Over the limit, connect-es is handed
+    // the chunks read and refuses the size itself with its own error.
+    readRequestBody(req, o.readMaxBytes + 5).then(
       ({ chunks, length }) => {
         if (length > o.readMaxBytes + 5) return viaConnect(uHandler, req, res, chunks);
         const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length);
@@ -72,25 +74,6 @@ export function createRpcAdapter(o: RpcAdapterOptions): (req: NodeRequest, res: 
       },
     );
   };
-}
-
-/**
- * The request body as it arrived, up to and including the chunk that takes
- * it past `max` (connect-es, handed those, refuses the size itself with
- * its own error); the rest is read and dropped.
- */
-function readBody(req: NodeRequest, max: number): Promise<{ chunks: Buffer[]; length: number }> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let length = 0;
-    req.on("data", (chunk: Buffer) => {
-      if (length <= max) chunks.push(chunk);
-      length += chunk.length;
-    });
-    req.once("end", () => resolve({ chunks, length }));
-    req.once("error", reject);
-    req.once("aborted", () => reject(CLIENT_GONE));
-  });
 }
 
 /** The unary methods of `services`, by request path. */

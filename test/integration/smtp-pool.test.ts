@@ -130,19 +130,13 @@ async function scriptedServer(
         else if (verb === "MAIL") {
           mailAccepted = true;
           socket.write("250 ok\r\n");
-        } else if (verb === "RCPT") {
-          if (!mailAccepted) {
-            socket.write("503 need MAIL first\r\n");
-            continue;
-          }
+        } else if (verb === "RCPT" && !mailAccepted) socket.write("503 need MAIL first\r\n");
+        else if (verb === "RCPT") {
           rcpt = /<([^>]*)>/.exec(line)?.[1] ?? "";
           rcptAccepted = true;
           socket.write("250 ok\r\n");
-        } else if (verb === "DATA") {
-          if (!rcptAccepted) {
-            socket.write("554 no valid recipients\r\n");
-            continue;
-          }
+        } else if (verb === "DATA" && !rcptAccepted) socket.write("554 no valid recipients\r\n");
+        else if (verb === "DATA") {
           const what = onData(session, socket);
           if (what === "drop") return void socket.destroy();
           if (what === "hang") return;
