@@ -1,7 +1,7 @@
 // The request and response types of both HTTP versions the port serves, the
 // one JSON writer every JSON answer (success or error) goes out through, and
 // the one reader of request bodies (REST and the RPC adapter).
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 
 export type NodeRequest = IncomingMessage | Http2ServerRequest;
@@ -16,6 +16,28 @@ export function writeJson(res: NodeResponse, status: number, body: unknown): voi
     "cache-control": "no-store",
   });
   res.end(payload);
+}
+
+/**
+ * A whole answer (status, headers, body) written at once. Over HTTP/2 it goes
+ * out through the stream itself: node's compatibility response always asks
+ * for trailers, so its end() sends the body in one DATA frame and then an
+ * empty one to end the stream, in a second write; here the body's frame ends
+ * the stream, and the answer leaves in one write. The response object still
+ * reports the status, its headers set earlier (setHeader) go out too, and it
+ * still emits "finish" and "close" when the stream closes.
+ */
+export function writeWhole(res: NodeResponse, status: number, headers: OutgoingHttpHeaders, body: Uint8Array): void {
+  if (!("stream" in res)) {
+    res.writeHead(status, headers);
+    res.end(body);
+    return;
+  }
+  const stream = res.stream;
+  if (stream.destroyed || stream.headersSent) return;
+  res.statusCode = status;
+  stream.respond({ ...res.getHeaders(), ...headers, ":status": status }, { endStream: body.byteLength === 0 });
+  if (body.byteLength > 0) stream.end(body);
 }
 
 /** The request's headers as fetch Headers, for a handler context: pseudo-headers (HTTP/2's ":path" and the like) left out. */

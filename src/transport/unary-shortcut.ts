@@ -14,7 +14,7 @@ import {
 import { codeToHttpStatus, errorToJsonBytes, parseTimeout as parseConnectTimeout, trailerMux } from "@connectrpc/connect/protocol-connect";
 import { parseTimeout as parseGrpcTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { abortWhenCallerLeaves, createCallContext } from "./call-context.js";
-import { headerRecord, type NodeRequest, type NodeResponse, requestHeaders } from "./http-io.js";
+import { headerRecord, type NodeRequest, type NodeResponse, requestHeaders, writeWhole } from "./http-io.js";
 
 export type UnarySpec = Parameters<typeof invokeUnaryImplementation>[0];
 
@@ -159,8 +159,7 @@ function writeConnect(res: NodeResponse, status: number, header: Headers, body: 
   if (!writable(res)) return;
   const headers = headerRecord(header);
   headers["content-length"] = String(body.byteLength);
-  (res as import("node:http").ServerResponse).writeHead(status, headers);
-  res.end(body);
+  writeWhole(res, status, headers, body);
 }
 
 function headerValue(req: NodeRequest, name: string): string | undefined {
