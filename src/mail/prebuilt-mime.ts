@@ -63,7 +63,6 @@ export class PrebuiltMime {
    * themselves was the largest allocation of a delivery.
    */
   private readonly cache = new Map<string, Entry[]>();
-  private entries = 0;
 
   /**
    * The message's bytes from its template's prebuilt message, or undefined
@@ -102,21 +101,16 @@ export class PrebuiltMime {
     return { pieces: [subject, text, html].map((t) => t.split(CODE_STAND_IN)), prebuilt };
   }
 
+  /** Only on a miss, so the entries are counted then rather than kept in step. */
   private keep(key: string, entry: Entry): void {
-    if (this.entries >= CACHE_SIZE) {
-      // The oldest key goes, with its entries.
-      const [oldest, dropped] = this.cache.entries().next().value!;
-      this.cache.delete(oldest);
-      this.entries -= dropped.length;
-    }
+    let entries = 0;
+    for (const list of this.cache.values()) entries += list.length;
+    // The oldest key goes, with its entries.
+    if (entries >= CACHE_SIZE) this.cache.delete(this.cache.keys().next().value!);
     const list = this.cache.get(key) ?? [];
-    if (list.length >= ENTRIES_PER_KEY) {
-      list.shift();
-      this.entries--;
-    }
+    if (list.length >= ENTRIES_PER_KEY) list.shift();
     list.push(entry);
     this.cache.set(key, list);
-    this.entries++;
   }
 }
 

@@ -10,12 +10,12 @@ export type NodeResponse = ServerResponse | Http2ServerResponse;
 export function writeJson(res: NodeResponse, status: number, body: unknown): void {
   const payload = JSON.stringify(body);
   if (res.headersSent) return;
-  (res as ServerResponse).writeHead(status, {
-    "content-type": "application/json; charset=utf-8",
-    "content-length": Buffer.byteLength(payload),
-    "cache-control": "no-store",
-  });
-  res.end(payload);
+  writeWhole(
+    res,
+    status,
+    { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(payload), "cache-control": "no-store" },
+    payload,
+  );
 }
 
 /**
@@ -25,9 +25,10 @@ export function writeJson(res: NodeResponse, status: number, body: unknown): voi
  * empty one to end the stream, in a second write; here the body's frame ends
  * the stream, and the answer leaves in one write. The response object still
  * reports the status, its headers set earlier (setHeader) go out too, and it
- * still emits "finish" and "close" when the stream closes.
+ * still emits "finish" and "close" when the stream closes. Every JSON answer
+ * (writeJson) and the unary shortcut's Connect answers are written here.
  */
-export function writeWhole(res: NodeResponse, status: number, headers: OutgoingHttpHeaders, body: Uint8Array): void {
+export function writeWhole(res: NodeResponse, status: number, headers: OutgoingHttpHeaders, body: Uint8Array | string): void {
   if (!("stream" in res)) {
     res.writeHead(status, headers);
     res.end(body);
@@ -36,8 +37,8 @@ export function writeWhole(res: NodeResponse, status: number, headers: OutgoingH
   const stream = res.stream;
   if (stream.destroyed || stream.headersSent) return;
   res.statusCode = status;
-  stream.respond({ ...res.getHeaders(), ...headers, ":status": status }, { endStream: body.byteLength === 0 });
-  if (body.byteLength > 0) stream.end(body);
+  stream.respond({ ...res.getHeaders(), ...headers, ":status": status }, { endStream: body.length === 0 });
+  if (body.length > 0) stream.end(body);
 }
 
 /** The request's headers as fetch Headers, for a handler context: pseudo-headers (HTTP/2's ":path" and the like) left out. */
@@ -65,6 +66,11 @@ export function headerRecord(headers: Headers, into: Record<string, string> = {}
 export interface RequestBody {
   readonly chunks: Buffer[];
   readonly length: number;
+}
+
+/** A body's bytes as one buffer (the chunk itself when it came in one). */
+export function bodyBytes(body: RequestBody): Buffer {
+  return body.chunks.length === 1 ? body.chunks[0]! : Buffer.concat(body.chunks, body.length);
 }
 
 /**

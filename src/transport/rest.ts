@@ -22,7 +22,7 @@ import { shapeFor, type RestShape } from "./contracts/shapes.js";
 import { type ErrorShape, errorShapeOf, writeError } from "./error-writer.js";
 import { bothInOneof, violationsOf } from "./interceptors/validate.js";
 
-import { type NodeRequest, type NodeResponse, readRequestBody, requestHeaders, writeJson } from "./http-io.js";
+import { bodyBytes, type NodeRequest, type NodeResponse, readRequestBody, requestHeaders, writeJson } from "./http-io.js";
 
 export type { NodeRequest, NodeResponse } from "./http-io.js";
 
@@ -281,16 +281,16 @@ function decodeMessage(schema: DescMessage, json: JsonObject, malformed: readonl
 /** Reads a JSON body; a declared Content-Length over the limit was refused by the HTTP handler already. */
 async function readJsonBody(req: NodeRequest, limit: number): Promise<JsonObject> {
   // Past the limit the rest is read and dropped, and the answer is 413 at once.
-  const { chunks, length } = await readRequestBody(req, limit, true);
-  if (length > limit) throw tooLarge(limit);
-  if (length === 0) return {};
+  const body = await readRequestBody(req, limit, true);
+  if (body.length > limit) throw tooLarge(limit);
+  if (body.length === 0) return {};
   const type = String(req.headers["content-type"] ?? "");
   if (!/^application\/json\s*(;|$)/i.test(type)) {
     throw new TransportError("unsupported_media_type", "Send the request body as JSON with Content-Type: application/json.");
   }
   let parsed: unknown;
   try {
-    parsed = JSON.parse((chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length)).toString("utf8"));
+    parsed = JSON.parse(bodyBytes(body).toString("utf8"));
   } catch {
     throw new DomainError("invalid_argument", "The request body is not valid JSON.");
   }

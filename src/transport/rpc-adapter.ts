@@ -18,7 +18,7 @@ import { createConnectRouter, type ConnectRouter, type ContextValues, type Inter
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import { createAsyncIterable, type UniversalHandler } from "@connectrpc/connect/protocol";
 import type { NodeRequest, NodeResponse } from "./rest.js";
-import { readRequestBody } from "./http-io.js";
+import { bodyBytes, readRequestBody } from "./http-io.js";
 import { createUnaryShortcut, wireOf, type UnarySpec } from "./unary-shortcut.js";
 
 export interface RpcAdapterOptions {
@@ -64,9 +64,9 @@ export function createRpcAdapter(o: RpcAdapterOptions): (req: NodeRequest, res: 
     // gRPC frames the message in 5 bytes. Over the limit, connect-es is handed
     // the chunks read and refuses the size itself with its own error.
     readRequestBody(req, o.readMaxBytes + 5).then(
-      ({ chunks, length }) => {
-        if (length > o.readMaxBytes + 5) return viaConnect(uHandler, req, res, chunks);
-        const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length);
+      (read) => {
+        if (read.length > o.readMaxBytes + 5) return viaConnect(uHandler, req, res, read.chunks);
+        const body = bodyBytes(read);
         if (!serve(spec, wire, req, res, body)) viaConnect(uHandler, req, res, [body]);
       },
       () => {

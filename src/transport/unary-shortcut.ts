@@ -49,7 +49,7 @@ export interface ShortcutOptions {
 /** The end of every call served here: its deadline timer stopped, its signal aborted without building a DOMException. */
 const CALL_OVER = new ConnectError("call is over", Code.Canceled);
 /** The client went away before its answer was written. */
-export const CLIENT_GONE = new ConnectError("the client went away", Code.Canceled);
+const CLIENT_GONE = new ConnectError("the client went away", Code.Canceled);
 
 export function createUnaryShortcut(o: ShortcutOptions) {
   const limits = validateReadWriteMaxBytes(o.readMaxBytes, undefined, undefined);

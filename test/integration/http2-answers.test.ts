@@ -1,5 +1,6 @@
-// How a unary Connect answer leaves over HTTP/2: its HEADERS, then its body
-// in DATA frames, the last of which ends the stream. No empty DATA frame
+// How a whole answer leaves over HTTP/2 (a unary Connect call's, and every
+// JSON answer of a REST route): its HEADERS, then its body in DATA frames,
+// the last of which ends the stream. No empty DATA frame
 // follows only to end it (a frame and a socket write more per call), and the
 // answer carries the same headers and status, in the access line too, as
 // over HTTP/1.1. The frames are read off the wire by a TCP relay between a
@@ -22,6 +23,13 @@ interface Frame {
   readonly flags: number;
   readonly length: number;
 }
+
+/** Each frame as [type, END_STREAM set, has a payload]. */
+const shapeOf = (frames: readonly Frame[]) => frames.map((f) => [f.type, f.flags & END_STREAM, f.length > 0]);
+const HEADERS_THEN_ONE_ENDING_DATA = [
+  [HEADERS, 0, true],
+  [DATA, END_STREAM, true],
+];
 
 const lines: string[] = [];
 let env: TestEnv;
@@ -80,12 +88,12 @@ interface Answer {
   readonly frames: readonly Frame[];
 }
 
-/** One Connect unary call on a fresh HTTP/2 session through the relay (its first stream, id 1). */
-async function connectCall(path: string, headers: Record<string, string>, body: Buffer): Promise<Answer> {
+/** One request on a fresh HTTP/2 session through the relay (its first stream, id 1); POST when it has a body. */
+async function call(path: string, headers: Record<string, string>, body?: Buffer): Promise<Answer> {
   const session = http2.connect(relayUrl);
   session.on("error", () => {});
   try {
-    const stream = session.request({ ":method": "POST", ":path": path, ...headers });
+    const stream = session.request({ ":method": body ? "POST" : "GET", ":path": path, ...headers });
     const chunks: Buffer[] = [];
     const response = new Promise<http2.IncomingHttpHeaders>((resolve) => stream.once("response", resolve));
     stream.on("data", (c: Buffer) => chunks.push(c));
@@ -108,43 +116,52 @@ const connectJson = { "content-type": "application/json", "connect-protocol-vers
 describe("a unary Connect answer over HTTP/2", () => {
   it("is HEADERS and one DATA frame that ends the stream, with its length, type and request id", async () => {
     const body = Buffer.from(JSON.stringify({ email: "nobody.h2@example.com", businessId: String(env.businessId) }));
-    const answer = await connectCall("/otp.v1.OtpService/SendOtp", connectJson, body);
+    const answer = await call("/otp.v1.OtpService/SendOtp", connectJson, body);
 
     expect(answer.status).toBe(200);
     expect(JSON.parse(answer.body.toString("utf8"))).toHaveProperty("WasSuccessful", true);
     expect(answer.headers["content-type"]).toBe("application/json");
     expect(answer.headers["content-length"]).toBe(String(answer.body.length));
     expect(answer.headers["x-request-id"]).toMatch(/^request-id-test-/);
-    expect(answer.frames.map((f) => [f.type, f.flags & END_STREAM, f.length > 0])).toEqual([
-      [HEADERS, 0, true],
-      [DATA, END_STREAM, true],
-    ]);
+    expect(shapeOf(answer.frames)).toEqual(HEADERS_THEN_ONE_ENDING_DATA);
     await env.app.worker.idle();
     expect(accessLineFor(String(answer.headers["x-request-id"]))).toMatchObject({ path: "/otp.v1.OtpService/SendOtp", protocol: "connect", status: 200 });
   });
 
   it("is framed the same when it is an error, and the access line has the error's status", async () => {
-    const answer = await connectCall("/otp.v1.OtpService/SendOtp", connectJson, Buffer.from(JSON.stringify({ email: "not-an-email", businessId: "1" })));
+    const answer = await call("/otp.v1.OtpService/SendOtp", connectJson, Buffer.from(JSON.stringify({ email: "not-an-email", businessId: "1" })));
 
     expect(answer.status).toBe(400);
     expect(JSON.parse(answer.body.toString("utf8"))).toMatchObject({ code: "invalid_argument" });
     expect(answer.headers["content-length"]).toBe(String(answer.body.length));
-    expect(answer.frames.map((f) => [f.type, f.flags & END_STREAM, f.length > 0])).toEqual([
-      [HEADERS, 0, true],
-      [DATA, END_STREAM, true],
-    ]);
+    expect(shapeOf(answer.frames)).toEqual(HEADERS_THEN_ONE_ENDING_DATA);
     expect(accessLineFor(String(answer.headers["x-request-id"]))).toMatchObject({ protocol: "connect", status: 400 });
   });
 
   it("in binary is framed the same", async () => {
     const message = Buffer.from(toBinary(SendOtpRequestSchema, create(SendOtpRequestSchema, { email: "nobody.h2b@example.com", businessId: BigInt(env.businessId) })));
-    const answer = await connectCall("/otp.v1.OtpService/SendOtp", { "content-type": "application/proto", "connect-protocol-version": "1" }, message);
+    const answer = await call("/otp.v1.OtpService/SendOtp", { "content-type": "application/proto", "connect-protocol-version": "1" }, message);
 
     expect(answer.status).toBe(200);
     expect(answer.headers["content-type"]).toBe("application/proto");
-    expect(answer.frames.map((f) => [f.type, f.flags & END_STREAM, f.length > 0])).toEqual([
-      [HEADERS, 0, true],
-      [DATA, END_STREAM, true],
-    ]);
+    expect(shapeOf(answer.frames)).toEqual(HEADERS_THEN_ONE_ENDING_DATA);
+  });
+});
+
+describe("a JSON answer of a REST route over HTTP/2", () => {
+  it("is HEADERS and one DATA frame that ends the stream, for a success and for an error", async () => {
+    const sent = await call(`/api/sys/users/sendOtp?email=nobody.h2r%40example.com&businessId=${env.businessId}`, {});
+    const refused = await call("/v1/otps/email/send", { "content-type": "application/json" }, Buffer.from(JSON.stringify({ email: "a@b.co" })));
+
+    expect(sent.status).toBe(200);
+    expect(JSON.parse(sent.body.toString("utf8"))).toHaveProperty("WasSuccessful", true);
+    expect(refused.status).toBe(401);
+    for (const answer of [sent, refused]) {
+      expect(answer.headers["content-type"]).toBe("application/json; charset=utf-8");
+      expect(answer.headers["content-length"]).toBe(String(answer.body.length));
+      expect(answer.headers["x-request-id"]).toMatch(/^request-id-test-/);
+      expect(shapeOf(answer.frames)).toEqual(HEADERS_THEN_ONE_ENDING_DATA);
+    }
+    expect(accessLineFor(String(refused.headers["x-request-id"]))).toMatchObject({ path: "/v1/otps/email/send", status: 401 });
   });
 });
