@@ -1,12 +1,13 @@
-// Builds the bench's C load generators into the run's temp dir: h1gen.c
-// (HTTP/1.1: the REST and Connect JSON routes, healthz, the paced and
+// Builds the bench's C programs into the run's temp dir: the load generators
+// h1gen.c (HTTP/1.1: the REST and Connect JSON routes, healthz, the paced and
 // overload phases) and h2gen.c (HTTP/2 on libnghttp2: the gRPC and Connect
-// routes over h2c). See the comment at the top of each. They are compiled at
-// run time rather than committed as binaries. When gcc or libnghttp2's
-// headers are missing, Debian's gcc and libnghttp2-dev are installed with
-// apt-get, as pgbench.ts installs postgresql; a client that still does not
-// build is replaced by loadgen.ts's node client for its routes (autocannon,
-// node:http, node:http2), and the log says so.
+// routes over h2c), and the SMTP sink smtpsink.c. See the comment at the top
+// of each. They are compiled at run time rather than committed as binaries.
+// When gcc or libnghttp2's headers are missing, Debian's gcc and
+// libnghttp2-dev are installed with apt-get, as pgbench.ts installs
+// postgresql; a program that still does not build is replaced by its node
+// counterpart (loadgen.ts's autocannon, node:http and node:http2 clients;
+// smtp-server for the sink), and the log says so.
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import path from "node:path";
@@ -18,16 +19,22 @@ export const H2_ROUTES: readonly RouteName[] = ["connect-json-h2", "connect-bina
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
+type Program = "h1gen" | "h2gen" | "smtpsink";
+
 interface Recipe {
-  readonly name: "h1gen" | "h2gen";
+  readonly name: Program;
   readonly libs: readonly string[];
   /** Debian packages it needs, by the file each provides. */
   readonly needs: readonly [string, string][];
+  /** What stands in when it does not build. */
+  readonly fallback: string;
 }
 
-const RECIPES: Record<"h1gen" | "h2gen", Recipe> = {
-  h1gen: { name: "h1gen", libs: [], needs: [] },
-  h2gen: { name: "h2gen", libs: ["-lnghttp2"], needs: [["/usr/include/nghttp2/nghttp2.h", "libnghttp2-dev"]] },
+const CLIENTS = "its routes fall back to loadgen.ts's node clients";
+const RECIPES: Record<Program, Recipe> = {
+  h1gen: { name: "h1gen", libs: [], needs: [], fallback: CLIENTS },
+  h2gen: { name: "h2gen", libs: ["-lnghttp2"], needs: [["/usr/include/nghttp2/nghttp2.h", "libnghttp2-dev"]], fallback: CLIENTS },
+  smtpsink: { name: "smtpsink", libs: [], needs: [], fallback: "the sink is smtp-server in the bench process" },
 };
 
 function onPath(cmd: string): boolean {
@@ -48,8 +55,8 @@ function compile(recipe: Recipe, out: string): string | undefined {
   }
 }
 
-/** The path of the built client, or undefined (logged) when it cannot be built. */
-export function buildCGen(which: "h1gen" | "h2gen", dir: string, log: (s: string) => void): string | undefined {
+/** The path of the built program, or undefined (logged) when it cannot be built. */
+export function buildCGen(which: Program, dir: string, log: (s: string) => void): string | undefined {
   const recipe = RECIPES[which];
   const out = path.join(dir, which);
   let failure = compile(recipe, out);
@@ -67,6 +74,6 @@ export function buildCGen(which: "h1gen" | "h2gen", dir: string, log: (s: string
     failure = compile(recipe, out);
     if (failure === undefined) return out;
   }
-  log(`${which}: could not build bench/${which}.c (${failure}); its routes fall back to loadgen.ts's node clients`);
+  log(`${which}: could not build bench/${which}.c (${failure}); ${recipe.fallback}`);
   return undefined;
 }

@@ -91,6 +91,8 @@ export interface RunResult {
   readonly machine: { cpus: number; model: string; memGb: number; loadBefore: number[]; loadAfter: number[] };
   readonly database: { describe: string; version: string; settings: string };
   readonly settings: { seconds: number; warmupSeconds: number; connections: number; drainCapSeconds: number };
+  /** What received the mail (absent in results from before smtpsink.c). */
+  readonly smtpSink?: string;
   readonly serviceEnv: Record<string, string>;
   readonly service: { startSeconds: number; rssHwmMb: number; cpuTotalSeconds: number };
   readonly routes: RouteResult[];
@@ -462,6 +464,9 @@ export function writeReport(runs: RunResult[], profiled: RunResult | undefined, 
   }
   md.push("");
   md.push("## Delivery");
+  md.push("");
+  const sinks = [...new Set(runs.map((r) => r.smtpSink ?? "smtp-server (node, in the bench process)"))];
+  md.push(`SMTP sink: ${sinks.join(", ")}.`);
   md.push("");
   md.push(mdTable(DELIVERY_HEADER, deliveryRows(rows.filter((r) => r.route !== "healthz" && r.route !== "legacy-rest"))));
   md.push("");

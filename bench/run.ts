@@ -73,6 +73,8 @@ const settings = {
   h2gen: !/^(0|false|no)$/i.test(process.env.BENCH_H2GEN ?? ""),
   /** The HTTP/1.1 routes and the open-loop phases driven by h1gen (0: by autocannon and node:http, to compare). */
   h1gen: !/^(0|false|no)$/i.test(process.env.BENCH_H1GEN ?? ""),
+  /** The SMTP sink is smtpsink.c (0: smtp-server in the bench process, to compare). */
+  smtpsink: !/^(0|false|no)$/i.test(process.env.BENCH_SMTPSINK ?? ""),
 };
 if (settings.patch && !settings.ref) throw new Error("BENCH_PATCH applies to an exported commit: set BENCH_REF too");
 for (const r of settings.routes) if (!ALL_ROUTES.includes(r)) throw new Error(`BENCH_ROUTES: unknown route ${r} (known: ${ALL_ROUTES.join(", ")})`);
@@ -602,8 +604,9 @@ async function oneRun(index: number, profile: boolean): Promise<RunResult> {
   const source = await prepareSource(tmp);
   log(`run ${index}${profile ? " (profiled: --cpu-prof)" : ""}: measuring ${source.label}${source.dirty.length ? ` with uncommitted changes in ${source.dirty.length} files` : ""}`);
   const database = await startDatabase(tmp);
-  const sink = await startSmtpSink();
+  const sink = await startSmtpSink(settings.smtpsink ? buildCGen("smtpsink", tmp, log) : undefined);
   cleanups.push(() => sink.close());
+  log(`SMTP sink: ${sink.kind}`);
   const profileDir = profile ? path.join(tmp, "cpuprofile") : undefined;
   const service = await startService(source, database, sink, tmp, profileDir, THROUGHPUT_ENV);
   log(`service pid ${service.pid} healthy after ${(service.startMs / 1000).toFixed(1)} s at ${service.baseUrl}`);
@@ -818,6 +821,7 @@ async function oneRun(index: number, profile: boolean): Promise<RunResult> {
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? "", memGb: os.totalmem() / 2 ** 30, loadBefore, loadAfter },
     database: { describe: database.describe, version: pgInfo.rows[0]!.version, settings: pgInfo.rows[0]!.settings },
     settings: { seconds: settings.seconds, warmupSeconds: settings.warmupSeconds, connections: settings.connections, drainCapSeconds: settings.drainSeconds },
+    smtpSink: sink.kind,
     serviceEnv: Object.fromEntries(Object.entries(service.env).filter(([k]) => !/PEPPER|DATABASE_URL|DATA_DIR/.test(k))),
     service: { startSeconds: service.startMs / 1000, rssHwmMb, cpuTotalSeconds: svcCpuTotalS },
     routes,

@@ -1,14 +1,20 @@
-// The SMTP sink: a real SMTP server (smtp-server) in the bench process that
-// accepts every mail, keeps no body, and records when each recipient's mail
-// arrived (wall clock, ms with sub-ms precision) so a send's acceptance can be
-// matched to its delivery by recipient.
+// The SMTP sink: a real SMTP server that accepts every mail, keeps no body,
+// and records when each recipient's mail arrived (ms on nowMs()'s clock,
+// sub-ms precision) so a send's acceptance can be matched to its delivery by
+// recipient. It is smtpsink.c, built by cgen.ts, when given its path: a
+// process of its own that costs a fraction of the CPU smtp-server costs in
+// the bench's process. Otherwise it is smtp-server here.
+import { spawn } from "node:child_process";
 import { once } from "node:events";
 import type { AddressInfo } from "node:net";
+import { createInterface } from "node:readline";
 import { SMTPServer } from "smtp-server";
 import { nowMs } from "./stats.js";
 
 export interface SmtpSink {
   readonly url: string;
+  /** What receives the mail, for the report. */
+  readonly kind: string;
   /** Mails received so far. */
   count(): number;
   /** SMTP connections accepted so far. */
@@ -20,8 +26,51 @@ export interface SmtpSink {
   close(): Promise<void>;
 }
 
+/** `binary`: the built smtpsink, or undefined for smtp-server in this process. */
+export async function startSmtpSink(binary?: string): Promise<SmtpSink> {
+  return binary ? startCSink(binary) : startNodeSink();
+}
 
-export async function startSmtpSink(): Promise<SmtpSink> {
+async function startCSink(binary: string): Promise<SmtpSink> {
+  const arrivals = new Map<string, number>();
+  const times: number[] = [];
+  let connections = 0;
+  // stdin stays open: the sink exits when it closes (this process went away).
+  const child = spawn(binary, [], { stdio: ["pipe", "pipe", "inherit"] });
+  child.stdin!.on("error", () => {});
+  // It stamps arrivals with CLOCK_MONOTONIC (ms), which process.hrtime reads.
+  const monoToNowMs = nowMs() - Number(process.hrtime.bigint()) / 1e6;
+  let listening: (port: number) => void;
+  const port = new Promise<number>((resolve) => (listening = resolve));
+  createInterface({ input: child.stdout! }).on("line", (line) => {
+    const f = line.split("\t");
+    if (f[0] === "M") {
+      const at = Number(f[1]) + monoToNowMs;
+      times.push(at);
+      if (!arrivals.has(f[2]!)) arrivals.set(f[2]!, at);
+    } else if (f[0] === "C") connections++;
+    else if (f[0] === "L") listening(Number(f[1]));
+  });
+  const exited = once(child, "exit");
+  const started = await Promise.race([port, exited.then(() => undefined)]);
+  if (started === undefined) throw new Error("smtpsink exited before it listened");
+  return {
+    url: `smtp://127.0.0.1:${started}`,
+    kind: "smtpsink (C)",
+    count: () => times.length,
+    connections: () => connections,
+    arrivals,
+    times,
+    close: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill("SIGTERM");
+        await exited;
+      }
+    },
+  };
+}
+
+async function startNodeSink(): Promise<SmtpSink> {
   const arrivals = new Map<string, number>();
   const times: number[] = [];
   let connections = 0;
@@ -55,6 +104,7 @@ export async function startSmtpSink(): Promise<SmtpSink> {
   const { port } = server.server.address() as AddressInfo;
   return {
     url: `smtp://127.0.0.1:${port}`,
+    kind: "smtp-server (node, in the bench process)",
     count: () => times.length,
     connections: () => connections,
     arrivals,
