@@ -1,5 +1,6 @@
 // `npm run build` (and `npm install`, through the prepare script): bundles
-// the service into dist/server/ (server.mjs, the migrate step migrate.mjs)
+// the service into dist/server/ (server.mjs, the migrate step migrate.mjs,
+// the SMTP thread smtp-thread.mjs)
 // and the sign-in page into dist/web/. Run by tsx, never bundled itself, so
 // nothing here runs inside the service.
 //
@@ -15,8 +16,11 @@ export async function buildDist(outDir = path.join(ROOT, "dist")): Promise<void>
   await mkdir(path.join(outDir, "web"), { recursive: true });
   await Promise.all([
     build({
-      entryPoints: [path.join(ROOT, "src/server.ts"), path.join(ROOT, "src/migrate.ts")],
+      // smtp-thread.mjs: the SMTP thread's entry (src/mail/threaded-smtp-pool.ts).
+      entryPoints: [path.join(ROOT, "src/server.ts"), path.join(ROOT, "src/migrate.ts"), path.join(ROOT, "src/mail/smtp-thread.ts")],
       outdir: path.join(outDir, "server"),
+      // Every entry and chunk side by side in dist/server/, as the SMTP thread's URL expects.
+      entryNames: "[name]",
       outExtension: { ".js": ".mjs" },
       bundle: true,
       platform: "node",

@@ -1,13 +1,13 @@
 // Where rendered mail goes: pooled SMTP sessions, or, with no SMTP server
 // configured, the in-memory dev mailbox. Both go through nodemailer, which
 // builds the MIME (encoding headers, so no CR/LF or non-ASCII name can inject
-// one) and speaks SMTP.
+// one) and speaks SMTP (on a thread of its own: threaded-smtp-pool.ts).
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import nodemailer from "nodemailer";
 import MailComposer from "nodemailer/lib/mail-composer/index.js";
 import type { Logger } from "pino";
 import { PrebuiltMime } from "./prebuilt-mime.js";
-import { SmtpPool } from "./smtp-pool.js";
+import { ThreadedSmtpPool } from "./threaded-smtp-pool.js";
 import type { DevMailWithCode } from "../domain/dev-mail.js";
 
 export interface OutgoingMail {
@@ -54,7 +54,7 @@ function message(mail: OutgoingMail) {
 export function createSmtpMailer(url: string, maxConnections: number): Mailer {
   const u = new URL(url);
   const secure = u.protocol === "smtps:";
-  const pool = new SmtpPool({
+  const pool = new ThreadedSmtpPool({
     host: u.hostname,
     port: u.port ? Number(u.port) : secure ? 465 : 587,
     secure,

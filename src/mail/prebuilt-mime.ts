@@ -86,7 +86,8 @@ export class PrebuiltMime {
     const values = [code, `To: ${options.to}`, `Message-ID: ${options.messageId}`, `Date: ${date}`];
     let bytes = prebuilt.literalBytes;
     for (const part of prebuilt.parts) if (typeof part === "number") bytes += values[part]!.length;
-    const out = Buffer.allocUnsafe(bytes);
+    // A buffer of its own, not a slice of Node's pool: it is handed to the SMTP thread whole.
+    const out = Buffer.allocUnsafeSlow(bytes);
     let at = 0;
     for (const part of prebuilt.parts) at += typeof part === "number" ? out.write(values[part]!, at, "latin1") : part.copy(out, at);
     return out;

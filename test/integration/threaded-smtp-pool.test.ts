@@ -1,0 +1,114 @@
+// SMTP on its own thread: the main thread hands each mail over as bytes and
+// hears how it went. Against a real SMTP server over TCP: a mail arrives
+// whole, a refusal comes back with the codes the outbox worker decides by,
+// the bytes are handed over rather than shared, a thread that dies fails
+// only the mail it held and the next mail starts a new one, and a closed
+// pool refuses mail.
+import { once } from "node:events";
+import net, { type AddressInfo } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { deliveryCause } from "../../src/mail/outbox-worker.js";
+import { smtpResponseCode } from "../../src/mail/mailer.js";
+import type { SmtpPoolOptions } from "../../src/mail/smtp-pool.js";
+import { ThreadedSmtpPool } from "../../src/mail/threaded-smtp-pool.js";
+import { startSmtp, type TestSmtp } from "../support/smtp.js";
+
+const message = (to: string) => Buffer.from(`From: a@otp.localhost\r\nTo: ${to}\r\nSubject: code\r\n\r\nYour code is 123456.\r\n`);
+const envelope = (to: string) => ({ from: "a@otp.localhost", to: [to] });
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function threadedPool(port: number, overrides: Partial<SmtpPoolOptions> = {}): ThreadedSmtpPool {
+  const pool = new ThreadedSmtpPool({
+    host: "127.0.0.1",
+    port,
+    secure: false,
+    maxConnections: 2,
+    connectionTimeoutMs: 2_000,
+    greetingTimeoutMs: 2_000,
+    socketTimeoutMs: 5_000,
+    ...overrides,
+  });
+  cleanups.push(() => pool.close());
+  return pool;
+}
+
+async function setUp(): Promise<{ smtp: TestSmtp; pool: ThreadedSmtpPool }> {
+  const smtp = await startSmtp();
+  cleanups.push(() => smtp.close());
+  return { smtp, pool: threadedPool(Number(new URL(smtp.url).port)) };
+}
+
+/** The thread the pool runs its sessions on (a private field: tests only). */
+const threadOf = (pool: ThreadedSmtpPool) => (pool as unknown as { thread: import("node:worker_threads").Worker | undefined }).thread;
+
+describe("ThreadedSmtpPool", () => {
+  it("delivers the bytes it is given, whole, from a thread other than the caller's", async () => {
+    const { smtp, pool } = await setUp();
+    await Promise.all(["a", "b", "c"].map((n) => pool.send(envelope(`${n}@example.com`), message(`${n}@example.com`))));
+    const got = await smtp.waitFor(3);
+    expect(got.map((m) => m.to).sort()).toEqual(["a@example.com", "b@example.com", "c@example.com"]);
+    expect(got.find((m) => m.to === "b@example.com")?.text).toContain("Your code is 123456.");
+    expect(threadOf(pool)?.threadId).toBeGreaterThan(0);
+  });
+
+  it("hands a buffer of its own over (the caller's copy is emptied) and copies a slice of a shared one", async () => {
+    const { smtp, pool } = await setUp();
+    const own = Buffer.from(new Uint8Array(message("own@example.com")).buffer);
+    const shared = Buffer.concat([Buffer.from("prefix"), message("slice@example.com")]).subarray(6);
+    const whole = shared.buffer.byteLength;
+    await pool.send(envelope("own@example.com"), own);
+    await pool.send(envelope("slice@example.com"), shared);
+    expect(own.byteLength).toBe(0);
+    expect(shared.buffer.byteLength).toBe(whole);
+    expect((await smtp.waitFor(2)).map((m) => m.to).sort()).toEqual(["own@example.com", "slice@example.com"]);
+  });
+
+  it("brings a refusal back with its reply code, so the worker tells a permanent refusal from a passing one", async () => {
+    const { smtp, pool } = await setUp();
+    smtp.reject = ({ to }) => (to.startsWith("gone") ? 550 : to.startsWith("busy") ? 451 : undefined);
+    const refused = await pool.send(envelope("gone@example.com"), message("gone@example.com")).catch((err: unknown) => err);
+    const deferred = await pool.send(envelope("busy@example.com"), message("busy@example.com")).catch((err: unknown) => err);
+    expect(refused).toBeInstanceOf(Error);
+    expect(smtpResponseCode(refused)).toBe(550);
+    expect(deliveryCause(refused)).toBe("SMTP 550");
+    expect(smtpResponseCode(deferred)).toBe(451);
+    await pool.send(envelope("fine@example.com"), message("fine@example.com"));
+    expect((await smtp.waitFor(1)).map((m) => m.to)).toEqual(["fine@example.com"]);
+  });
+
+  it("fails the mail a dead thread held as a dropped connection, and the next mail starts a new thread", async () => {
+    // A server that accepts and never greets: every mail stays under way.
+    const silent = net.createServer(() => {});
+    silent.listen(0, "127.0.0.1");
+    await once(silent, "listening");
+    cleanups.push(() => new Promise<void>((resolve) => silent.close(() => resolve())));
+    const pool = threadedPool((silent.address() as AddressInfo).port, { greetingTimeoutMs: 30_000 });
+    const held = pool.send(envelope("held@example.com"), message("held@example.com")).catch((err: unknown) => err);
+    await new Promise((resolve) => silent.once("connection", resolve));
+    const first = threadOf(pool)!;
+    await first.terminate();
+    const err = await held;
+    expect(err).toBeInstanceOf(Error);
+    expect(deliveryCause(err)).toBe("ECONNECTION");
+    const next = pool.send(envelope("next@example.com"), message("next@example.com")).catch((e: unknown) => e);
+    await new Promise((resolve) => silent.once("connection", resolve));
+    expect(threadOf(pool)).toBeDefined();
+    expect(threadOf(pool)).not.toBe(first);
+    await threadOf(pool)!.terminate();
+    expect(deliveryCause(await next)).toBe("ECONNECTION");
+  });
+
+  it("refuses mail once closed, and its thread ends", async () => {
+    const { pool } = await setUp();
+    await pool.send(envelope("one@example.com"), message("one@example.com"));
+    const thread = threadOf(pool)!;
+    const ended = new Promise((resolve) => thread.once("exit", resolve));
+    pool.close();
+    await expect(pool.send(envelope("two@example.com"), message("two@example.com"))).rejects.toThrow(/closed/);
+    await ended;
+  });
+});
