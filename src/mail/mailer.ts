@@ -3,7 +3,7 @@
 // builds the MIME (encoding headers, so no CR/LF or non-ASCII name can inject
 // one) and speaks SMTP (on a thread of its own: threaded-smtp-pool.ts).
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
-import nodemailer from "nodemailer";
+import type { Transporter } from "nodemailer";
 import MailComposer from "nodemailer/lib/mail-composer/index.js";
 import type { Logger } from "pino";
 import { PrebuiltMime } from "./prebuilt-mime.js";
@@ -100,7 +100,12 @@ export interface DevMailboxOptions {
  */
 export class DevMailbox implements Mailer {
   private mails: DevMailWithCode[] = [];
-  private readonly transport = nodemailer.createTransport({ jsonTransport: true });
+  /**
+   * nodemailer's JSON transport, which composes each mail as SMTP would.
+   * Loaded with the first mail: a service that delivers by SMTP never loads
+   * nodemailer's transports (about 3 MB of its memory).
+   */
+  private transport: Promise<Transporter> | undefined;
   private readonly capacity: number;
   private readonly maxBytes: number;
   private saveTimer: NodeJS.Timeout | undefined;
@@ -115,7 +120,8 @@ export class DevMailbox implements Mailer {
   }
 
   async send(mail: OutgoingMail): Promise<void> {
-    await this.transport.sendMail(message(mail));
+    this.transport ??= import("nodemailer").then((nodemailer) => nodemailer.default.createTransport({ jsonTransport: true }));
+    await (await this.transport).sendMail(message(mail));
     this.mails.unshift({
       id: mail.messageId,
       to: mail.to,
