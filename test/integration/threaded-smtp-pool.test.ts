@@ -102,6 +102,36 @@ describe("ThreadedSmtpPool", () => {
     expect(deliveryCause(await next)).toBe("ECONNECTION");
   });
 
+  it("hands the mails of one turn of the event loop over in one message", async () => {
+    const { smtp, pool } = await setUp();
+    await pool.send(envelope("warm@example.com"), message("warm@example.com"));
+    const thread = threadOf(pool)!;
+    const posted: unknown[] = [];
+    const post = thread.postMessage.bind(thread);
+    thread.postMessage = (value: unknown, transfer?: readonly import("node:worker_threads").TransferListItem[]) => {
+      posted.push(value);
+      post(value, transfer);
+    };
+    const to = Array.from({ length: 20 }, (_, i) => `turn-${i}@example.com`);
+    await Promise.all(to.map((t) => pool.send(envelope(t), message(t))));
+    expect(posted).toHaveLength(1);
+    expect((posted[0] as { mails: unknown[] }).mails).toHaveLength(20);
+    expect((await smtp.waitFor(21)).filter((m) => m.to.startsWith("turn-"))).toHaveLength(20);
+  });
+
+  it("fails a mail handed over as its thread dies, and never sends it later", async () => {
+    const { smtp, pool } = await setUp();
+    await pool.send(envelope("before@example.com"), message("before@example.com"));
+    const dying = threadOf(pool)!;
+    const stopped = dying.terminate();
+    const late = await pool.send(envelope("late@example.com"), message("late@example.com")).catch((err: unknown) => err);
+    await stopped;
+    expect(deliveryCause(late)).toBe("ECONNECTION");
+    await pool.send(envelope("after@example.com"), message("after@example.com"));
+    const got = (await smtp.waitFor(2)).map((m) => m.to);
+    expect(got).toEqual(["before@example.com", "after@example.com"]);
+  });
+
   it("refuses mail once closed, and its thread ends", async () => {
     const { pool } = await setUp();
     await pool.send(envelope("one@example.com"), message("one@example.com"));
