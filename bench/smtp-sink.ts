@@ -26,15 +26,29 @@ export interface SmtpSink {
   close(): Promise<void>;
 }
 
+/** What both sinks record, and the part of SmtpSink made of it. */
+function recorder() {
+  const arrivals = new Map<string, number>();
+  const times: number[] = [];
+  let connections = 0;
+  return {
+    connected: () => void connections++,
+    /** A mail to these recipients arrived at `at`: only the first mail to each counts as its arrival. */
+    arrived(recipients: readonly string[], at: number) {
+      times.push(at);
+      for (const r of recipients) if (!arrivals.has(r)) arrivals.set(r, at);
+    },
+    view: { count: () => times.length, connections: () => connections, arrivals, times },
+  };
+}
+
 /** `binary`: the built smtpsink, or undefined for smtp-server in this process. */
 export async function startSmtpSink(binary?: string): Promise<SmtpSink> {
   return binary ? startCSink(binary) : startNodeSink();
 }
 
 async function startCSink(binary: string): Promise<SmtpSink> {
-  const arrivals = new Map<string, number>();
-  const times: number[] = [];
-  let connections = 0;
+  const record = recorder();
   // stdin stays open: the sink exits when it closes (this process went away).
   const child = spawn(binary, [], { stdio: ["pipe", "pipe", "inherit"] });
   child.stdin!.on("error", () => {});
@@ -44,11 +58,8 @@ async function startCSink(binary: string): Promise<SmtpSink> {
   const port = new Promise<number>((resolve) => (listening = resolve));
   createInterface({ input: child.stdout! }).on("line", (line) => {
     const f = line.split("\t");
-    if (f[0] === "M") {
-      const at = Number(f[1]) + monoToNowMs;
-      times.push(at);
-      if (!arrivals.has(f[2]!)) arrivals.set(f[2]!, at);
-    } else if (f[0] === "C") connections++;
+    if (f[0] === "M") record.arrived([f[2]!], Number(f[1]) + monoToNowMs);
+    else if (f[0] === "C") record.connected();
     else if (f[0] === "L") listening(Number(f[1]));
   });
   const exited = once(child, "exit");
@@ -57,10 +68,7 @@ async function startCSink(binary: string): Promise<SmtpSink> {
   return {
     url: `smtp://127.0.0.1:${started}`,
     kind: "smtpsink (C)",
-    count: () => times.length,
-    connections: () => connections,
-    arrivals,
-    times,
+    ...record.view,
     close: async () => {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill("SIGTERM");
@@ -71,9 +79,7 @@ async function startCSink(binary: string): Promise<SmtpSink> {
 }
 
 async function startNodeSink(): Promise<SmtpSink> {
-  const arrivals = new Map<string, number>();
-  const times: number[] = [];
-  let connections = 0;
+  const record = recorder();
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ["STARTTLS", "AUTH"],
@@ -81,7 +87,7 @@ async function startNodeSink(): Promise<SmtpSink> {
     // No reverse DNS of the client (127.0.0.1): the sink answers at once.
     disableReverseLookup: true,
     onConnect(_session, callback) {
-      connections++;
+      record.connected();
       callback();
     },
     // The service's pooled transport reconnects on its own; no idle cut.
@@ -89,11 +95,10 @@ async function startNodeSink(): Promise<SmtpSink> {
     onData(stream, session, callback) {
       stream.on("data", () => {});
       stream.on("end", () => {
-        const at = nowMs();
-        times.push(at);
-        for (const r of session.envelope.rcptTo) {
-          if (!arrivals.has(r.address)) arrivals.set(r.address, at);
-        }
+        record.arrived(
+          session.envelope.rcptTo.map((r) => r.address),
+          nowMs(),
+        );
         callback();
       });
     },
@@ -105,10 +110,7 @@ async function startNodeSink(): Promise<SmtpSink> {
   return {
     url: `smtp://127.0.0.1:${port}`,
     kind: "smtp-server (node, in the bench process)",
-    count: () => times.length,
-    connections: () => connections,
-    arrivals,
-    times,
+    ...record.view,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }

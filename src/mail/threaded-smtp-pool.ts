@@ -61,7 +61,7 @@ export class ThreadedSmtpPool {
       this.outgoing = { mails: [], buffers: [] };
       setImmediate(this.flush);
     }
-    this.outgoing.mails.push({ id, envelope: { from: envelope.from, to: [...envelope.to] }, raw: own });
+    this.outgoing.mails.push({ id, envelope, raw: own });
     this.outgoing.buffers.push(own.buffer as ArrayBuffer);
     return new Promise<void>((resolve, reject) => this.pending.set(id, { resolve, reject }));
   }

@@ -7,10 +7,10 @@ import { SMTPServer } from "smtp-server";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { smtpResponseCode } from "../../src/mail/mailer.js";
 import { SmtpPool, type SmtpPoolOptions } from "../../src/mail/smtp-pool.js";
-import { startSmtp } from "../support/smtp.js";
+import { envelopeTo, rawMail, startSmtp, testPoolOptions } from "../support/smtp.js";
 
-const raw = (to: string) => Buffer.from(`From: a@otp.localhost\r\nTo: ${to}\r\nSubject: code\r\n\r\nYour code is 123456.\r\n`);
-const envelope = (to: string) => ({ from: "a@otp.localhost", to: [to] });
+const raw = rawMail;
+const envelope = envelopeTo;
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -18,16 +18,7 @@ afterEach(async () => {
 });
 
 function pool(port: number, overrides: Partial<SmtpPoolOptions> = {}): SmtpPool {
-  const p = new SmtpPool({
-    host: "127.0.0.1",
-    port,
-    secure: false,
-    maxConnections: 4,
-    connectionTimeoutMs: 2_000,
-    greetingTimeoutMs: 2_000,
-    socketTimeoutMs: 5_000,
-    ...overrides,
-  });
+  const p = new SmtpPool(testPoolOptions(port, 4, overrides));
   cleanups.push(() => p.close());
   return p;
 }

@@ -11,10 +11,10 @@ import { deliveryCause } from "../../src/mail/outbox-worker.js";
 import { smtpResponseCode } from "../../src/mail/mailer.js";
 import type { SmtpPoolOptions } from "../../src/mail/smtp-pool.js";
 import { ThreadedSmtpPool } from "../../src/mail/threaded-smtp-pool.js";
-import { startSmtp, type TestSmtp } from "../support/smtp.js";
+import { envelopeTo, rawMail, startSmtp, testPoolOptions, type TestSmtp } from "../support/smtp.js";
 
-const message = (to: string) => Buffer.from(`From: a@otp.localhost\r\nTo: ${to}\r\nSubject: code\r\n\r\nYour code is 123456.\r\n`);
-const envelope = (to: string) => ({ from: "a@otp.localhost", to: [to] });
+const message = rawMail;
+const envelope = envelopeTo;
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -22,16 +22,7 @@ afterEach(async () => {
 });
 
 function threadedPool(port: number, overrides: Partial<SmtpPoolOptions> = {}): ThreadedSmtpPool {
-  const pool = new ThreadedSmtpPool({
-    host: "127.0.0.1",
-    port,
-    secure: false,
-    maxConnections: 2,
-    connectionTimeoutMs: 2_000,
-    greetingTimeoutMs: 2_000,
-    socketTimeoutMs: 5_000,
-    ...overrides,
-  });
+  const pool = new ThreadedSmtpPool(testPoolOptions(port, 2, overrides));
   cleanups.push(() => pool.close());
   return pool;
 }

@@ -4,6 +4,7 @@ import { once } from "node:events";
 import type { AddressInfo } from "node:net";
 import { simpleParser, type ParsedMail } from "mailparser";
 import { SMTPServer } from "smtp-server";
+import type { SmtpPoolOptions } from "../../src/mail/smtp-pool.js";
 
 export interface ReceivedMail {
   readonly to: string;
@@ -88,4 +89,24 @@ export function codeIn(mail: ReceivedMail): string {
   const m = /\b(\d{6})\b/.exec(mail.text);
   if (!m) throw new Error(`no code in mail: ${mail.text}`);
   return m[1]!;
+}
+
+/** A small message to `to`, as bytes, for tests that drive an SMTP pool directly. */
+export const rawMail = (to: string): Buffer => Buffer.from(`From: a@otp.localhost\r\nTo: ${to}\r\nSubject: code\r\n\r\nYour code is 123456.\r\n`);
+
+/** The envelope of rawMail(to). */
+export const envelopeTo = (to: string) => ({ from: "a@otp.localhost", to: [to] });
+
+/** SMTP pool options for a server on 127.0.0.1:port, with timeouts short enough for tests. */
+export function testPoolOptions(port: number, maxConnections: number, overrides: Partial<SmtpPoolOptions> = {}): SmtpPoolOptions {
+  return {
+    host: "127.0.0.1",
+    port,
+    secure: false,
+    maxConnections,
+    connectionTimeoutMs: 2_000,
+    greetingTimeoutMs: 2_000,
+    socketTimeoutMs: 5_000,
+    ...overrides,
+  };
 }
