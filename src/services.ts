@@ -12,6 +12,7 @@ import { BusinessDirectory } from "./domain/business-directory.js";
 import { EmailOtp } from "./domain/email-otp.js";
 import { systemClock } from "./domain/clock.js";
 import { OtpSender } from "./domain/otp-sender.js";
+import type { MailHandoff } from "./domain/outbox.js";
 import type { SendAdmission } from "./domain/send-admission.js";
 import { DEFAULT_PROJECT_AUTH, ProjectAuthenticator } from "./domain/project-auth.js";
 import type { Secrets } from "./domain/secrets.js";
@@ -53,7 +54,7 @@ export async function createServices(
   logger: Logger,
   adminToken: string | undefined,
   outer: readonly Interceptor[] = [],
-  mailQueued?: (messageId: string) => void,
+  handoff?: MailHandoff,
   admission?: SendAdmission,
 ): Promise<Services> {
   const tenants = new PgTenantStore(db);
@@ -66,7 +67,7 @@ export async function createServices(
     retentionMinutes: Math.max(24 * 60, config.legacyTokenTtlMinutes),
     cacheTtlMs: 60_000,
   });
-  const sender = new OtpSender(new PgOtpStore(db), secrets, config.limits, config.mailFrom.split("@")[1]!, mailQueued, {
+  const sender = new OtpSender(new PgOtpStore(db), secrets, config.limits, config.mailFrom.split("@")[1]!, handoff, {
     codeTtlMinutes: config.legacyCodeTtlMinutes,
     minResponseMs: config.legacyMinResponseMs,
   }, admission);

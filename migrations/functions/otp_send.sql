@@ -17,7 +17,13 @@
 --    until the commit, so no other send sees a charge that is taken back.
 -- 2. Find the address in the tenant; create it (and its user) when asked.
 -- 3. Supersede the live code, store the new code's hash and queue the mail
---    in the outbox (unless it is the sandbox); the caller wakes a worker.
+--    in the outbox (unless it is the sandbox). A send with a lease
+--    (p_lease_ms) is one the accepting instance delivers itself: its row is
+--    inserted already claimed ('sending', first attempt, leased), and the
+--    send's result row carries what the mail needs (the tenant's sender and
+--    branding, the custom template's text) so that instance renders it
+--    without claiming, fetching or decrypting (docs/adr/0016). A send
+--    without one queues a 'pending' row and the caller wakes a worker.
 -- 4. Record the send, whatever its outcome, in the audit log.
 -- Steps 1 and 2 run send by send; the codes, the mail and the audit rows of
 -- the whole batch are then inserted by one statement each (fewer statements
@@ -41,6 +47,8 @@ DROP FUNCTION IF EXISTS otp_send(bigint, text, text[], double precision[], integ
   smallint, integer, bytea, text, text, text, text, boolean, text, text);
 DROP FUNCTION IF EXISTS otp_send(bigint[], text[], integer[], text[], double precision[], integer[], text[], text[], text[],
   text[], bytea[], smallint[], integer[], bytea[], text[], text[], text[], text[], boolean[], text[], text[], text[]);
+DROP FUNCTION IF EXISTS otp_send(bigint[], text[], integer[], text[], double precision[], integer[], text[], text[], text[],
+  text[], bytea[], smallint[], integer[], bytea[], text[], text[], text[], text[], boolean[], text[], text[], text[], integer[]);
 
 CREATE FUNCTION otp_send(
   p_tenant_id      bigint[],
@@ -64,7 +72,8 @@ CREATE FUNCTION otp_send(
   p_deliver        boolean[],           -- false: store the code, queue no mail (sandbox)
   p_login_template  text[],             -- a tenant's custom template for login mail, or NULL
   p_signup_template text[],             -- likewise for sign-up mail
-  p_traceparent    text[]               -- the traced send's W3C traceparent, or NULL
+  p_traceparent    text[],              -- the traced send's W3C traceparent, or NULL
+  p_lease_ms       integer[] DEFAULT NULL -- NULL: queue the mail for any worker; else the caller delivers it, leased this long (a default, so the previous release's call still works)
 ) RETURNS TABLE (
   send_index     integer,
   outcome        text,     -- sent | rate_limited | email_not_found | user_not_found
@@ -72,7 +81,22 @@ CREATE FUNCTION otp_send(
   limited_key    text,
   user_id        text,
   email_id       text,
-  user_created   boolean
+  user_created   boolean,
+  -- The mail of a sent, delivered send: its outbox row and template; the
+  -- rest only for a send with a lease (what rendering it needs).
+  mail_outbox_id     bigint,
+  mail_template      text,     -- login | signup
+  mail_queued_at     timestamptz,
+  mail_tenant_name   text,
+  mail_sender_name   text,
+  mail_sender_address text,
+  mail_reply_to      text,
+  mail_logo_url      text,
+  mail_accent_color  text,
+  mail_support_url   text,
+  mail_subject       text,     -- the custom template's, when the send chose one that exists
+  mail_text          text,
+  mail_html          text
 )
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -88,12 +112,16 @@ DECLARE
   v_worst_ms double precision;
   v_worst    text;
   v_email    emails%ROWTYPE;
+  v_tenant   tenants%ROWTYPE;    -- the last tenant a leased send read (batches are mostly one tenant's)
+  v_custom   text;
+  v_outbox   regclass := pg_get_serial_sequence('outbox', 'id')::regclass;
   -- What steps 3 and 4 insert, one element per code (c_) and per audit row
   -- (a_); every array gets every element (NULL too), so they stay aligned.
   c_n        integer := 0;
   c_send     integer[];
   c_email    text[];
   c_template text[];
+  c_outbox   bigint[];
   a_n        integer := 0;
   a_send     integer[];
   a_user     text[];
@@ -126,6 +154,19 @@ BEGIN
     user_id := NULL;
     email_id := NULL;
     user_created := false;
+    mail_outbox_id := NULL;
+    mail_template := NULL;
+    mail_queued_at := NULL;
+    mail_tenant_name := NULL;
+    mail_sender_name := NULL;
+    mail_sender_address := NULL;
+    mail_reply_to := NULL;
+    mail_logo_url := NULL;
+    mail_accent_color := NULL;
+    mail_support_url := NULL;
+    mail_subject := NULL;
+    mail_text := NULL;
+    mail_html := NULL;
     -- Judge send i on its keys: tat' = max(tat, now) + period, allowed while
     -- tat' - now <= burst * period. The key furthest over is reported.
     v_last := v_first + p_limit_counts[i] - 1;
@@ -222,6 +263,31 @@ BEGIN
     c_send[c_n] := i;
     c_email[c_n] := v_email.id;
     c_template[c_n] := CASE WHEN v_email.verified THEN 'login' ELSE 'signup' END;
+    -- The row's id is drawn here so the result can name it (every element
+    -- assigned: an array first assigned at [2] would start at 2).
+    c_outbox[c_n] := CASE WHEN p_deliver[i] THEN nextval(v_outbox) END;
+    IF p_deliver[i] THEN
+      mail_outbox_id := c_outbox[c_n];
+      mail_template := c_template[c_n];
+      mail_queued_at := now();
+      IF p_lease_ms[i] IS NOT NULL THEN
+        IF v_tenant.id IS DISTINCT FROM p_tenant_id[i] THEN
+          SELECT * INTO v_tenant FROM tenants t WHERE t.id = p_tenant_id[i];
+        END IF;
+        mail_tenant_name := v_tenant.name;
+        mail_sender_name := v_tenant.mail_from_name;
+        mail_sender_address := v_tenant.mail_from_address;
+        mail_reply_to := v_tenant.reply_to;
+        mail_logo_url := v_tenant.logo_url;
+        mail_accent_color := v_tenant.accent_color;
+        mail_support_url := v_tenant.support_url;
+        v_custom := CASE WHEN mail_template = 'login' THEN p_login_template[i] ELSE p_signup_template[i] END;
+        IF v_custom IS NOT NULL THEN
+          SELECT tp.subject, tp.text_body, tp.html_body INTO mail_subject, mail_text, mail_html
+          FROM templates tp WHERE tp.id = v_custom AND tp.tenant_id = p_tenant_id[i];
+        END IF;
+      END IF;
+    END IF;
 
     a_n := a_n + 1;
     a_send[a_n] := i;
@@ -243,12 +309,16 @@ BEGIN
            v_now + make_interval(secs => p_ttl_seconds[c.i]), p_ip_address[c.i], p_user_agent[c.i]
     FROM unnest(c_send, c_email) AS c(i, email_id);
 
-    INSERT INTO outbox (tenant_id, email_id, recipient, locale, template, custom_template_id, payload, key_id,
-                        expires_at, message_id, traceparent)
-    SELECT p_tenant_id[c.i], c.email_id, p_address[c.i], p_locale[c.i], c.template,
+    INSERT INTO outbox (id, tenant_id, email_id, recipient, locale, template, custom_template_id, payload, key_id,
+                        expires_at, message_id, traceparent, status, attempts, next_attempt_at)
+    OVERRIDING SYSTEM VALUE
+    SELECT c.outbox_id, p_tenant_id[c.i], c.email_id, p_address[c.i], p_locale[c.i], c.template,
            CASE WHEN c.template = 'login' THEN p_login_template[c.i] ELSE p_signup_template[c.i] END, p_payload[c.i],
-           p_key_id[c.i], v_now + make_interval(secs => p_ttl_seconds[c.i]), p_message_id[c.i], p_traceparent[c.i]
-    FROM unnest(c_send, c_email, c_template) AS c(i, email_id, template)
+           p_key_id[c.i], v_now + make_interval(secs => p_ttl_seconds[c.i]), p_message_id[c.i], p_traceparent[c.i],
+           CASE WHEN p_lease_ms[c.i] IS NULL THEN 'pending' ELSE 'sending' END,
+           CASE WHEN p_lease_ms[c.i] IS NULL THEN 0 ELSE 1 END,
+           now() + make_interval(secs => coalesce(p_lease_ms[c.i], 0)::double precision / 1000)
+    FROM unnest(c_send, c_email, c_template, c_outbox) AS c(i, email_id, template, outbox_id)
     WHERE p_deliver[c.i];
   END IF;
 

@@ -6,6 +6,7 @@ import { DomainError } from "./errors.js";
 import { newId } from "./ids.js";
 import { chargesForSend, limitName, type LimitCharge, type SendLimits } from "./rate-limit-policy.js";
 import { ResponseFloor } from "./response-floor.js";
+import { noHandoff, type MailHandoff, type OutboxRow } from "./outbox.js";
 import { generateCode, type Secrets } from "./secrets.js";
 import type { SendAdmission } from "./send-admission.js";
 import type { Tenant } from "./tenants.js";
@@ -34,10 +35,19 @@ export interface SendCommand {
   /** The tenant's custom templates for login and sign-up mail, if chosen. */
   readonly loginTemplateId: string | undefined;
   readonly signupTemplateId: string | undefined;
+  /** Set when this instance delivers the mail itself: its outbox row is inserted claimed by it for this long. */
+  readonly leaseMs: number | undefined;
 }
 
 export type SendOutcome =
-  | { readonly kind: "sent"; readonly userId: string; readonly emailId: string; readonly userCreated: boolean }
+  | {
+      readonly kind: "sent";
+      readonly userId: string;
+      readonly emailId: string;
+      readonly userCreated: boolean;
+      /** With a lease and mail: the outbox row as inserted, claimed by this instance. */
+      readonly claimed?: OutboxRow;
+    }
   | { readonly kind: "rate_limited"; readonly retryAfterMs: number; readonly limitKey: string }
   | { readonly kind: "email_not_found" }
   | { readonly kind: "user_not_found" };
@@ -88,8 +98,8 @@ export class OtpSender {
     private readonly secrets: Secrets,
     private readonly limits: SendLimits,
     private readonly messageIdDomain: string,
-    /** Told after a send queued mail and committed (with its Message-ID): wakes this instance's delivery. */
-    private readonly mailQueued: (messageId: string) => void = () => {},
+    /** This instance's delivery: takes the mail a send queued, or is told it is queued for any worker. */
+    private readonly handoff: MailHandoff = noHandoff,
     private readonly legacy: LegacySendPolicy = { codeTtlMinutes: 10, minResponseMs: 0 },
     /** Refuses sends the service cannot answer or deliver in time; none: every send is tried. */
     private readonly admission?: SendAdmission,
@@ -139,29 +149,44 @@ export class OtpSender {
     const messageId = `<${randomUUID()}@${this.messageIdDomain}>`;
     const ifUnknown = sandbox ? "create-active" : request.ifUnknown;
     const createStatus = ifUnknown === "create-active" ? "active" : ifUnknown === "create-pending" ? "pending" : undefined;
-    const outcome = await this.store.send({
-      tenantId: tenant.id,
-      address,
-      limits: chargesForSend(this.limits, this.secrets, tenant.id, address, client.ipAddress),
-      createStatus,
-      newUserId: newId("user", tenant.live),
-      newEmailId: newId("email", tenant.live),
-      forUserId: request.forUserId,
-      codeHash: this.secrets.hashCode(tenant.id, address, code),
-      keyId: this.secrets.keyId,
-      ttlSeconds: request.ttlMinutes * 60,
-      sealedCode: this.secrets.encrypt(code, messageId),
-      messageId,
-      locale: request.locale,
-      ipAddress: client.ipAddress,
-      userAgent: client.userAgent,
-      deliver: !sandbox,
-      loginTemplateId: request.loginTemplateId,
-      signupTemplateId: request.signupTemplateId,
-    });
+    // Reserved before the statement, which inserts the row already claimed.
+    const place = sandbox ? undefined : this.handoff.reserve();
+    let outcome: SendOutcome;
+    try {
+      outcome = await this.store.send({
+        tenantId: tenant.id,
+        address,
+        limits: chargesForSend(this.limits, this.secrets, tenant.id, address, client.ipAddress),
+        createStatus,
+        newUserId: newId("user", tenant.live),
+        newEmailId: newId("email", tenant.live),
+        forUserId: request.forUserId,
+        codeHash: this.secrets.hashCode(tenant.id, address, code),
+        keyId: this.secrets.keyId,
+        ttlSeconds: request.ttlMinutes * 60,
+        sealedCode: this.secrets.encrypt(code, messageId),
+        messageId,
+        locale: request.locale,
+        ipAddress: client.ipAddress,
+        userAgent: client.userAgent,
+        deliver: !sandbox,
+        loginTemplateId: request.loginTemplateId,
+        signupTemplateId: request.signupTemplateId,
+        leaseMs: place?.leaseMs,
+      });
+    } catch (err) {
+      // Had the statement committed after all, its row waits for its lease to end.
+      place?.cancel();
+      throw err;
+    }
+    if (outcome.kind === "sent" && outcome.claimed && place) {
+      place.deliver(outcome.claimed, code);
+    } else {
+      place?.cancel();
+      if (outcome.kind === "sent" && !sandbox) this.handoff.queued(messageId);
+    }
     switch (outcome.kind) {
       case "sent":
-        if (!sandbox) this.mailQueued(messageId);
         return { result: { sent: true, userId: outcome.userId, emailId: outcome.emailId, userCreated: outcome.userCreated }, queued: !sandbox };
       case "rate_limited":
         throw new DomainError("rate_limited", "Too many requests: wait before requesting another code.", {

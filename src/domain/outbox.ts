@@ -67,6 +67,36 @@ export interface OutboxStore {
   release(ids: readonly string[]): Promise<void>;
 }
 
+/**
+ * Port: the accepting instance's own delivery of the mail it queues. A send
+ * asks for a place before it runs; with one, its outbox row is inserted
+ * already claimed by this instance (leased, first attempt) and handed over
+ * with the code in hand, so delivering it takes no claim, no fetch and no
+ * decryption (docs/adr/0016). Without one (delivery is busy or stopping),
+ * the row is queued for any worker, which claims it as before. Either way
+ * the row is in the database first: a crash loses nothing, a claimed row
+ * simply waits for its lease to end.
+ */
+export interface MailHandoff {
+  /** A place for one mail in this instance's delivery, or undefined: queue it for any worker. */
+  reserve(): ReservedDelivery | undefined;
+  /** A send queued its mail for any worker (no place was reserved): look for it now. */
+  queued(messageId: string): void;
+}
+
+/** One reserved place; exactly one of deliver or cancel is called. */
+export interface ReservedDelivery {
+  /** How long the row is inserted as claimed by this instance. */
+  readonly leaseMs: number;
+  /** The send committed its row claimed for this instance: deliver it, with the code. */
+  deliver(row: OutboxRow, code: string): void;
+  /** The send queued no mail (refused, unknown address, sandbox, failed): free the place. */
+  cancel(): void;
+}
+
+/** No delivery of its own: every row is queued for whichever worker claims it. */
+export const noHandoff: MailHandoff = { reserve: () => undefined, queued: () => {} };
+
 /** How far behind delivery is: undelivered rows, and the age of the oldest. */
 export interface OutboxBacklog {
   readonly depth: number;

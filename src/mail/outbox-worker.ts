@@ -1,6 +1,8 @@
-// Delivers the outbox. Woken in-process when this instance commits a send,
-// and by a polling timer for everything else: rows queued by other instances
-// that stopped, retries coming due, and leases that ran out.
+// Delivers the outbox. The mail this instance's sends queue is handed over
+// as they commit, its rows already claimed (MailHandoff, docs/adr/0016);
+// a polling timer and wakes claim everything else: rows queued for any
+// worker (when this one had no room), by instances that stopped, retries
+// coming due, and leases that ran out.
 // Each claimed row is rendered, sent and recorded; temporary failures are
 // retried with backoff and jitter while the code is still valid, permanent
 // ones (SMTP 5xx) are marked failed at once.
@@ -10,7 +12,7 @@ import type { Logger } from "pino";
 import { systemClock, type Clock } from "../domain/clock.js";
 import { afterFailedDelivery } from "../domain/delivery-policy.js";
 import { unsafeDisplayNameReason } from "../domain/display-name.js";
-import type { DeliveryObserver, OutboxRow, OutboxStore } from "../domain/outbox.js";
+import type { DeliveryObserver, MailHandoff, OutboxRow, OutboxStore, ReservedDelivery } from "../domain/outbox.js";
 import type { Secrets } from "../domain/secrets.js";
 import { smtpResponseCode, type Mailer } from "./mailer.js";
 import { renderCustomMail, renderOtpMail } from "./templates.js";
@@ -47,15 +49,24 @@ function senderNameFor(tenantName: string): string {
   return unsafeDisplayNameReason(tenantName) === undefined ? tenantName : "";
 }
 
-export class OutboxWorker {
+/** The lease on claimed rows unless the options set one. */
+const DEFAULT_LEASE_MS = 60_000;
+
+export class OutboxWorker implements MailHandoff {
   private pollTimer: NodeJS.Timeout | undefined;
   private draining: Promise<void> | undefined;
   private kick: (() => void) | undefined;
   private again = false;
   private stopped = false;
   private readonly inFlight = new Set<string>();
-  /** Rows delivered and not yet recorded as sent: the next claim records them. */
+  /** Rows delivered and not yet recorded as sent: the next claim, or recordSoon, records them. */
   private readonly delivered: string[] = [];
+  /** Places reserved by sends still running, and handed-over mails being delivered. */
+  private reserved = 0;
+  private readonly handedOver = new Set<Promise<void>>();
+  /** A markSent of handed-over deliveries under way (one at a time; the rest wait for the next). */
+  private recording: Promise<void> | undefined;
+  private recordAgain = false;
   private readonly clock: Clock;
   private readonly random: () => number;
   /** ownMailOnly: Message-IDs of the rows this instance queued and has not finished. */
@@ -110,9 +121,98 @@ export class OutboxWorker {
     });
   }
 
-  /** Waits until nothing is due or in flight (for tests and shutdown). */
+  /**
+   * A place for one of this instance's sends, while fewer than `concurrency`
+   * handed-over mails are reserved or being delivered; beyond that the send
+   * queues its row for any worker, and a full handoff costs nothing but the
+   * claim it would have saved.
+   */
+  reserve(): ReservedDelivery | undefined {
+    if (this.stopped || this.reserved + this.handedOver.size >= this.options.concurrency) return undefined;
+    this.reserved++;
+    const leaseMs = this.leaseMs;
+    const reservedAt = this.clock.now();
+    let settled = false;
+    const settle = () => {
+      if (settled) return false;
+      settled = true;
+      this.reserved--;
+      return true;
+    };
+    return {
+      leaseMs,
+      deliver: (row, code) => {
+        if (settle()) this.handOver(row, code, reservedAt + leaseMs / 2);
+      },
+      cancel: () => void settle(),
+    };
+  }
+
+  /** A send queued its row for any worker: claim it now. */
+  queued(messageId: string): void {
+    this.wake(messageId);
+  }
+
+  /**
+   * Delivers a row inserted claimed by this instance. Not past `startBy`
+   * (half its lease after the place was reserved): a delivery begun later
+   * could still be under way when the lease ends and another worker claims
+   * the row, and so reach the recipient twice. Such a row, and one handed
+   * over while stopping, is left to the claim.
+   */
+  private handOver(row: OutboxRow, code: string, startBy: number): void {
+    if (this.stopped || this.clock.now() > startBy) {
+      this.own?.add(row.messageId);
+      // Stopping: give it back at once rather than at the lease's end.
+      if (this.stopped) {
+        const giveBack: Promise<void> = this.store
+          .release([row.id])
+          .catch((err) => this.logger.warn({ err, outboxId: row.id }, "could not give back a handed-over row; it is claimed when its lease ends"))
+          .finally(() => this.handedOver.delete(giveBack));
+        this.handedOver.add(giveBack);
+      } else this.logger.warn({ outboxId: row.id }, "a handed-over row came too late to deliver under its lease; it is claimed when the lease ends");
+      return;
+    }
+    const delivery: Promise<void> = this.home
+      .runInAsyncScope(() => this.deliver(row, code))
+      .finally(() => {
+        this.handedOver.delete(delivery);
+        this.recordSoon();
+      });
+    this.handedOver.add(delivery);
+  }
+
+  /**
+   * Records handed-over deliveries as sent: one statement at a time, and
+   * whatever was delivered while it ran goes in the next (group commit).
+   * Rows still unrecorded when it fails wait for the next claim or record.
+   */
+  private recordSoon(): void {
+    if (this.recording) {
+      this.recordAgain = true;
+      return;
+    }
+    if (this.delivered.length === 0) return;
+    this.recording = this.home
+      .runInAsyncScope(() => this.recordDelivered())
+      .finally(() => {
+        this.recording = undefined;
+        if (this.recordAgain) {
+          this.recordAgain = false;
+          this.recordSoon();
+        }
+      });
+  }
+
+  private get leaseMs(): number {
+    return this.options.leaseMs ?? DEFAULT_LEASE_MS;
+  }
+
+  /** Waits until nothing is due, in flight or unrecorded (for tests and shutdown). */
   async idle(): Promise<void> {
-    while (this.draining) await this.draining;
+    while (this.draining || this.handedOver.size > 0 || this.recording) {
+      await Promise.all([this.draining, ...this.handedOver, this.recording]);
+    }
   }
 
   /**
@@ -124,10 +224,12 @@ export class OutboxWorker {
     clearInterval(this.pollTimer);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
-      this.draining?.catch(() => {}),
+      Promise.all([this.draining?.catch(() => {}), ...this.handedOver, this.recording]),
       new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
     ]);
     clearTimeout(timer);
+    // A record that ends with more delivered starts the next one: wait for all.
+    while (this.recording) await this.recording;
     await this.recordDelivered();
     await this.store.release([...this.inFlight]).catch(() => {});
   }
@@ -141,7 +243,7 @@ export class OutboxWorker {
    * ends only once none is left unrecorded.
    */
   private async drain(): Promise<void> {
-    const leaseMs = this.options.leaseMs ?? 60_000;
+    const { leaseMs } = this;
     const { concurrency } = this.options;
     const batch = Math.max(1, Math.ceil(concurrency / 4));
     const running = new Set<Promise<void>>();
@@ -218,14 +320,14 @@ export class OutboxWorker {
    * whichever instance claims it (the traceparent travels in the row).
    * Otherwise, and whenever tracing is off, this costs nothing.
    */
-  private deliver(row: OutboxRow): Promise<void> {
-    if (!row.traceparent) return this.deliverRow(row);
+  private deliver(row: OutboxRow, code?: string): Promise<void> {
+    if (!row.traceparent) return this.deliverRow(row, code);
     const parent = propagation.extract(ROOT_CONTEXT, { traceparent: row.traceparent });
     return tracer().startActiveSpan(
       "otp.deliver",
       { kind: SpanKind.CONSUMER, attributes: { "otp.outbox.attempt": row.attempts, "otp.mail.template": row.template } },
       parent,
-      (span) => this.deliverRow(row).finally(() => span.end()),
+      (span) => this.deliverRow(row, code).finally(() => span.end()),
     );
   }
 
@@ -246,7 +348,8 @@ export class OutboxWorker {
     });
   }
 
-  private async deliverRow(row: OutboxRow): Promise<void> {
+  /** `known`: the code, when the row was handed over with it (no decryption then). */
+  private async deliverRow(row: OutboxRow, known?: string): Promise<void> {
     this.inFlight.add(row.id);
     // Done with, unless failed() schedules a retry (which puts it back).
     this.own?.delete(row.messageId);
@@ -258,7 +361,7 @@ export class OutboxWorker {
       }
       let code: string;
       try {
-        code = this.secrets.decrypt(row.payload, row.keyId, row.messageId);
+        code = known ?? this.secrets.decrypt(row.payload, row.keyId, row.messageId);
       } catch (err) {
         // A missing or rotated-out pepper will not come back by retrying.
         this.logger.error({ err, outboxId: row.id, keyId: row.keyId }, "outbox row cannot be decrypted");

@@ -4,20 +4,23 @@
 // group-commit.ts). Every argument is an array with one element per send.
 import { context, trace, TraceFlags } from "@opentelemetry/api";
 import type { OtpStore, SendCommand, SendOutcome } from "../domain/otp-sender.js";
+import type { OutboxRow } from "../domain/outbox.js";
 import { DomainError } from "../domain/errors.js";
 import { query, type Db } from "./db.js";
 import { GroupCommit, type GroupCommitOptions } from "./group-commit.js";
 
 /** otp_send's arguments, in the order SEND_SQL binds them. */
-const SEND_ARGS = [
+export const SEND_ARGS = [
   "p_tenant_id", "p_address", "p_limit_counts", "p_limit_keys", "p_limit_periods", "p_limit_bursts",
   "p_create_status", "p_new_user_id", "p_new_email_id", "p_for_user_id", "p_code_hash", "p_key_id",
   "p_ttl_seconds", "p_payload", "p_message_id", "p_locale", "p_ip_address", "p_user_agent", "p_deliver",
-  "p_login_template", "p_signup_template", "p_traceparent",
+  "p_login_template", "p_signup_template", "p_traceparent", "p_lease_ms",
 ] as const;
 
 export const SEND_SQL =
-  "SELECT send_index, outcome, retry_after_ms, limited_key, user_id, email_id, user_created FROM otp_send(" +
+  "SELECT send_index, outcome, retry_after_ms, limited_key, user_id, email_id, user_created, mail_outbox_id, mail_template, " +
+  "mail_queued_at, mail_tenant_name, mail_sender_name, mail_sender_address, mail_reply_to, mail_logo_url, mail_accent_color, " +
+  "mail_support_url, mail_subject, mail_text, mail_html FROM otp_send(" +
   SEND_ARGS.map((name, i) => `${name} => $${i + 1}`).join(", ") +
   ")";
 
@@ -39,15 +42,28 @@ interface SendRow {
   user_id: string | null;
   email_id: string | null;
   user_created: boolean;
+  mail_outbox_id: string | null;
+  mail_template: "login" | "signup" | null;
+  mail_queued_at: Date | null;
+  mail_tenant_name: string | null;
+  mail_sender_name: string | null;
+  mail_sender_address: string | null;
+  mail_reply_to: string | null;
+  mail_logo_url: string | null;
+  mail_accent_color: string | null;
+  mail_support_url: string | null;
+  mail_subject: string | null;
+  mail_text: string | null;
+  mail_html: string | null;
 }
 
-interface Queued {
+export interface Queued {
   readonly command: SendCommand;
   readonly traceparent: string | undefined;
 }
 
-/** The batch's arguments: one array per argument of otp_send, limits flattened. */
-function sendValues(batch: readonly Queued[]): unknown[] {
+/** The batch's arguments: one array per argument of otp_send (SEND_ARGS), limits flattened. */
+export function sendValues(batch: readonly Queued[]): unknown[] {
   const column = <T>(f: (c: SendCommand) => T) => batch.map((q) => f(q.command));
   const limits = batch.flatMap((q) => q.command.limits);
   return [
@@ -73,13 +89,39 @@ function sendValues(batch: readonly Queued[]): unknown[] {
     column((c) => c.loginTemplateId ?? null),
     column((c) => c.signupTemplateId ?? null),
     batch.map((q) => q.traceparent ?? null),
+    column((c) => c.leaseMs ?? null),
   ];
 }
 
-function outcomeOf(row: SendRow): SendOutcome {
+/** The outbox row a send with a lease inserted, claimed by this instance: the command's part and the statement's. */
+function claimedRow(row: SendRow, { command, traceparent }: Queued): OutboxRow | undefined {
+  if (command.leaseMs === undefined || row.mail_outbox_id === null) return undefined;
+  const queuedAt = row.mail_queued_at!;
+  return {
+    id: String(row.mail_outbox_id),
+    recipient: command.address,
+    locale: command.locale,
+    template: row.mail_template!,
+    payload: command.sealedCode,
+    keyId: command.keyId,
+    expiresAt: new Date(queuedAt.getTime() + command.ttlSeconds * 1000),
+    messageId: command.messageId,
+    traceparent: traceparent ?? null,
+    attempts: 1,
+    createdAt: queuedAt,
+    tenantName: row.mail_tenant_name!,
+    mailFromName: row.mail_sender_name,
+    mailFromAddress: row.mail_sender_address,
+    replyTo: row.mail_reply_to,
+    branding: { logoUrl: row.mail_logo_url, accentColor: row.mail_accent_color, supportUrl: row.mail_support_url },
+    custom: row.mail_subject === null ? undefined : { subject: row.mail_subject, text: row.mail_text!, html: row.mail_html! },
+  };
+}
+
+function outcomeOf(row: SendRow, queued: Queued): SendOutcome {
   switch (row.outcome) {
     case "sent":
-      return { kind: "sent", userId: row.user_id!, emailId: row.email_id!, userCreated: row.user_created };
+      return { kind: "sent", userId: row.user_id!, emailId: row.email_id!, userCreated: row.user_created, claimed: claimedRow(row, queued) };
     case "rate_limited":
       return { kind: "rate_limited", retryAfterMs: Number(row.retry_after_ms), limitKey: row.limited_key! };
     default:
@@ -106,7 +148,7 @@ export class PgOtpStore implements OtpStore {
   private async sendBatch(batch: readonly Queued[]): Promise<SendOutcome[]> {
     const { rows } = await query<SendRow>(this.db, { text: SEND_SQL, values: sendValues(batch) });
     const outcomes = new Array<SendOutcome>(batch.length);
-    for (const row of rows) outcomes[row.send_index - 1] = outcomeOf(row);
+    for (const row of rows) outcomes[row.send_index - 1] = outcomeOf(row, batch[row.send_index - 1]!);
     if (rows.length !== batch.length) throw new Error(`otp_send returned ${rows.length} rows for ${batch.length} sends`);
     return outcomes;
   }

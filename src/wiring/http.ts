@@ -56,7 +56,7 @@ export async function wireHttp(parts: HttpParts): Promise<Http> {
     logger,
     parts.adminToken,
     [metrics.interceptor(), deadlineInterceptor(runWithStatementSignal)],
-    (messageId) => worker.wake(messageId),
+    worker,
     delivery.admission,
   );
   const clientAddressOf = clientAddressResolver(config.trustProxy);

@@ -49,6 +49,7 @@ function send(limits: LimitCharge[]): ReturnType<PgOtpStore["send"]> {
     deliver: false,
     loginTemplateId: undefined,
     signupTemplateId: undefined,
+    leaseMs: undefined,
   };
   return store.send(command);
 }

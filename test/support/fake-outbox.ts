@@ -24,6 +24,11 @@ export class FakeOutbox implements OutboxStore {
     this.rows.set(row.id, { row, status: "pending", dueAt: this.clock.now(), lastError: null, retryDelays: [] });
   }
 
+  /** A row as a send with a lease inserts it: claimed, first attempt, due again when the lease ends. */
+  addClaimed(row: OutboxRow, leaseMs: number): void {
+    this.rows.set(row.id, { row: { ...row, attempts: 1 }, status: "sending", dueAt: this.clock.now() + leaseMs, lastError: null, retryDelays: [] });
+  }
+
   get(id: string): FakeOutboxRow {
     return this.rows.get(id)!;
   }
@@ -55,7 +60,11 @@ export class FakeOutbox implements OutboxStore {
     return due.map((r) => r.row);
   }
 
+  /** Awaited by each markSent before it records (a slow database). */
+  markSentDelay: (() => Promise<void>) | undefined;
+
   async markSent(ids: readonly string[]): Promise<void> {
+    await this.markSentDelay?.();
     this.markedAlone.push([...ids]);
     for (const id of ids) this.finish(id, "sent", null);
   }
@@ -100,9 +109,9 @@ export function smtpError(responseCode: number): Error {
   return Object.assign(new Error(`${responseCode} refused`), { responseCode });
 }
 
-type Outcome = Error | "ok" | "never";
+type Outcome = Error | "ok" | "never" | Promise<void>;
 
-/** A mailer that answers each send with the next scripted outcome (then success); "never" never answers. */
+/** A mailer that answers each send with the next scripted outcome (then success); "never" never answers; a promise answers once it settles. */
 export class ScriptedMailer implements Mailer {
   readonly sent: OutgoingMail[] = [];
   private readonly script: Outcome[] = [];
@@ -115,7 +124,8 @@ export class ScriptedMailer implements Mailer {
   async send(mail: OutgoingMail): Promise<void> {
     const next = this.script.shift() ?? "ok";
     if (next === "never") return new Promise(() => {});
-    if (next !== "ok") throw next;
+    if (next instanceof Promise) await next;
+    else if (next !== "ok") throw next;
     this.sent.push(mail);
   }
 

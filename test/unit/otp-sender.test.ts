@@ -3,6 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { DomainError } from "../../src/domain/errors.js";
 import { OtpSender, type OtpStore, type SendCommand, type SendOutcome, type SendRequest } from "../../src/domain/otp-sender.js";
+import type { MailHandoff, OutboxRow, ReservedDelivery } from "../../src/domain/outbox.js";
 import { chargesForSend, type SendLimits } from "../../src/domain/rate-limit-policy.js";
 import { Secrets } from "../../src/domain/secrets.js";
 import { unitProject } from "../support/fake-tenants.js";
@@ -16,16 +17,64 @@ const limits: SendLimits = {
   tenantShards: 4,
 };
 
-/** Records each command and answers with the outcome a test chose. */
+/** The row a store inserts claimed for a command with a lease. */
+function claimedRow(command: SendCommand): OutboxRow {
+  const now = new Date(0);
+  return {
+    id: "77",
+    recipient: command.address,
+    locale: command.locale,
+    template: "signup",
+    payload: command.sealedCode,
+    keyId: command.keyId,
+    expiresAt: new Date(command.ttlSeconds * 1000),
+    messageId: command.messageId,
+    attempts: 1,
+    createdAt: now,
+    tenantName: "Unit",
+    mailFromName: null,
+    mailFromAddress: null,
+    replyTo: null,
+    branding: { logoUrl: null, accentColor: null, supportUrl: null },
+    custom: undefined,
+  };
+}
+
+/** Records each command and answers with the outcome a test chose (a sent one with a lease carries its claimed row). */
 class FakeOtpStore implements OtpStore {
   readonly commands: SendCommand[] = [];
+  failure: Error | undefined;
   constructor(private outcome: SendOutcome = { kind: "sent", userId: "user-1", emailId: "email-1", userCreated: false }) {}
   answer(outcome: SendOutcome): void {
     this.outcome = outcome;
   }
   async send(command: SendCommand): Promise<SendOutcome> {
     this.commands.push(command);
+    if (this.failure) throw this.failure;
+    if (this.outcome.kind === "sent" && command.leaseMs !== undefined && command.deliver) return { ...this.outcome, claimed: claimedRow(command) };
     return this.outcome;
+  }
+}
+
+/** This instance's delivery: places while `room` lasts; records what it is handed, freed and told. */
+class FakeHandoff implements MailHandoff {
+  room = 0;
+  reserved = 0;
+  cancelled = 0;
+  readonly handed: { row: OutboxRow; code: string }[] = [];
+  readonly woken: string[] = [];
+  reserve(): ReservedDelivery | undefined {
+    if (this.room === 0) return undefined;
+    this.room--;
+    this.reserved++;
+    return {
+      leaseMs: 30_000,
+      deliver: (row, code) => void this.handed.push({ row, code }),
+      cancel: () => void this.cancelled++,
+    };
+  }
+  queued(messageId: string): void {
+    this.woken.push(messageId);
   }
 }
 
@@ -33,8 +82,8 @@ const project = unitProject;
 
 function setup() {
   const store = new FakeOtpStore();
-  let woken = 0;
-  const sender = new OtpSender(store, secrets, limits, "mail.example.com", () => woken++);
+  const handoff = new FakeHandoff();
+  const sender = new OtpSender(store, secrets, limits, "mail.example.com", handoff);
   const request = (over: Partial<SendRequest> = {}): SendRequest => ({
     tenant: project,
     email: "  Jane@Example.COM ",
@@ -44,11 +93,11 @@ function setup() {
     ifUnknown: "create-pending",
     ...over,
   });
-  return { store, sender, request, woken: () => woken };
+  return { store, sender, request, handoff, woken: () => handoff.woken.length };
 }
 
 describe("OtpSender", () => {
-  it("sends one command: normalised address, hashed and sealed code, limits, TTL, locale; then wakes delivery", async () => {
+  it("sends one command: normalised address, hashed and sealed code, limits, TTL, locale; with delivery full, queues the mail for any worker and wakes it", async () => {
     const { store, sender, request, woken } = setup();
     expect(await sender.send(request())).toEqual({ sent: true, userId: "user-1", emailId: "email-1", userCreated: false });
     const [c] = store.commands;
@@ -61,6 +110,7 @@ describe("OtpSender", () => {
       locale: "fr",
       ipAddress: "203.0.113.9",
       deliver: true,
+      leaseMs: undefined,
     });
     expect(c!.messageId).toMatch(/^<[0-9a-f-]{36}@mail\.example\.com>$/);
     const code = secrets.decrypt(c!.sealedCode, c!.keyId, c!.messageId);
@@ -105,5 +155,44 @@ describe("OtpSender", () => {
     store.answer({ kind: "email_not_found" });
     expect(await sender.send(request({ ifUnknown: "ignore" }))).toEqual({ sent: false });
     expect(store.commands[0]).toMatchObject({ createStatus: undefined, deliver: true });
+  });
+
+  describe("handing its mail to this instance's delivery", () => {
+    it("with a place, the row is inserted claimed for the place's lease and handed over with the code; no worker is woken", async () => {
+      const { store, sender, request, handoff, woken } = setup();
+      handoff.room = 1;
+      await sender.send(request());
+      const [c] = store.commands;
+      expect(c!.leaseMs).toBe(30_000);
+      expect(handoff.handed).toHaveLength(1);
+      const [{ row, code }] = handoff.handed as [{ row: OutboxRow; code: string }];
+      expect(row.messageId).toBe(c!.messageId);
+      expect(code).toBe(secrets.decrypt(c!.sealedCode, c!.keyId, c!.messageId));
+      expect(handoff.cancelled).toBe(0);
+      expect(woken()).toBe(0);
+    });
+
+    it("a place the send did not use is freed: refused, unknown address, failed statement", async () => {
+      const { store, sender, request, handoff, woken } = setup();
+      handoff.room = 3;
+      store.answer({ kind: "rate_limited", retryAfterMs: 1_000, limitKey: "e:41:abc" });
+      await expect(sender.send(request())).rejects.toMatchObject({ reason: "rate_limited" });
+      store.answer({ kind: "email_not_found" });
+      expect(await sender.send(request({ ifUnknown: "ignore" }))).toEqual({ sent: false });
+      store.failure = new Error("connection lost");
+      await expect(sender.send(request())).rejects.toThrow("connection lost");
+      expect(handoff.reserved).toBe(3);
+      expect(handoff.cancelled).toBe(3);
+      expect(handoff.handed).toHaveLength(0);
+      expect(woken()).toBe(0);
+    });
+
+    it("the sandbox takes no place", async () => {
+      const { store, sender, request, handoff } = setup();
+      handoff.room = 1;
+      await sender.send(request({ email: "sandbox@stytch.com" }));
+      expect(store.commands[0]!.leaseMs).toBeUndefined();
+      expect(handoff.reserved).toBe(0);
+    });
   });
 });

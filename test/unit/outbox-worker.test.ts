@@ -3,7 +3,7 @@
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { afterFailedDelivery, retryDelay } from "../../src/domain/delivery-policy.js";
-import type { OutboxRow } from "../../src/domain/outbox.js";
+import type { OutboxRow, ReservedDelivery } from "../../src/domain/outbox.js";
 import { Secrets } from "../../src/domain/secrets.js";
 import { OutboxWorker } from "../../src/mail/outbox-worker.js";
 import { FakeClock } from "../support/fake-clock.js";
@@ -27,10 +27,9 @@ function setup(options: { maxAttempts?: number; random?: number } = {}) {
     observer: { delivered: () => observed.push("sent"), attemptFailed: (r) => observed.push(r) },
   });
   let n = 0;
-  const queue = (code = "123456", ttlMs = 10 * MINUTE): string => {
-    const id = String(++n);
+  const rowOf = (id: string, code: string, ttlMs: number): OutboxRow => {
     const messageId = `<m${id}@example.com>`;
-    const row: OutboxRow = {
+    return {
       id,
       recipient: `user${id}@example.com`,
       locale: "en",
@@ -48,14 +47,25 @@ function setup(options: { maxAttempts?: number; random?: number } = {}) {
       branding: { logoUrl: null, accentColor: null, supportUrl: null },
       custom: undefined,
     };
-    outbox.add(row);
+  };
+  /** What a send with a place does: insert its row claimed, then hand it over with the code. */
+  const handOver = (place: ReservedDelivery, code = "123456"): string => {
+    const id = String(++n);
+    const row = rowOf(id, code, 10 * MINUTE);
+    outbox.addClaimed(row, place.leaseMs);
+    place.deliver({ ...row, attempts: 1 }, code);
+    return id;
+  };
+  const queue = (code = "123456", ttlMs = 10 * MINUTE): string => {
+    const id = String(++n);
+    outbox.add(rowOf(id, code, ttlMs));
     return id;
   };
   const pass = async () => {
     worker.wake();
     await worker.idle();
   };
-  return { clock, outbox, mailer, worker, observed, queue, pass };
+  return { clock, outbox, mailer, worker, observed, queue, handOver, pass };
 }
 
 describe("the retry policy", () => {
@@ -196,5 +206,106 @@ describe("recording deliveries", () => {
     expect(mailer.sent).toHaveLength(1);
     expect(outbox.get(id).status).toBe("sent");
     expect(outbox.markedAlone).toEqual([[id]]);
+  });
+});
+
+describe("mail handed over by this instance's sends", () => {
+  it("has a place for as many mails as its concurrency, reserved or in delivery; then none until one is freed", () => {
+    const { worker } = setup();
+    const places = Array.from({ length: 4 }, () => worker.reserve());
+    expect(places.every((p) => p?.leaseMs === 60_000)).toBe(true);
+    expect(worker.reserve()).toBeUndefined();
+    places[0]!.cancel();
+    places[0]!.cancel(); // a second settle frees nothing more
+    expect(worker.reserve()).toBeDefined();
+    expect(worker.reserve()).toBeUndefined();
+  });
+
+  it("delivers a handed-over row with the code it was given: no claim, no decryption; then records it sent on its own", async () => {
+    const { outbox, mailer, worker, observed, handOver } = setup();
+    const place = worker.reserve()!;
+    const id = handOver(place, "246810");
+    // The row's payload is not what is read: a key that is gone does not matter.
+    outbox.get(id).row = { ...outbox.get(id).row, keyId: 9 };
+    await worker.idle();
+    expect(mailer.sent.map((m) => m.code)).toEqual(["246810"]);
+    expect(outbox.claims).toEqual([]);
+    expect(outbox.get(id)).toMatchObject({ status: "sent", row: { payload: null } });
+    expect(outbox.markedAlone).toEqual([[id]]);
+    expect(observed).toEqual(["sent"]);
+    // Its place is free again.
+    expect(Array.from({ length: 4 }, () => worker.reserve()).every(Boolean)).toBe(true);
+  });
+
+  it("records the deliveries that end while a record is under way together, in the next statement", async () => {
+    const { outbox, mailer, worker, handOver } = setup();
+    const ids = Array.from({ length: 4 }, () => handOver(worker.reserve()!));
+    await worker.idle();
+    expect(mailer.sent).toHaveLength(4);
+    for (const id of ids) expect(outbox.get(id).status, id).toBe("sent");
+    expect(outbox.markedAlone.flat().sort()).toEqual([...ids].sort());
+    expect(outbox.markedAlone.length).toBeLessThan(4);
+  });
+
+  it("stopping waits for every record, also one a record under way starts when it ends", async () => {
+    const { outbox, mailer, worker, handOver } = setup();
+    outbox.markSentDelay = () => new Promise((resolve) => setTimeout(resolve, 20));
+    let endFirst = () => {};
+    let endSecond = () => {};
+    mailer.answer(new Promise<void>((resolve) => (endFirst = resolve)), new Promise<void>((resolve) => (endSecond = resolve)));
+    const first = handOver(worker.reserve()!);
+    const second = handOver(worker.reserve()!);
+    // Both are in SMTP when the stop begins; the first ends and its record
+    // starts; the second ends while that record runs, so its own record
+    // starts only when the first's ends.
+    const stopped = worker.stop(1_000);
+    endFirst();
+    await expect.poll(() => mailer.sent.length).toBe(1);
+    endSecond();
+    await stopped;
+    expect(outbox.get(first).status).toBe("sent");
+    expect(outbox.get(second).status).toBe("sent");
+    expect(outbox.markedAlone).toEqual([[first], [second]]);
+  });
+
+  it("a temporary failure goes back to the outbox for a retry by the claim", async () => {
+    const { clock, outbox, mailer, worker, handOver, pass } = setup({ random: 0 });
+    mailer.answer(smtpError(421));
+    const id = handOver(worker.reserve()!);
+    await worker.idle();
+    expect(outbox.get(id)).toMatchObject({ status: "pending", retryDelays: [500] });
+    clock.advance(500);
+    await pass();
+    expect(outbox.get(id)).toMatchObject({ status: "sent", row: { attempts: 2 } });
+    expect(mailer.sent).toHaveLength(1);
+  });
+
+  it("does not start a delivery past half the lease after the place was reserved: the row waits for the claim when its lease ends", async () => {
+    const { clock, outbox, mailer, worker, handOver, pass } = setup();
+    const place = worker.reserve()!;
+    clock.advance(30_001);
+    const id = handOver(place);
+    await worker.idle();
+    expect(mailer.sent).toHaveLength(0);
+    expect(outbox.get(id).status).toBe("sending");
+    await pass();
+    expect(mailer.sent).toHaveLength(0);
+    clock.advance(60_000);
+    await pass();
+    expect(mailer.sent).toHaveLength(1);
+    expect(outbox.get(id).status).toBe("sent");
+  });
+
+  it("stopping: no more places; a row handed over now is given back at once; one in delivery is given back after the grace", async () => {
+    const { outbox, mailer, worker, handOver } = setup();
+    mailer.answer("never");
+    const stuck = handOver(worker.reserve()!);
+    const late = worker.reserve()!;
+    await worker.stop(10);
+    expect(worker.reserve()).toBeUndefined();
+    expect(outbox.get(stuck)).toMatchObject({ status: "pending", row: { attempts: 0 } });
+    const id = handOver(late);
+    await expect.poll(() => outbox.get(id).status).toBe("pending");
+    expect(mailer.sent).toHaveLength(0);
   });
 });
