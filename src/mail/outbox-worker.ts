@@ -67,6 +67,8 @@ export class OutboxWorker implements MailHandoff {
   /** A markSent of handed-over deliveries under way (one at a time; the rest wait for the next). */
   private recording: Promise<void> | undefined;
   private recordAgain = false;
+  /** The next check phase, shared by the deliveries handed over in this turn. */
+  private turn: Promise<void> | undefined;
   private readonly clock: Clock;
   private readonly random: () => number;
   /** ownMailOnly: Message-IDs of the rows this instance queued and has not finished. */
@@ -173,13 +175,27 @@ export class OutboxWorker implements MailHandoff {
       } else this.logger.warn({ outboxId: row.id }, "a handed-over row came too late to deliver under its lease; it is claimed when the lease ends");
       return;
     }
-    const delivery: Promise<void> = this.home
-      .runInAsyncScope(() => this.deliver(row, code))
+    // Begun in the loop's next check phase, after this turn's answers are
+    // written: the send's answer does not wait for its mail's rendering, and
+    // an answer takes as long whether or not it queued mail.
+    const delivery: Promise<void> = this.nextTurn()
+      .then(() => this.home.runInAsyncScope(() => this.deliver(row, code)))
       .finally(() => {
         this.handedOver.delete(delivery);
         this.recordSoon();
       });
     this.handedOver.add(delivery);
+  }
+
+  /** Resolves in the event loop's next check phase; one timer for all the mail handed over in a turn. */
+  private nextTurn(): Promise<void> {
+    this.turn ??= new Promise<void>((resolve) =>
+      setImmediate(() => {
+        this.turn = undefined;
+        resolve();
+      }),
+    );
+    return this.turn;
   }
 
   /**

@@ -237,6 +237,15 @@ describe("mail handed over by this instance's sends", () => {
     expect(Array.from({ length: 4 }, () => worker.reserve()).every(Boolean)).toBe(true);
   });
 
+  it("begins a handed-over delivery after the turn that handed it over (the send's answer does not wait for its mail)", async () => {
+    const { mailer, worker, handOver } = setup();
+    handOver(worker.reserve()!);
+    for (let i = 0; i < 10; i++) await Promise.resolve();
+    expect(mailer.sent).toHaveLength(0);
+    await worker.idle();
+    expect(mailer.sent).toHaveLength(1);
+  });
+
   it("records the deliveries that end while a record is under way together, in the next statement", async () => {
     const { outbox, mailer, worker, handOver } = setup();
     const ids = Array.from({ length: 4 }, () => handOver(worker.reserve()!));
