@@ -82,8 +82,8 @@ CREATE FUNCTION otp_send(
   user_id        text,
   email_id       text,
   user_created   boolean,
-  -- The mail of a sent, delivered send: its outbox row and template; the
-  -- rest only for a send with a lease (what rendering it needs).
+  -- Only for a send with a lease that queued mail: its outbox row, and
+  -- what rendering the mail needs.
   mail_outbox_id     bigint,
   mail_template      text,     -- login | signup
   mail_queued_at     timestamptz,
@@ -266,26 +266,24 @@ BEGIN
     -- The row's id is drawn here so the result can name it (every element
     -- assigned: an array first assigned at [2] would start at 2).
     c_outbox[c_n] := CASE WHEN p_deliver[i] THEN nextval(v_outbox) END;
-    IF p_deliver[i] THEN
+    IF p_deliver[i] AND p_lease_ms[i] IS NOT NULL THEN
       mail_outbox_id := c_outbox[c_n];
       mail_template := c_template[c_n];
       mail_queued_at := now();
-      IF p_lease_ms[i] IS NOT NULL THEN
-        IF v_tenant.id IS DISTINCT FROM p_tenant_id[i] THEN
-          SELECT * INTO v_tenant FROM tenants t WHERE t.id = p_tenant_id[i];
-        END IF;
-        mail_tenant_name := v_tenant.name;
-        mail_sender_name := v_tenant.mail_from_name;
-        mail_sender_address := v_tenant.mail_from_address;
-        mail_reply_to := v_tenant.reply_to;
-        mail_logo_url := v_tenant.logo_url;
-        mail_accent_color := v_tenant.accent_color;
-        mail_support_url := v_tenant.support_url;
-        v_custom := CASE WHEN mail_template = 'login' THEN p_login_template[i] ELSE p_signup_template[i] END;
-        IF v_custom IS NOT NULL THEN
-          SELECT tp.subject, tp.text_body, tp.html_body INTO mail_subject, mail_text, mail_html
-          FROM templates tp WHERE tp.id = v_custom AND tp.tenant_id = p_tenant_id[i];
-        END IF;
+      IF v_tenant.id IS DISTINCT FROM p_tenant_id[i] THEN
+        SELECT * INTO v_tenant FROM tenants t WHERE t.id = p_tenant_id[i];
+      END IF;
+      mail_tenant_name := v_tenant.name;
+      mail_sender_name := v_tenant.mail_from_name;
+      mail_sender_address := v_tenant.mail_from_address;
+      mail_reply_to := v_tenant.reply_to;
+      mail_logo_url := v_tenant.logo_url;
+      mail_accent_color := v_tenant.accent_color;
+      mail_support_url := v_tenant.support_url;
+      v_custom := CASE WHEN mail_template = 'login' THEN p_login_template[i] ELSE p_signup_template[i] END;
+      IF v_custom IS NOT NULL THEN
+        SELECT tp.subject, tp.text_body, tp.html_body INTO mail_subject, mail_text, mail_html
+        FROM templates tp WHERE tp.id = v_custom AND tp.tenant_id = p_tenant_id[i];
       END IF;
     END IF;
 

@@ -224,11 +224,14 @@ export class OutboxWorker implements MailHandoff {
     return this.options.leaseMs ?? DEFAULT_LEASE_MS;
   }
 
+  /** The drain, handed-over deliveries and the record under way; empty when the worker is idle. */
+  private outstanding(): Promise<void>[] {
+    return [this.draining, ...this.handedOver, this.recording].filter((p): p is Promise<void> => p !== undefined);
+  }
+
   /** Waits until nothing is due, in flight or unrecorded (for tests and shutdown). */
   async idle(): Promise<void> {
-    while (this.draining || this.handedOver.size > 0 || this.recording) {
-      await Promise.all([this.draining, ...this.handedOver, this.recording]);
-    }
+    for (let work = this.outstanding(); work.length > 0; work = this.outstanding()) await Promise.all(work);
   }
 
   /**
@@ -240,7 +243,7 @@ export class OutboxWorker implements MailHandoff {
     clearInterval(this.pollTimer);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
-      Promise.all([this.draining?.catch(() => {}), ...this.handedOver, this.recording]),
+      Promise.all(this.outstanding()).catch(() => {}),
       new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
     ]);
     clearTimeout(timer);

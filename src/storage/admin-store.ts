@@ -12,18 +12,13 @@ import type {
   TenantRef,
 } from "../domain/admin-records.js";
 import { query, type Db } from "./db.js";
+import type { TenantMailColumns } from "./mail-columns.js";
 
-interface TenantRow {
+interface TenantRow extends TenantMailColumns {
   external_id: string;
   name: string;
   live: boolean;
   created_at: Date;
-  mail_from_name: string | null;
-  mail_from_address: string | null;
-  reply_to: string | null;
-  logo_url: string | null;
-  accent_color: string | null;
-  support_url: string | null;
   default_locale: string;
 }
 

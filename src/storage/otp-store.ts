@@ -7,6 +7,7 @@ import type { OtpStore, SendCommand, SendOutcome } from "../domain/otp-sender.js
 import type { OutboxRow } from "../domain/outbox.js";
 import { DomainError } from "../domain/errors.js";
 import { query, type Db } from "./db.js";
+import { mailParts, type MailColumns } from "./mail-columns.js";
 import { GroupCommit, type GroupCommitOptions } from "./group-commit.js";
 
 /** otp_send's arguments, in the order SEND_SQL binds them. */
@@ -19,8 +20,9 @@ export const SEND_ARGS = [
 
 export const SEND_SQL =
   "SELECT send_index, outcome, retry_after_ms, limited_key, user_id, email_id, user_created, mail_outbox_id, mail_template, " +
-  "mail_queued_at, mail_tenant_name, mail_sender_name, mail_sender_address, mail_reply_to, mail_logo_url, mail_accent_color, " +
-  "mail_support_url, mail_subject, mail_text, mail_html FROM otp_send(" +
+  "mail_queued_at, mail_tenant_name AS tenant_name, mail_sender_name AS mail_from_name, mail_sender_address AS mail_from_address, " +
+  "mail_reply_to AS reply_to, mail_logo_url AS logo_url, mail_accent_color AS accent_color, mail_support_url AS support_url, " +
+  "mail_subject AS custom_subject, mail_text AS custom_text, mail_html AS custom_html FROM otp_send(" +
   SEND_ARGS.map((name, i) => `${name} => $${i + 1}`).join(", ") +
   ")";
 
@@ -34,7 +36,8 @@ function sampledTraceparent(): string | undefined {
   return `00-${span.traceId}-${span.spanId}-01`;
 }
 
-interface SendRow {
+/** The mail columns (MailColumns) are set only for a send with a lease that queued mail. */
+interface SendRow extends MailColumns {
   send_index: number;
   outcome: "sent" | "rate_limited" | "email_not_found" | "user_not_found";
   retry_after_ms: string | null;
@@ -45,16 +48,6 @@ interface SendRow {
   mail_outbox_id: string | null;
   mail_template: "login" | "signup" | null;
   mail_queued_at: Date | null;
-  mail_tenant_name: string | null;
-  mail_sender_name: string | null;
-  mail_sender_address: string | null;
-  mail_reply_to: string | null;
-  mail_logo_url: string | null;
-  mail_accent_color: string | null;
-  mail_support_url: string | null;
-  mail_subject: string | null;
-  mail_text: string | null;
-  mail_html: string | null;
 }
 
 export interface Queued {
@@ -95,7 +88,7 @@ export function sendValues(batch: readonly Queued[]): unknown[] {
 
 /** The outbox row a send with a lease inserted, claimed by this instance: the command's part and the statement's. */
 function claimedRow(row: SendRow, { command, traceparent }: Queued): OutboxRow | undefined {
-  if (command.leaseMs === undefined || row.mail_outbox_id === null) return undefined;
+  if (row.mail_outbox_id === null) return undefined;
   const queuedAt = row.mail_queued_at!;
   return {
     id: String(row.mail_outbox_id),
@@ -109,12 +102,7 @@ function claimedRow(row: SendRow, { command, traceparent }: Queued): OutboxRow |
     traceparent: traceparent ?? null,
     attempts: 1,
     createdAt: queuedAt,
-    tenantName: row.mail_tenant_name!,
-    mailFromName: row.mail_sender_name,
-    mailFromAddress: row.mail_sender_address,
-    replyTo: row.mail_reply_to,
-    branding: { logoUrl: row.mail_logo_url, accentColor: row.mail_accent_color, supportUrl: row.mail_support_url },
-    custom: row.mail_subject === null ? undefined : { subject: row.mail_subject, text: row.mail_text!, html: row.mail_html! },
+    ...mailParts(row),
   };
 }
 

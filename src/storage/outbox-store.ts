@@ -3,11 +3,12 @@
 // crashed worker's rows come back), then record how each delivery went.
 import type { ClaimOptions, OutboxBacklog, OutboxRow, OutboxStore } from "../domain/outbox.js";
 import { query, type Db } from "./db.js";
+import { mailParts, type MailColumns } from "./mail-columns.js";
 
 /** Delivered rows are done: their codes wiped. `ids`: the parameter holding their ids. */
 const markSentSql = (ids: string) => `UPDATE outbox SET status = 'sent', payload = NULL, sent_at = now() WHERE id = ANY(${ids}::bigint[])`;
 
-interface Row {
+interface Row extends MailColumns {
   id: string;
   recipient: string;
   locale: string;
@@ -19,16 +20,6 @@ interface Row {
   traceparent: string | null;
   attempts: number;
   created_at: Date;
-  tenant_name: string;
-  mail_from_name: string | null;
-  mail_from_address: string | null;
-  reply_to: string | null;
-  logo_url: string | null;
-  accent_color: string | null;
-  support_url: string | null;
-  custom_subject: string | null;
-  custom_text: string | null;
-  custom_html: string | null;
 }
 
 export class PgOutboxStore implements OutboxStore {
@@ -76,13 +67,7 @@ export class PgOutboxStore implements OutboxStore {
       traceparent: r.traceparent,
       attempts: r.attempts,
       createdAt: r.created_at,
-      tenantName: r.tenant_name,
-      mailFromName: r.mail_from_name,
-      mailFromAddress: r.mail_from_address,
-      replyTo: r.reply_to,
-      branding: { logoUrl: r.logo_url, accentColor: r.accent_color, supportUrl: r.support_url },
-      custom:
-        r.custom_subject === null ? undefined : { subject: r.custom_subject, text: r.custom_text!, html: r.custom_html! },
+      ...mailParts(r),
     }));
   }
 
