@@ -269,14 +269,36 @@ function targets(rows: SummaryRow[], runs: RunResult[]): Target[] {
   const get = (n: RouteName) => rows.find((r) => r.route === n);
   const out: Target[] = [];
   const rest = get("stytch-rest");
+  // Ratios are taken within each run (both figures from the same minutes on
+  // the same Postgres), then the median of the runs' ratios is judged: a
+  // ratio of two medians could pair one run's fast window with another's slow one.
+  const perRun = (f: (run: RunResult) => number | undefined) => runs.map((run) => f(run) ?? NaN).filter(Number.isFinite);
+  const rpsOf = (run: RunResult, n: RouteName) => run.routes.find((x) => x.route === n)?.rps;
+  const list = (xs: number[], f: (x: number) => string) => xs.map(f).join(" / ");
   if (rest) {
-    out.push({ what: "Stytch REST ≥ 0.35 × the minimal-send reference", measured: `${fmt(rest.ref_ratio, 2)} (${fmt(rest.rps)} rps / ${fmt(rest.ref_tps)} tps)`, met: Number.isFinite(rest.ref_ratio) ? rest.ref_ratio >= 0.35 : undefined });
+    const refRatios = perRun((run) => run.routes.find((x) => x.route === "stytch-rest")?.refRatio);
+    const refRatio = med(refRatios);
+    out.push({
+      what: "Stytch REST ≥ 0.35 × the minimal-send reference",
+      measured: `${fmt(refRatio, 2)}, the median of the runs' ratios (${list(refRatios, (x) => fmt(x, 2))}); medians ${fmt(rest.rps)} rps, ${fmt(rest.ref_tps)} tps`,
+      met: Number.isFinite(refRatio) ? refRatio >= 0.35 : undefined,
+    });
     out.push({ what: "Stytch REST p99 < 20 ms at 32 connections", measured: `${fmt(rest.p99_ms, 2)} ms`, met: rest.p99_ms < 20 });
     for (const n of ["connect-json", "connect-json-h2", "connect-binary", "grpc"] as const) {
       const r = get(n);
       if (!r) continue;
-      const d = r.rps / rest.rps - 1;
-      out.push({ what: `${n} within 15 % of Stytch REST's sends/s`, measured: `${fmt(r.rps)} vs ${fmt(rest.rps)} rps (${d >= 0 ? "+" : ""}${fmt(100 * d, 1)} %); ${fmt(r.cpu_us_per_send_with_delivery)} µs/send with mail; client ${fmt(r.client_cpu_us_per_req)} µs/req`, met: d >= -0.15 });
+      const diffs = perRun((run) => {
+        const a = rpsOf(run, n);
+        const b = rpsOf(run, "stytch-rest");
+        return a !== undefined && b !== undefined ? a / b - 1 : undefined;
+      });
+      const d = med(diffs);
+      const pct = (x: number) => `${x >= 0 ? "+" : ""}${fmt(100 * x, 1)} %`;
+      out.push({
+        what: `${n} within 15 % of Stytch REST's sends/s`,
+        measured: `${pct(d)}, the median of the runs' differences (${list(diffs, pct)}); medians ${fmt(r.rps)} vs ${fmt(rest.rps)} rps; ${fmt(r.cpu_us_per_send_with_delivery)} µs/send with mail; client ${fmt(r.client_cpu_us_per_req)} µs/req`,
+        met: d >= -0.15,
+      });
     }
   }
   for (const r of rows.filter((x) => x.route !== "healthz" && x.route !== "legacy-rest" && x.route !== "stytch-rest-traced")) {
