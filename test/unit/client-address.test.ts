@@ -99,3 +99,19 @@ describe("TRUST_PROXY=<networks>", () => {
     expect(of("10.0.0.2", "10.1.1.1")).toBe("10.1.1.1");
   });
 });
+
+describe("remembered parses (every request on a connection names the same peer)", () => {
+  it("answer as a first parse does, after thousands of other addresses and junk", () => {
+    const of = resolverFor("1");
+    const first = of("10.0.0.2", "1.2.3.4, 198.51.100.7");
+    // More distinct strings than the memo keeps, junk and over-long ones among them.
+    for (let i = 0; i < 10_000; i++) {
+      const junk = i % 3 === 0 ? `<x${i}>` : i % 3 === 1 ? `${"9".repeat(80)}${i}` : `198.51.${i >> 8}.${i & 255}`;
+      const expected = i % 3 === 2 ? junk : "10.0.0.2";
+      expect(of("10.0.0.2", junk)).toBe(expected);
+    }
+    expect(of("10.0.0.2", "1.2.3.4, 198.51.100.7")).toBe(first);
+    expect(of("::ffff:10.0.0.2", undefined)).toBe("10.0.0.2");
+    expect(of("[2001:db8::7]:443", "::ffff:198.51.100.7")).toBe("198.51.100.7");
+  });
+});
