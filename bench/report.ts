@@ -273,10 +273,11 @@ function targets(rows: SummaryRow[], runs: RunResult[]): Target[] {
   // the same Postgres), then the median of the runs' ratios is judged: a
   // ratio of two medians could pair one run's fast window with another's slow one.
   const perRun = (f: (run: RunResult) => number | undefined) => runs.map((run) => f(run) ?? NaN).filter(Number.isFinite);
-  const rpsOf = (run: RunResult, n: RouteName) => run.routes.find((x) => x.route === n)?.rps;
+  const routeIn = (run: RunResult, n: RouteName) => run.routes.find((x) => x.route === n);
   const list = (xs: number[], f: (x: number) => string) => xs.map(f).join(" / ");
+  const pct = (x: number) => `${x >= 0 ? "+" : ""}${fmt(100 * x, 1)} %`;
   if (rest) {
-    const refRatios = perRun((run) => run.routes.find((x) => x.route === "stytch-rest")?.refRatio);
+    const refRatios = perRun((run) => routeIn(run, "stytch-rest")?.refRatio);
     const refRatio = med(refRatios);
     out.push({
       what: "Stytch REST ≥ 0.35 × the minimal-send reference",
@@ -288,12 +289,11 @@ function targets(rows: SummaryRow[], runs: RunResult[]): Target[] {
       const r = get(n);
       if (!r) continue;
       const diffs = perRun((run) => {
-        const a = rpsOf(run, n);
-        const b = rpsOf(run, "stytch-rest");
+        const a = routeIn(run, n)?.rps;
+        const b = routeIn(run, "stytch-rest")?.rps;
         return a !== undefined && b !== undefined ? a / b - 1 : undefined;
       });
       const d = med(diffs);
-      const pct = (x: number) => `${x >= 0 ? "+" : ""}${fmt(100 * x, 1)} %`;
       out.push({
         what: `${n} within 15 % of Stytch REST's sends/s`,
         measured: `${pct(d)}, the median of the runs' differences (${list(diffs, pct)}); medians ${fmt(r.rps)} vs ${fmt(rest.rps)} rps; ${fmt(r.cpu_us_per_send_with_delivery)} µs/send with mail; client ${fmt(r.client_cpu_us_per_req)} µs/req`,
