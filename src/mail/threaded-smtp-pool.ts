@@ -124,9 +124,10 @@ function spawnThread(options: SmtpPoolOptions): Worker {
   // young generation is smaller than the main thread's, to add little to
   // peak RSS (THREAD_SEMI_SPACE_MB); its old generation is not capped.
   // resourceLimits alone does not do it when the process was started with
-  // --max-semi-space-size (npm start is): that flag wins over the limit. V8 reads the flag when an isolate is created,
-  // so it is lowered before the thread's is; the main isolate's young
-  // generation, sized at start, stays as it was.
+  // --max-semi-space-size (npm start is): that flag wins over the limit.
+  // V8 reads the flag when an isolate is created, so it is lowered before
+  // the thread's is; the main isolate's young generation, sized at start,
+  // stays as it was.
   v8.setFlagsFromString(`--max-semi-space-size=${THREAD_SEMI_SPACE_MB}`);
   const settings = { workerData: options, resourceLimits: { maxYoungGenerationSizeMb: 3 * THREAD_SEMI_SPACE_MB } };
   const here = import.meta.url;
