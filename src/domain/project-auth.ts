@@ -3,6 +3,13 @@
 // of the presented secret: the hot path never re-runs scrypt, and the cache
 // never holds a secret.
 //
+// When that short while ends the store is asked again (a rotated or deleted
+// secret must stop working everywhere within it), but the pair is not hashed
+// again while the stored hash it was proven against is still there: the
+// answer depends only on the secret and that hash. A scrypt takes 16 MiB for
+// its duration and tens of milliseconds of CPU; re-running it every TTL for
+// every pair in use bought nothing but those (docs/adr/0017).
+//
 // Refusing a wrong secret must be cheap, or a flood of wrong secrets takes
 // the CPU from legitimate callers:
 // - a refused pair is remembered too (under the same fast hash), so the same
@@ -22,7 +29,7 @@ import type { Clock } from "./clock.js";
 import { DomainError } from "./errors.js";
 import { isProjectId } from "./ids.js";
 import { LocalThrottle } from "./local-throttle.js";
-import { verifySecret } from "./password-hash.js";
+import { verifySecret as scryptVerify } from "./password-hash.js";
 import type { RateLimit } from "./rate-limit-policy.js";
 import type { Tenant, TenantStore } from "./tenants.js";
 import { TtlCache } from "./ttl-cache.js";
@@ -46,11 +53,16 @@ export const DEFAULT_PROJECT_AUTH: ProjectAuthOptions = {
   maxQueuedHashes: 16,
 };
 
+/** How long a proof (pair → the stored hash it matched) is kept unused. */
+const PROOF_TTL_MS = 24 * 60 * 60_000;
+
 const unauthorized = () => new DomainError("unauthenticated", "Unauthorized credentials: check the project_id and secret.");
 
 export class ProjectAuthenticator {
   private readonly cacheKey = randomBytes(32);
   private readonly verified: TtlCache<string, Tenant>;
+  /** Pairs proven by a hash, by fingerprint: the stored hash they matched, and its project. */
+  private readonly proven: TtlCache<string, { readonly projectId: string; readonly hash: string }>;
   /** Pairs found wrong, by fingerprint: the project id they named. */
   private readonly refused: TtlCache<string, string>;
   private readonly verifying = new Map<string, Promise<Tenant>>();
@@ -62,12 +74,14 @@ export class ProjectAuthenticator {
     private readonly store: TenantStore,
     private readonly clock: Clock,
     private readonly options: ProjectAuthOptions = DEFAULT_PROJECT_AUTH,
+    private readonly verifySecret: (secret: string, storedHash: string) => Promise<boolean> = scryptVerify,
   ) {
     this.perClient = new LocalThrottle(options.failuresPerClient, clock);
     this.perProject = new LocalThrottle(options.failuresPerProject, clock);
     this.hashing = new WorkSlots(options.maxConcurrentHashes, options.maxQueuedHashes);
     this.verified = new TtlCache(clock, options.cacheSize);
     this.refused = new TtlCache(clock, options.cacheSize);
+    this.proven = new TtlCache(clock, options.cacheSize);
   }
 
   /**
@@ -78,6 +92,7 @@ export class ProjectAuthenticator {
   forget(projectId: string): void {
     this.verified.deleteWhere((tenant) => tenant.externalId === projectId);
     this.refused.deleteWhere((refusedProject) => refusedProject === projectId);
+    this.proven.deleteWhere((proof) => proof.projectId === projectId);
   }
 
   /** `client`: the caller's address, whose failures are budgeted. */
@@ -110,26 +125,32 @@ export class ProjectAuthenticator {
       if (projectWait !== undefined) throw throttled(projectWait);
       projectCharged = true;
 
-      let expiresAt = this.clock.now() + this.options.cacheTtlMs;
-      const checked = await this.hashing.run(async () => {
-        if (await verifySecret(secret, credentials.secretHash)) return true;
-        const previousUntil = credentials.previousSecretExpiresAt ?? 0;
-        if (credentials.previousSecretHash && previousUntil > this.clock.now()) {
-          // Within a rotation's grace period the previous secret still works,
-          // but is never remembered past the end of it.
-          expiresAt = Math.min(expiresAt, previousUntil);
-          return verifySecret(secret, credentials.previousSecretHash);
-        }
-        return false;
-      }, clean);
-      if (!checked) throw new DomainError("rate_limited", "Too many authentications at once: retry shortly.", { retryAfterMs: 1_000, limit: "auth_busy" });
-      if (!checked.value) {
+      const now = this.clock.now();
+      const previousUntil = credentials.previousSecretExpiresAt ?? 0;
+      // Within a rotation's grace period the previous secret still works.
+      const previousHash = credentials.previousSecretHash !== null && previousUntil > now ? credentials.previousSecretHash : undefined;
+      const proof = this.proven.get(fingerprint)?.hash;
+      let matched: string | undefined;
+      if (proof !== undefined && (proof === credentials.secretHash || proof === previousHash)) matched = proof;
+      else {
+        const checked = await this.hashing.run(async () => {
+          if (await this.verifySecret(secret, credentials.secretHash)) return credentials.secretHash;
+          if (previousHash !== undefined && (await this.verifySecret(secret, previousHash))) return previousHash;
+          return undefined;
+        }, clean);
+        if (!checked) throw new DomainError("rate_limited", "Too many authentications at once: retry shortly.", { retryAfterMs: 1_000, limit: "auth_busy" });
+        matched = checked.value;
+      }
+      if (matched === undefined) {
         this.refused.set(fingerprint, projectId, this.options.cacheTtlMs);
         throw unauthorized();
       }
       // A success costs no budget.
       this.perClient.give(client);
       this.perProject.give(projectId);
+      this.proven.set(fingerprint, { projectId, hash: matched }, PROOF_TTL_MS);
+      // The previous secret is never remembered past the end of its grace period.
+      const expiresAt = Math.min(now + this.options.cacheTtlMs, matched === credentials.secretHash ? Number.POSITIVE_INFINITY : previousUntil);
       this.verified.setUntil(fingerprint, credentials.tenant, expiresAt);
       return credentials.tenant;
     } catch (err) {

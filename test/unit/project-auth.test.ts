@@ -3,7 +3,7 @@ import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { FakeClock } from "../support/fake-clock.js";
 import { DomainError } from "../../src/domain/errors.js";
 import { newId } from "../../src/domain/ids.js";
-import { hashSecret } from "../../src/domain/password-hash.js";
+import { hashSecret, verifySecret } from "../../src/domain/password-hash.js";
 import { DEFAULT_PROJECT_AUTH, ProjectAuthenticator } from "../../src/domain/project-auth.js";
 import type { ProjectCredentials, Tenant, TenantStore } from "../../src/domain/tenants.js";
 
@@ -56,6 +56,8 @@ beforeAll(async () => {
 let store: MemoryTenantStore;
 let clock: FakeClock;
 let auth: ProjectAuthenticator;
+/** The stored hashes each scrypt verification ran against, in order. */
+let hashed: string[];
 
 beforeEach(() => {
   store = new MemoryTenantStore();
@@ -68,7 +70,12 @@ beforeEach(() => {
     });
   }
   clock = new FakeClock();
-  auth = new ProjectAuthenticator(store, clock, { ...DEFAULT_PROJECT_AUTH, cacheSize: 2, cacheTtlMs: TTL });
+  hashed = [];
+  const countingVerify = (secret: string, stored: string) => {
+    hashed.push(stored);
+    return verifySecret(secret, stored);
+  };
+  auth = new ProjectAuthenticator(store, clock, { ...DEFAULT_PROJECT_AUTH, cacheSize: 2, cacheTtlMs: TTL }, countingVerify);
 });
 
 async function reasonOf(promise: Promise<unknown>): Promise<string> {
@@ -178,6 +185,79 @@ describe("ProjectAuthenticator.authenticate", () => {
 
     const size = (auth as unknown as { verified: Map<string, unknown> }).verified.size;
     expect(size).toBe(2);
+  });
+});
+
+describe("re-checking a remembered pair after the TTL", () => {
+  // A scrypt verification takes 16 MiB and tens of ms of CPU: re-running it
+  // every TTL for a pair already proven against the same stored hash buys
+  // nothing, since the answer depends only on the secret and that hash.
+  it("asks the store again but does not hash again while the stored hash is unchanged", async () => {
+    const [p] = projects;
+    await auth.authenticate(p!.projectId, p!.secret);
+    expect(hashed).toHaveLength(1);
+    for (let round = 1; round <= 3; round++) {
+      clock.advance(TTL + 1);
+      await expect(auth.authenticate(p!.projectId, p!.secret)).resolves.toEqual(p!.tenant);
+      expect(store.projectCalls).toHaveLength(1 + round);
+    }
+    expect(hashed).toHaveLength(1);
+  });
+
+  it("serves the tenant as the store has it now, not as it was first proven", async () => {
+    const [p] = projects;
+    await auth.authenticate(p!.projectId, p!.secret);
+    const renamed = { ...p!.tenant, name: "Renamed" };
+    store.projects.set(p!.projectId, { ...store.projects.get(p!.projectId)!, tenant: renamed });
+    clock.advance(TTL + 1);
+    await expect(auth.authenticate(p!.projectId, p!.secret)).resolves.toEqual(renamed);
+  });
+
+  it("hashes again, and refuses, once the secret was rotated away without grace", async () => {
+    const [p] = projects;
+    await auth.authenticate(p!.projectId, p!.secret);
+    const newHash = await hashSecret("the-new-secret");
+    store.projects.set(p!.projectId, { ...store.projects.get(p!.projectId)!, secretHash: newHash });
+    clock.advance(TTL + 1);
+    expect(await reasonOf(auth.authenticate(p!.projectId, p!.secret))).toBe("unauthenticated");
+    expect(hashed).toEqual([hashes.get(p!.projectId), newHash]);
+  });
+
+  it("does not let a pair proven for one project stand for another with the same stored hash", async () => {
+    const [p, q] = projects;
+    await auth.authenticate(p!.projectId, p!.secret);
+    // q now stores p's hash: p's secret is right for q too, but is proven for q by its own hash.
+    store.projects.set(q!.projectId, { ...store.projects.get(q!.projectId)!, secretHash: hashes.get(p!.projectId)! });
+    await expect(auth.authenticate(q!.projectId, p!.secret)).resolves.toEqual(q!.tenant);
+    expect(hashed).toHaveLength(2);
+    // A wrong secret for q finds nothing remembered.
+    expect(await reasonOf(auth.authenticate(q!.projectId, q!.secret))).toBe("unauthenticated");
+    expect(hashed).toHaveLength(3);
+  });
+
+  it("keeps a previous secret proven only until its grace period ends", async () => {
+    const [p] = projects;
+    const oldHash = hashes.get(p!.projectId)!;
+    const newHash = await hashSecret("the-new-secret");
+    store.projects.set(p!.projectId, { ...store.projects.get(p!.projectId)!, secretHash: newHash, previousSecretHash: oldHash, previousSecretExpiresAt: clock.now() + 3 * TTL });
+    await expect(auth.authenticate(p!.projectId, p!.secret)).resolves.toEqual(p!.tenant);
+    expect(hashed).toEqual([newHash, oldHash]);
+    // Within the grace period, re-checked without hashing.
+    clock.advance(TTL + 1);
+    await expect(auth.authenticate(p!.projectId, p!.secret)).resolves.toEqual(p!.tenant);
+    expect(hashed).toHaveLength(2);
+    // After it, the remembered proof no longer counts.
+    clock.advance(2 * TTL);
+    expect(await reasonOf(auth.authenticate(p!.projectId, p!.secret))).toBe("unauthenticated");
+    expect(hashed).toEqual([newHash, oldHash, newHash]);
+  });
+
+  it("forgets a project's proofs with the rest of its cache", async () => {
+    const [p] = projects;
+    await auth.authenticate(p!.projectId, p!.secret);
+    auth.forget(p!.projectId);
+    await auth.authenticate(p!.projectId, p!.secret);
+    expect(hashed).toHaveLength(2);
   });
 });
 
