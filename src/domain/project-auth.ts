@@ -142,6 +142,8 @@ export class ProjectAuthenticator {
         matched = checked.value;
       }
       if (matched === undefined) {
+        // A proof of a hash no longer stored proves nothing any more.
+        this.proven.delete(fingerprint);
         this.refused.set(fingerprint, projectId, this.options.cacheTtlMs);
         throw unauthorized();
       }

@@ -221,6 +221,8 @@ describe("re-checking a remembered pair after the TTL", () => {
     clock.advance(TTL + 1);
     expect(await reasonOf(auth.authenticate(p!.projectId, p!.secret))).toBe("unauthenticated");
     expect(hashed).toEqual([hashes.get(p!.projectId), newHash]);
+    // The stale proof is dropped with the refusal.
+    expect((auth as unknown as { proven: Map<string, unknown> }).proven.size).toBe(0);
   });
 
   it("does not let a pair proven for one project stand for another with the same stored hash", async () => {
