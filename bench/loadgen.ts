@@ -24,6 +24,7 @@
 // address would make every send after the first a different, serialised
 // send on one rate-limit row, and its mail could not be told apart).
 import { spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import http from "node:http";
 import http2 from "node:http2";
 import readline from "node:readline";
@@ -110,6 +111,14 @@ class Recorder {
       this.firstError ??= `${status}${detail ? `: ${detail.slice(0, 300)}` : ""}`;
     }
   }
+}
+
+/**
+ * The window's accepted requests as [answer time (epoch ms), latency (ms)],
+ * for the shape of the tail: when slow answers come, and whether together.
+ */
+function dumpLatencies(file: string, rec: Recorder): void {
+  writeFileSync(file, JSON.stringify(rec.accepted.map(([, at], i) => [at, rec.latencies[i]])));
 }
 
 /** Phases as they appear in addresses; run.ts finds the window's mail by `b.<tag>.m.`. */
@@ -486,6 +495,7 @@ async function main(): Promise<void> {
   else await run(spec.seconds, rec, MEASURED_PHASE);
   const durationMs = gen ? helper.durationMs : performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
+  if (process.env.BENCH_LATENCY_DUMP) dumpLatencies(`${process.env.BENCH_LATENCY_DUMP}-${spec.route}.json`, rec);
   const result: LoadResult = {
     route: spec.route,
     durationMs,
