@@ -65,16 +65,9 @@ export function connectRaised(code: Code): WireReason | undefined {
   return CONNECT_RAISED[code];
 }
 
-/** Every code's wire name, made once: the metrics name the code of every failed call. */
-const CODE_NAMES = new Map<Code, string>(
-  Object.values(Code)
-    .filter((code): code is Code => typeof code === "number")
-    .map((code) => [code, Code[code].replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase()]),
-);
-
 /** Connect's wire name of a code: Code.InvalidArgument → "invalid_argument". */
 export function connectCodeName(code: Code): string {
-  return CODE_NAMES.get(code) ?? String(code);
+  return Code[code].replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase();
 }
 
 /** A failure reduced to what may be shown to a caller. */

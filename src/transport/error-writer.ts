@@ -188,13 +188,10 @@ export function connectAnswersReadable(res: NodeResponse, grpc: boolean): void {
 
 const UNREADABLE = /^(parse binary:|decompression failed)/;
 const INVALID = ERROR_MAP.invalid_argument;
-/** How connect-es writes the code of an unreadable message: by name (Connect) or number (gRPC). */
-const INTERNAL_NAME = connectCodeName(ERROR_MAP.internal.code);
-const INTERNAL_NUMBER = String(ERROR_MAP.internal.code);
 
 /** The invalid_argument failure for an unreadable message, or undefined for any other one. */
 function unreadable(code: string, message: string): Failure | undefined {
-  if (code !== INTERNAL_NAME && code !== INTERNAL_NUMBER) return undefined;
+  if (code !== connectCodeName(ERROR_MAP.internal.code) && code !== String(ERROR_MAP.internal.code)) return undefined;
   return UNREADABLE.test(message) ? failure("invalid_argument", `The request message cannot be read (${message})`) : undefined;
 }
 

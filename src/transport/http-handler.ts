@@ -14,7 +14,7 @@ import { bearerCheck } from "./bearer.js";
 import type { Cors } from "./cors.js";
 import { callInfoKey, newCallInfo, requestIdOf } from "./context.js";
 import type { Metrics } from "../observability/metrics.js";
-import { failure, writeError } from "./error-writer.js";
+import { connectAnswersReadable, failure, writeError } from "./error-writer.js";
 import { type NodeRequest, type NodeResponse, writeJson } from "./http-io.js";
 import { tooLarge, type RestRouter, type RouteMatch } from "./rest.js";
 
@@ -116,7 +116,9 @@ export function createHttpHandler(o: HttpHandlerOptions) {
       return o.rest.fail(o.rest.shapeForPath(url.pathname), req, res, tooLarge(o.maxBodyBytes));
     }
     if (await o.rest.handle(req, res, url, found)) return;
-    if (String(req.headers["content-type"] ?? "").startsWith("application/grpc")) noteGrpcTrailers(res);
+    const grpc = String(req.headers["content-type"] ?? "").startsWith("application/grpc");
+    if (grpc) noteGrpcTrailers(res);
+    connectAnswersReadable(res, grpc);
     o.connect(req, res);
   };
 

@@ -18,7 +18,6 @@ import { createConnectRouter, type ConnectRouter, type ContextValues, type Inter
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import { createAsyncIterable, type UniversalHandler } from "@connectrpc/connect/protocol";
 import type { NodeRequest, NodeResponse } from "./rest.js";
-import { connectAnswersReadable } from "./error-writer.js";
 import { bodyBytes, readRequestBody } from "./http-io.js";
 import { createUnaryShortcut, wireOf, type UnarySpec } from "./unary-shortcut.js";
 
@@ -45,13 +44,8 @@ export function createRpcAdapter(o: RpcAdapterOptions): (req: NodeRequest, res: 
   const unary = unaryMethods(o.shortcut);
   const serve = createUnaryShortcut({ ...o, acceptCompression });
 
-  /**
-   * connect-es's own handler; `body`: what was already read of the request.
-   * Only connect-es answers a message it cannot read (the shortcut hands
-   * such a call over), so only its answers are watched for that.
-   */
+  /** connect-es's own handler; `body`: what was already read of the request. */
   const viaConnect = (uHandler: UniversalHandler, req: NodeRequest, res: NodeResponse, body?: Uint8Array[]) => {
-    connectAnswersReadable(res, String(req.headers["content-type"] ?? "").startsWith("application/grpc"));
     const uReq = universalRequestFromNodeRequest(req, res, undefined, o.contextValues(req));
     uHandler(body ? { ...uReq, body: createAsyncIterable(body) } : uReq)
       .then((uRes) => universalResponseToNodeResponse(uRes, res))
