@@ -159,9 +159,10 @@ export class RestRouter {
     let json: JsonObject = {};
     if (route.hasBody) json = await readJsonBody(req, this.options.maxBodyBytes);
     const malformed: FieldViolation[] = [];
+    const given = new Set<DescField>();
     const assign = (key: string, value: string) => {
-      const violation = assignQuery(schema, json, key, value);
-      if (violation) malformed.push(violation);
+      const violation = assignQuery(schema, json, key, value, given);
+      if (violation && !malformed.some((v) => v.field === violation.field && v.description === violation.description)) malformed.push(violation);
     };
     if (!route.hasBody) for (const [key, value] of url.searchParams) assign(key, value);
     route.variables.forEach((name, i) => {
@@ -205,9 +206,18 @@ function findField(schema: DescMessage, name: string): DescField | undefined {
 /**
  * Puts one query parameter (or path variable) into the JSON to decode, by
  * JSON or proto name, dotted for nested fields. Returns a violation for a
- * value that is not of the field's kind instead of assigning it.
+ * value that is not of the field's kind instead of assigning it, and for a
+ * second value of a field that holds one (`given` holds the fields already
+ * set from the path or query): a proxy or firewall in front that reads the
+ * first of two values must not see a different request from the one served.
  */
-function assignQuery(schema: DescMessage, json: JsonObject, key: string, value: string): FieldViolation | undefined {
+function assignQuery(
+  schema: DescMessage,
+  json: JsonObject,
+  key: string,
+  value: string,
+  given: Set<DescField>,
+): FieldViolation | undefined {
   const path = key.split(".");
   let target = json;
   let current: DescMessage = schema;
@@ -220,6 +230,10 @@ function assignQuery(schema: DescMessage, json: JsonObject, key: string, value: 
       target = target[field.jsonName] as JsonObject;
       current = field.message;
       continue;
+    }
+    if (field.fieldKind !== "list") {
+      if (given.has(field)) return { field: field.name, description: GIVEN_TWICE };
+      given.add(field);
     }
     const scalar = field.fieldKind === "scalar" ? field.scalar : undefined;
     if (scalar !== undefined && INTEGER_TYPES.has(scalar) && !/^-?\d+$/.test(value)) {
@@ -238,6 +252,7 @@ function assignQuery(schema: DescMessage, json: JsonObject, key: string, value: 
 }
 
 const WRONG_TYPE = "has a value of the wrong type or out of range";
+const GIVEN_TWICE = "is given more than once";
 
 /**
  * Decodes JSON into a message. A value of the wrong type names its field,

@@ -130,6 +130,10 @@ const legacyCases: [string, Query, string[]][] = [
   ["script tag around an address", (b) => `email=${enc("<script>alert(1)</script>@b.com")}&businessId=${b}`, ["email"]],
   ["SQL injection as businessId", () => `email=${enc(good)}&businessId=${enc("1; DROP TABLE tenants; --")}`, ["businessId"]],
   ["malformed email and bad businessId together", () => `email=bad&businessId=abc`, ["email", "businessId"]],
+  // Parameter pollution: a proxy or WAF that reads the first value must not see a different request from ours.
+  ["email given twice", (b) => `email=${enc(good)}&email=${enc("other@example.com")}&businessId=${b}`, ["email"]],
+  ["businessId given twice", (b) => `email=${enc(good)}&businessId=${b}&businessId=${b + 1}`, ["businessId"]],
+  ["businessId given twice, the same value", (b) => `email=${enc(good)}&businessId=${b}&businessId=${b}`, ["businessId"]],
 ];
 
 describe("legacy GET /api/sys/users/sendOtp: bad input", () => {
