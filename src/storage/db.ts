@@ -2,7 +2,7 @@
 // bug: connectivity failures become DomainError("unavailable").
 import type pg from "pg";
 import { DomainError } from "../domain/errors.js";
-import { DeadlinePool } from "./statement-deadline.js";
+import { DeadlinePool, runWithStatementSignalOrNone } from "./statement-deadline.js";
 
 export type Db = pg.Pool;
 
@@ -49,7 +49,9 @@ export function unavailableError(cause: unknown): DomainError {
  * Runs `fn` in a transaction on one pooled connection: COMMIT when it
  * returns, ROLLBACK when it throws, unless `keep(err)` says the work done so
  * far must be committed before the error goes on (a failed sign-in attempt
- * still counts). The connection goes back to the pool either way.
+ * still counts). The connection goes back to the pool either way, never
+ * inside a transaction: one left open would hold its row locks and take in
+ * whatever the pool's next user runs on it, to be committed or lost with it.
  */
 export async function withTransaction<T>(
   db: Db,
@@ -57,17 +59,39 @@ export async function withTransaction<T>(
   keep: (err: unknown) => boolean = () => false,
 ): Promise<T> {
   const client = await db.connect();
+  let unusable: Error | undefined;
   try {
     await client.query("BEGIN");
     const result = await fn(client);
     await client.query("COMMIT");
     return result;
   } catch (err) {
-    if (keep(err)) await client.query("COMMIT");
-    else await client.query("ROLLBACK").catch(() => {});
+    if (!keep(err)) {
+      unusable = await rollBack(client);
+      throw err;
+    }
+    try {
+      // Kept even when the caller's deadline passed (or it hung up) since
+      // the last statement: the deadline would refuse this COMMIT, and the
+      // attempt must count all the same.
+      await runWithStatementSignalOrNone(undefined, () => client.query("COMMIT"));
+    } catch (commitErr) {
+      unusable = await rollBack(client);
+      throw commitErr;
+    }
     throw err;
   } finally {
-    client.release();
+    client.release(unusable);
+  }
+}
+
+/** Ends a failed transaction; the error when even that failed, so the connection is closed rather than pooled. */
+async function rollBack(client: pg.PoolClient): Promise<Error | undefined> {
+  try {
+    await client.query("ROLLBACK");
+    return undefined;
+  } catch (err) {
+    return err instanceof Error ? err : new Error(String(err));
   }
 }
 

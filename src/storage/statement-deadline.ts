@@ -78,6 +78,16 @@ function startStatementSpan(text: string): Span {
 
 /** A pg client whose statements are cancelled when the calling RPC's deadline passes. */
 export class DeadlineClient extends pg.Client {
+  constructor(config?: string | pg.ClientConfig) {
+    super(config);
+    // A connection that ends while checked out (Postgres restarting, a
+    // backend terminated) emits 'error'. pg-pool listens only while the
+    // client is idle, and an 'error' with no listener ends the process. The
+    // statement under way fails on its own (as unavailable), and the pool
+    // drops a client that is no longer queryable when it is released.
+    this.on("error", () => {});
+  }
+
   // @ts-expect-error pg's overloads are not expressible on an override; every form is passed through.
   override query(...args: QueryArgs): unknown {
     let signal = callSignal.getStore();

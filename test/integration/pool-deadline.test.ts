@@ -6,10 +6,16 @@
 //   and calls without a deadline wait as before;
 // - when the cancel request overtakes its statement: Postgres ignores a
 //   cancel that reaches it before the backend has begun the statement, so
-//   one request is not enough; the statement is cancelled all the same.
+//   one request is not enough; the statement is cancelled all the same;
+// - when it passes after a transaction's last statement: the connection goes
+//   back to the pool with the transaction ended (committed when the work
+//   must be kept, as a failed sign-in's bookkeeping, else rolled back), never
+//   open, holding locks, for the pool's next user to commit or lose.
+// And a connection that ends under a transaction (Postgres restarting) fails
+// that call alone: it is closed, not pooled, and the process goes on.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DomainError } from "../../src/domain/errors.js";
-import { createPool, query, withTransaction, type Db } from "../../src/storage/db.js";
+import { createPool, isUnavailable, query, withTransaction, type Db } from "../../src/storage/db.js";
 import { runWithStatementSignal } from "../../src/storage/statement-deadline.js";
 import { createTestDatabase, type TestDatabase } from "../support/database.js";
 import { startTcpProxy } from "../support/tcp-proxy.js";
@@ -93,5 +99,103 @@ describe("a cancel request that overtakes its statement", () => {
       await slow.end();
       await proxy.close();
     }
+  });
+});
+
+describe("a transaction whose deadline passes after its last statement", () => {
+  /** The pool's one connection's transaction state, read on that connection: 'I' idle, 'T' in a transaction. */
+  async function stateOfTheConnection(): Promise<{ inTransaction: boolean; backend: number }> {
+    const client = await db.connect();
+    try {
+      const { rows } = await client.query<{ xid: string | null; pid: number }>("SELECT txid_current_if_assigned()::text AS xid, pg_backend_pid() AS pid");
+      return { inTransaction: rows[0]!.xid !== null, backend: rows[0]!.pid };
+    } finally {
+      client.release();
+    }
+  }
+
+  it("work that must be kept (a failed sign-in's bookkeeping) is committed, and the connection goes back clean", async () => {
+    await query(db, { text: "CREATE TABLE IF NOT EXISTS deadline_kept (n int)" });
+    const deadline = new AbortController();
+    const failure = new Error("the attempt failed");
+    const { err } = await failureOf(
+      runWithStatementSignal(deadline.signal, () =>
+        withTransaction(
+          db,
+          async (client) => {
+            await client.query("INSERT INTO deadline_kept VALUES (1)");
+            // The caller's deadline passes (or it hangs up) after the last statement, before COMMIT.
+            deadline.abort();
+            throw failure;
+          },
+          (e) => e === failure,
+        ),
+      ),
+    );
+    expect(err).toBe(failure);
+    // Not left open on the pooled connection, holding its locks, for whoever takes it next to commit or lose.
+    expect((await stateOfTheConnection()).inTransaction).toBe(false);
+    const other = createPool(database.url, 1);
+    try {
+      const { rows } = await query<{ n: number }>(other, { text: "SELECT count(*)::int AS n FROM deadline_kept" });
+      expect(rows[0]!.n).toBe(1);
+    } finally {
+      await other.end();
+    }
+  });
+
+  it("work to be undone is rolled back, and the connection goes back clean", async () => {
+    await query(db, { text: "CREATE TABLE IF NOT EXISTS deadline_undone (n int)" });
+    const deadline = new AbortController();
+    const { err } = await failureOf(
+      runWithStatementSignal(deadline.signal, () =>
+        withTransaction(db, async (client) => {
+          await client.query("INSERT INTO deadline_undone VALUES (1)");
+          deadline.abort();
+        }),
+      ),
+    );
+    expect((err as DomainError).reason).toBe("deadline_exceeded");
+    expect((await stateOfTheConnection()).inTransaction).toBe(false);
+    const { rows } = await query<{ n: number }>(db, { text: "SELECT count(*)::int AS n FROM deadline_undone" });
+    expect(rows[0]!.n).toBe(0);
+  });
+
+  it("a connection whose transaction could not be ended is closed, not pooled", async () => {
+    const before = (await stateOfTheConnection()).backend;
+    const { err } = await failureOf(
+      withTransaction(db, async (client) => {
+        // The server ends this backend: neither COMMIT nor ROLLBACK can reach it.
+        await client.query("SELECT pg_terminate_backend(pg_backend_pid())").catch(() => {});
+        throw new Error("the work failed");
+      }),
+    );
+    expect((err as Error).message).toBe("the work failed");
+    const after = await stateOfTheConnection();
+    expect(after.inTransaction).toBe(false);
+    expect(after.backend).not.toBe(before);
+  });
+});
+
+describe("a connection that ends between a transaction's statements (Postgres restarting, a terminated backend)", () => {
+  it("fails that call as unavailable and nothing else: no uncaught error ends the process, and the next call gets a new connection", async () => {
+    const other = createPool(database.url, 1);
+    let terminated = 0;
+    try {
+      const { err } = await failureOf(
+        withTransaction(db, async (client) => {
+          terminated = (await client.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]!.pid;
+          await query(other, { text: "SELECT pg_terminate_backend($1)", values: [terminated] });
+          // The work between two statements (a sign-in's hashing and signing) while the connection ends.
+          await new Promise((r) => setTimeout(r, 200));
+          await client.query("SELECT 1");
+        }),
+      );
+      expect(isUnavailable(err)).toBe(true);
+    } finally {
+      await other.end();
+    }
+    const next = await withTransaction(db, (client) => client.query<{ pid: number }>("SELECT pg_backend_pid() AS pid"));
+    expect(next.rows[0]!.pid).not.toBe(terminated);
   });
 });
