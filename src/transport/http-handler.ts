@@ -16,6 +16,7 @@ import { callInfoKey, newCallInfo, requestIdOf } from "./context.js";
 import type { Metrics } from "../observability/metrics.js";
 import { connectAnswersReadable, failure, writeError } from "./error-writer.js";
 import { type NodeRequest, type NodeResponse, writeJson } from "./http-io.js";
+import { loggablePath } from "./loggable-path.js";
 import { tooLarge, type RestRouter, type RouteMatch } from "./rest.js";
 
 export type { DevMailboxView } from "./dev-inbox.js";
@@ -175,15 +176,6 @@ function accessLine(o: HttpHandlerOptions, req: NodeRequest, res: NodeResponse, 
     },
     "request",
   );
-}
-
-/**
- * The path as logged: an address a caller put in it (an unknown route, a
- * mistake) is masked like everywhere else in the log, and length is bounded.
- */
-function loggablePath(pathname: string): string {
-  const masked = pathname.replace(/[^/@]*(@|%40)/gi, "***@");
-  return masked.length > 200 ? `${masked.slice(0, 200)}…` : masked;
 }
 
 /** gRPC sends its status in trailers; they are noted for the access line. */
