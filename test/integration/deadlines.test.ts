@@ -4,7 +4,8 @@
 // kept by the client itself, so the answer seen is the server's) passes:
 // the server cancels the statement, answers deadline_exceeded, and the
 // send has queued no mail. Without a lock the same call succeeds, and its
-// mail leaves at once although the call (and its signal) ended first.
+// mail leaves at once although the call (and its signal) ended first. The
+// legacy portal's public RPCs are the exception: their work runs to its end.
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import pg from "pg";
@@ -177,6 +178,39 @@ describe("mail queued by a call with a deadline", () => {
       expect(res.statusCode).toBe(200);
       await quietMail.waitForMailTo(address, 1, 3_000);
       expect(await settledOutbox(quiet.app.db, address, 3_000)).toBe(1);
+    });
+  }
+});
+
+describe("a public legacy call's deadline does not decide its work", () => {
+  // A customer's legacy send writes more than a stranger's (a code, a mail);
+  // were its statement cancelled at the caller's deadline, a deadline set
+  // between the two would answer deadline_exceeded for customers alone, and
+  // leave their limits uncharged where a stranger's are: an oracle by
+  // status. So the legacy routes' work runs to its end whatever the deadline,
+  // and the answer waits for the same floor either way.
+  for (const t of TRANSPORTS) {
+    it(`over ${t.name}: a customer's send whose deadline passes while it waits completes, its mail is sent, and the answer is a stranger's`, async () => {
+      const client = createClient(OtpService, t.make(env.url));
+      const businessId = BigInt(env.businessId);
+      const headers = { [t.header[0]]: t.header[1] };
+      const outcome = (call: Promise<unknown>) => call.then(() => "ok", (err: unknown) => Code[ConnectError.from(err).code]);
+      const before = mailsTo(env.customer).length;
+      const lock = await lockOutbox();
+      let customer: Promise<string>;
+      try {
+        customer = outcome(client.sendOtp({ email: env.customer, businessId }, { headers }));
+        // The customer's statement waits on the lock (a stranger's writes no outbox row, so it does not)...
+        for (let i = 0; i < 100 && (await waitingStatements(lock.client)) === 0; i++) await sleep(20);
+        expect(await waitingStatements(lock.client)).toBe(1);
+        // ...until well past its deadline.
+        await sleep(800);
+      } finally {
+        await lock.release();
+      }
+      const stranger = await outcome(client.sendOtp({ email: email(`legacy-stranger-${t.name.toLowerCase()}`), businessId }, { headers }));
+      expect(await customer).toBe(stranger);
+      await waitForMailTo(env.customer, before + 1);
     });
   }
 });
