@@ -17,6 +17,8 @@
 import { createConnectRouter, type ConnectRouter, type ContextValues, type Interceptor, type ServiceImplSpec } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import { createAsyncIterable, type UniversalHandler } from "@connectrpc/connect/protocol";
+import { parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protocol-connect";
+import { parseTimeout as parseGrpcTimeout } from "@connectrpc/connect/protocol-grpc";
 import type { NodeRequest, NodeResponse } from "./rest.js";
 import { bodyBytes, readRequestBody } from "./http-io.js";
 import { createUnaryShortcut, wireOf, type UnarySpec } from "./unary-shortcut.js";
@@ -58,6 +60,7 @@ export function createRpcAdapter(o: RpcAdapterOptions): (req: NodeRequest, res: 
     const path = req.url?.split("?", 1)[0] ?? "";
     const uHandler = handlers.get(path);
     if (!uHandler) return o.fallback(req, res);
+    forgetUnholdableDeadline(req);
     const spec = unary.get(path);
     const wire = spec && req.method === "POST" ? wireOf(req) : undefined;
     if (!spec || !wire) return viaConnect(uHandler, req, res);
@@ -74,6 +77,29 @@ export function createRpcAdapter(o: RpcAdapterOptions): (req: NodeRequest, res: 
       },
     );
   };
+}
+
+/** The longest delay a Node timer holds; a longer one runs after 1 ms, with a warning on stderr. */
+const LONGEST_TIMER_MS = 2 ** 31 - 1;
+const TIMEOUT_HEADERS = [
+  ["grpc-timeout", parseGrpcTimeout],
+  ["connect-timeout-ms", parseConnectTimeout],
+] as const;
+
+/**
+ * A deadline longer than a timer can hold (about 24.8 days; Connect allows
+ * ten digits of milliseconds, gRPC eight of hours) is served as none: its
+ * timer would fire at once and fail the call (connect-es's handler and the
+ * shortcut alike), and no call here lasts a day, so nothing is lost. A
+ * malformed header is left for the protocol to refuse.
+ */
+function forgetUnholdableDeadline(req: NodeRequest): void {
+  for (const [name, parse] of TIMEOUT_HEADERS) {
+    const value = req.headers[name];
+    if (typeof value !== "string") continue;
+    const timeout = parse(value, Number.MAX_SAFE_INTEGER);
+    if (timeout.error === undefined && timeout.timeoutMs !== undefined && timeout.timeoutMs > LONGEST_TIMER_MS) delete req.headers[name];
+  }
 }
 
 /** The unary methods of `services`, by request path. */

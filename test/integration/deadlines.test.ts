@@ -91,6 +91,19 @@ describe("a deadline that passes while the send waits in Postgres", () => {
     });
   }
 
+  it.each([
+    ["Connect", "connect-timeout-ms", "9999999999"],
+    ["gRPC", "grpc-timeout", "99999999H"],
+    ["gRPC-Web", "grpc-timeout", "99999999H"],
+  ] as const)("over %s, the longest deadline the protocol allows (%s: %s) is a long one, not one that passes at once", async (name, header, value) => {
+    // Each is longer than a timer can hold (2^31 - 1 ms), which Node would run after 1 ms instead.
+    const client = createClient(OtpService, TRANSPORTS.find((t) => t.name === name)!.make(env.url));
+    const address = email(`deadline-long-${name.toLowerCase()}`);
+    const res = await client.loginOrCreateEmailOtp({ email: address }, { headers: { authorization: env.project.authorization, [header]: value } });
+    expect(res.statusCode).toBe(200);
+    await waitForMailTo(address, 1);
+  });
+
   it("with time to spare, the same call succeeds and its mail is sent", async () => {
     const client = createClient(OtpService, createGrpcTransport({ baseUrl: env.url }));
     const address = email("deadline-ok");
