@@ -16,6 +16,7 @@
 --    back at the end. The rows stay locked
 --    until the commit, so no other send sees a charge that is taken back.
 -- 2. Find the address in the tenant; create it (and its user) when asked.
+--    An address another user added but has not proven is not theirs yet.
 -- 3. Supersede the live code, store the new code's hash and queue the mail
 --    in the outbox (unless it is the sandbox). A send with a lease
 --    (p_lease_ms) is one the accepting instance delivers itself: its row is
@@ -112,6 +113,8 @@ DECLARE
   v_worst_ms double precision;
   v_worst    text;
   v_email    emails%ROWTYPE;
+  v_found    boolean;            -- the address is the tenant's, as far as this send may see
+  v_taken    boolean;            -- this send took the address from another user's unproven claim
   v_tenant   tenants%ROWTYPE;    -- the last tenant a leased send read (batches are mostly one tenant's)
   v_custom   text;
   v_outbox   regclass := pg_get_serial_sequence('outbox', 'id')::regclass;
@@ -154,6 +157,7 @@ BEGIN
     user_id := NULL;
     email_id := NULL;
     user_created := false;
+    v_taken := false;
     mail_outbox_id := NULL;
     mail_template := NULL;
     mail_queued_at := NULL;
@@ -212,8 +216,26 @@ BEGIN
 
     -- 2. The address.
     SELECT * INTO v_email FROM emails e WHERE e.tenant_id = p_tenant_id[i] AND e.address = p_address[i];
+    v_found := FOUND;
 
-    IF NOT FOUND AND p_for_user_id[i] IS NOT NULL THEN
+    -- An address another user added and has not proven (pending) is not
+    -- theirs yet: a send by the address alone must not reach that user, or
+    -- anyone could add a stranger's address to their own account and wait
+    -- for the stranger to sign in to it. login_or_create gives the address a
+    -- user of its own (the claim ends, its code superseded in step 3); any
+    -- other send finds no such address.
+    IF v_found AND p_for_user_id[i] IS NULL AND v_email.pending_until IS NOT NULL AND NOT v_email.verified THEN
+      IF p_create_status[i] IS NOT NULL THEN
+        INSERT INTO users (id, tenant_id, status) VALUES (p_new_user_id[i], p_tenant_id[i], p_create_status[i]);
+        UPDATE emails e SET user_id = p_new_user_id[i], pending_until = NULL WHERE e.id = v_email.id RETURNING * INTO v_email;
+        user_created := true;
+        v_taken := true;
+      ELSE
+        v_found := false;
+      END IF;
+    END IF;
+
+    IF NOT v_found AND p_for_user_id[i] IS NOT NULL THEN
       PERFORM 1 FROM users u WHERE u.id = p_for_user_id[i] AND u.tenant_id = p_tenant_id[i];
       IF NOT FOUND THEN
         a_n := a_n + 1;
@@ -229,7 +251,7 @@ BEGIN
       INSERT INTO emails AS e (id, tenant_id, user_id, address, pending_until)
       VALUES (p_new_email_id[i], p_tenant_id[i], p_for_user_id[i], p_address[i], v_now + interval '5 minutes')
       RETURNING * INTO v_email;
-    ELSIF NOT FOUND AND p_create_status[i] IS NOT NULL THEN
+    ELSIF NOT v_found AND p_create_status[i] IS NOT NULL THEN
       INSERT INTO emails AS e (id, tenant_id, user_id, address)
       VALUES (p_new_email_id[i], p_tenant_id[i], p_new_user_id[i], p_address[i])
       ON CONFLICT (tenant_id, address) DO NOTHING
@@ -241,7 +263,7 @@ BEGIN
         -- A concurrent send created it first; use theirs.
         SELECT * INTO v_email FROM emails e WHERE e.tenant_id = p_tenant_id[i] AND e.address = p_address[i];
       END IF;
-    ELSIF NOT FOUND OR (p_for_user_id[i] IS NOT NULL AND v_email.user_id <> p_for_user_id[i]) THEN
+    ELSIF NOT v_found OR (p_for_user_id[i] IS NOT NULL AND v_email.user_id <> p_for_user_id[i]) THEN
       -- Unknown, or the address belongs to someone else in this tenant.
       a_n := a_n + 1;
       a_send[a_n] := i;
@@ -254,8 +276,8 @@ BEGIN
       CONTINUE;
     END IF;
 
-    -- 3. A new address has no code to supersede.
-    IF NOT user_created THEN
+    -- 3. A new address has no code to supersede (one taken from a claim has).
+    IF NOT user_created OR v_taken THEN
       UPDATE otp_codes c SET superseded_at = v_now
       WHERE c.email_id = v_email.id AND c.superseded_at IS NULL AND c.used_at IS NULL;
     END IF;
