@@ -82,7 +82,8 @@ export interface AttemptTx {
   /** Marks the code used, the email verified, the user active; resets the failure count. */
   recordSuccess(emailId: string, codeId: string): Promise<UserRecord>;
   createSession(session: NewSession): Promise<SessionRecord>;
-  updateSession(sessionId: string, update: SessionUpdate): Promise<SessionRecord>;
+  /** Refreshes a session still live (not revoked, not expired at `update.now`); undefined when it is not. */
+  updateSession(sessionId: string, update: SessionUpdate): Promise<SessionRecord | undefined>;
   audit(event: AuditEvent): Promise<void>;
 }
 
@@ -100,7 +101,8 @@ export interface SignInStore {
 
   sessionByTokenHash(tenantId: string, tokenHash: Buffer): Promise<SessionRecord | undefined>;
   sessionById(tenantId: string, sessionId: string): Promise<SessionRecord | undefined>;
-  updateSession(sessionId: string, update: SessionUpdate): Promise<SessionRecord>;
+  /** As AttemptTx.updateSession: a session revoked or expired since it was read is not refreshed. */
+  updateSession(sessionId: string, update: SessionUpdate): Promise<SessionRecord | undefined>;
   revokeSession(sessionId: string): Promise<void>;
   user(userId: string): Promise<UserRecord>;
 }

@@ -103,6 +103,8 @@ export class SignIn {
           factors: [...existing.session.factors.filter((f) => f.email_factor.email_id !== state.emailId), factor],
           customClaims: req.customClaims,
         });
+        // Revoked (or expired) since it was read: the code is not spent on it.
+        if (!session) throw sessionNotFound();
       } else if (req.sessionDurationMinutes !== undefined) {
         token = randomBytes(32).toString("base64url");
         session = await tx.createSession({
@@ -170,6 +172,8 @@ export class SignIn {
       factors: undefined,
       customClaims,
     });
+    // A revoke that landed since the check wins: no JWT for it, nothing extended.
+    if (!session) throw sessionNotFound();
     return { session, token: found.token, jwt: await this.sessionJwt(tenant, session), user: await this.store.user(session.userId) };
   }
 

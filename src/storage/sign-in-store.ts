@@ -77,16 +77,18 @@ async function loadUser(db: Queryable, userId: string): Promise<UserRecord> {
   };
 }
 
-async function updateSession(db: Queryable, sessionId: string, u: SessionUpdate): Promise<SessionRecord> {
+/** Only a session still live is refreshed: a revoke that lands after the session was read wins. */
+async function updateSession(db: Queryable, sessionId: string, u: SessionUpdate): Promise<SessionRecord | undefined> {
   const { rows } = await db.query<SessionRow>(
     `UPDATE sessions SET last_accessed_at = to_timestamp($2::double precision / 1000),
        expires_at = coalesce(to_timestamp($3::double precision / 1000), expires_at),
        factors = coalesce($4::jsonb, factors),
        custom_claims = custom_claims || coalesce($5::jsonb, '{}')
-     WHERE id = $1 RETURNING ${SESSION_COLUMNS}`,
+     WHERE id = $1 AND revoked_at IS NULL AND expires_at > to_timestamp($2::double precision / 1000)
+     RETURNING ${SESSION_COLUMNS}`,
     [sessionId, u.now, u.expiresAt ?? null, u.factors ? JSON.stringify(u.factors) : null, u.customClaims ? JSON.stringify(u.customClaims) : null],
   );
-  return toSession(rows[0]!);
+  return rows[0] ? toSession(rows[0]) : undefined;
 }
 
 class PgAttemptTx implements AttemptTx {
@@ -193,7 +195,7 @@ class PgAttemptTx implements AttemptTx {
     return toSession(rows[0]!);
   }
 
-  updateSession(sessionId: string, update: SessionUpdate): Promise<SessionRecord> {
+  updateSession(sessionId: string, update: SessionUpdate): Promise<SessionRecord | undefined> {
     return updateSession(this.client, sessionId, update);
   }
 
@@ -267,7 +269,7 @@ export class PgSignInStore implements SignInStore {
     return rows[0] ? toSession(rows[0]) : undefined;
   }
 
-  updateSession(sessionId: string, update: SessionUpdate): Promise<SessionRecord> {
+  updateSession(sessionId: string, update: SessionUpdate): Promise<SessionRecord | undefined> {
     return updateSession(this.pooled, sessionId, update);
   }
 

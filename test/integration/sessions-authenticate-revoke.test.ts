@@ -2,6 +2,7 @@
 // AuthenticateOtp extending an existing session instead of starting one.
 // Real Postgres, real SMTP.
 import { describe, expect, it } from "vitest";
+import { PgSignInStore } from "../../src/storage/sign-in-store.js";
 import { expectStytchError, JWT, REQUEST_ID } from "../support/answers.js";
 import {
   authenticateSession,
@@ -149,5 +150,22 @@ describe("POST /v1/otps/authenticate with an existing session", () => {
     expect(res.body.session.session_id).toBe(signed.sessionId);
     expect(res.body.session_jwt).toMatch(JWT);
     expect(((await verify(res.body.session_jwt)).payload[SESSION_CLAIM] as { id: string }).id).toBe(signed.sessionId);
+  });
+});
+
+describe("a session's refresh in Postgres (PgSignInStore.updateSession)", () => {
+  it("refreshes a live session, and not one revoked since it was read: the revoke wins a race with a refresh", async () => {
+    const store = new PgSignInStore(env().app.db);
+    const live = await signIn("refresh-live");
+    const now = Date.now();
+    const refreshed = await store.updateSession(live.sessionId, { now, expiresAt: now + 3_600_000, factors: undefined, customClaims: undefined });
+    expect(refreshed?.id).toBe(live.sessionId);
+
+    const revoked = await signIn("refresh-revoked");
+    await store.revokeSession(revoked.sessionId);
+    const { rows } = await env().app.db.query("SELECT expires_at FROM sessions WHERE id = $1", [revoked.sessionId]);
+    expect(await store.updateSession(revoked.sessionId, { now, expiresAt: now + 3_600_000, factors: undefined, customClaims: undefined })).toBeUndefined();
+    const after = await env().app.db.query("SELECT expires_at FROM sessions WHERE id = $1", [revoked.sessionId]);
+    expect(after.rows[0].expires_at).toEqual(rows[0].expires_at);
   });
 });

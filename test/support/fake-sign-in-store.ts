@@ -106,9 +106,11 @@ export class FakeSignInStore implements SignInStore {
     return s?.tenantId === tenantId ? s : undefined;
   }
 
-  async updateSession(sessionId: string, update: SessionUpdate): Promise<SessionRecord> {
+  async updateSession(sessionId: string, update: SessionUpdate): Promise<SessionRecord | undefined> {
     const s = this.sessions.get(sessionId);
     if (!s) throw new Error(`no session ${sessionId}`);
+    // As the SQL: only a session still live is refreshed.
+    if (s.revokedAt !== null || s.expiresAt <= update.now) return undefined;
     const next = {
       ...s,
       lastAccessedAt: update.now,

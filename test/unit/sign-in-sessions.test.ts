@@ -57,6 +57,21 @@ describe("SignIn sessions", () => {
     expect((await refusal(s.signIn.revokeSession(project, { token: issued.token }))).reason).toBe("session_not_found");
   });
 
+  it("a revoke that lands between the session's check and its refresh wins: session_not_found, no JWT, nothing extended", async () => {
+    const s = setup();
+    const { issued } = await signedIn(s);
+    // The check reads the session while it is live; the revoke commits before the refresh's write.
+    const find = s.store.sessionByTokenHash.bind(s.store);
+    s.store.sessionByTokenHash = async (tenantId, tokenHash) => {
+      const live = await find(tenantId, tokenHash);
+      await s.store.revokeSession(issued.session.id);
+      return live;
+    };
+    const expiresAt = s.store.sessions.get(issued.session.id)!.expiresAt;
+    expect((await refusal(s.signIn.authenticateSession(project, { token: issued.token }, 600, undefined))).reason).toBe("session_not_found");
+    expect(s.store.sessions.get(issued.session.id)!.expiresAt).toBe(expiresAt);
+  });
+
   it("revokeSession by session_id ends that session only; another tenant cannot name it", async () => {
     const s = setup();
     const first = await signedIn(s);
