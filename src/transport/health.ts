@@ -13,6 +13,19 @@ import {
   type HealthCheckRequest,
   type HealthCheckResponse,
 } from "../../gen/health/v1/health_pb.js";
+import { clientKey } from "../domain/client-key.js";
+import { callInfoKey } from "./context.js";
+import { PerKeyCounter } from "./per-key-counter.js";
+
+/**
+ * How many Watch calls may be open at once, per client (an IPv4 address or
+ * an IPv6 /64) and in all. A Watch is held open for as long as the process
+ * lives, without a byte of traffic, by anyone (it takes no credentials):
+ * unbounded, a few networks' worth of them would hold every connection the
+ * server allows. A health-checking client keeps one per channel.
+ */
+export const WATCHES_PER_CLIENT = 16;
+export const WATCHES_IN_ALL = 1_024;
 
 /**
  * The server's readiness, probed on demand (a Check, /readyz) and, while
@@ -103,8 +116,14 @@ export class Readiness {
 }
 
 /** The Health implementation for the given fully-qualified service names. */
-export function healthServiceImpl(readiness: Readiness, serviceNames: readonly string[]): ServiceImpl<typeof Health> {
+export function healthServiceImpl(
+  readiness: Readiness,
+  serviceNames: readonly string[],
+  limits: { readonly perClient: number; readonly inAll: number } = { perClient: WATCHES_PER_CLIENT, inAll: WATCHES_IN_ALL },
+): ServiceImpl<typeof Health> {
   const known = new Set(["", ...serviceNames]);
+  const watches = new PerKeyCounter();
+  const ALL = "";
   const response = (status: Status): HealthCheckResponse => create(HealthCheckResponseSchema, { status });
   const statusOf = (ready: boolean) => (ready ? Status.SERVING : Status.NOT_SERVING);
   return {
@@ -117,23 +136,43 @@ export function healthServiceImpl(readiness: Readiness, serviceNames: readonly s
       return create(HealthListResponseSchema, { statuses: Object.fromEntries([...known].map((name) => [name, response(status)])) });
     },
     async *watch(req: HealthCheckRequest, ctx: HandlerContext) {
-      if (!known.has(req.service)) {
-        // The spec: say SERVICE_UNKNOWN and keep the call open.
-        yield response(Status.SERVICE_UNKNOWN);
-        await readiness.untilClosed(ctx.signal);
-        return;
+      const ip = ctx.values.get(callInfoKey).clientIp;
+      const key = ip === undefined ? undefined : `c${clientKey(ip)}`;
+      if (!watches.take(ALL, limits.inAll)) throw tooManyWatches("the server");
+      if (key !== undefined && !watches.take(key, limits.perClient)) {
+        watches.give(ALL);
+        throw tooManyWatches("this client");
       }
-      let last: boolean | undefined = await readiness.check();
-      yield response(statusOf(last));
-      while (!ctx.signal.aborted && !readiness.isClosed) {
-        const now = await readiness.changeFrom(last, ctx.signal);
-        if (now === undefined || now === last || ctx.signal.aborted) continue;
-        last = now;
-        yield response(statusOf(now));
+      try {
+        yield* watchOf(req, ctx);
+      } finally {
+        watches.give(ALL);
+        if (key !== undefined) watches.give(key);
       }
-      // Shutting down: the last word is NOT_SERVING, then the stream ends
-      // (clients retry with backoff, reaching another instance).
-      if (last !== false && !ctx.signal.aborted) yield response(Status.NOT_SERVING);
     },
   };
+
+  async function* watchOf(req: HealthCheckRequest, ctx: HandlerContext): AsyncGenerator<HealthCheckResponse> {
+    if (!known.has(req.service)) {
+      // The spec: say SERVICE_UNKNOWN and keep the call open.
+      yield response(Status.SERVICE_UNKNOWN);
+      await readiness.untilClosed(ctx.signal);
+      return;
+    }
+    let last: boolean | undefined = await readiness.check();
+    yield response(statusOf(last));
+    while (!ctx.signal.aborted && !readiness.isClosed) {
+      const now = await readiness.changeFrom(last, ctx.signal);
+      if (now === undefined || now === last || ctx.signal.aborted) continue;
+      last = now;
+      yield response(statusOf(now));
+    }
+    // Shutting down: the last word is NOT_SERVING, then the stream ends
+    // (clients retry with backoff, reaching another instance).
+    if (last !== false && !ctx.signal.aborted) yield response(Status.NOT_SERVING);
+  }
+}
+
+function tooManyWatches(whose: string): ConnectError {
+  return new ConnectError(`too many health watches open for ${whose}: close one first`, Code.ResourceExhausted);
 }

@@ -13,6 +13,7 @@ import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
 import { clientKey } from "../domain/client-key.js";
+import { PerKeyCounter } from "./per-key-counter.js";
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
@@ -61,7 +62,7 @@ export function createOnePortServer(handler: Handler, options: OnePortOptions): 
   });
   // An HTTP/2 session idle past the request bound is closed.
   h2.setTimeout(options.requestTimeoutMs);
-  const streamsPerClient = new Counter();
+  const streamsPerClient = new PerKeyCounter();
   // Before the compatibility layer's own listener, which makes the request.
   h2.prependListener("stream", (stream) => {
     const peer = stream.session?.socket?.remoteAddress;
@@ -83,8 +84,8 @@ export function createOnePortServer(handler: Handler, options: OnePortOptions): 
     session.once("close", () => sessions.delete(session));
   });
 
-  const connectionsPerClient = new Counter();
-  const sessionsPerClient = new Counter();
+  const connectionsPerClient = new PerKeyCounter();
+  const sessionsPerClient = new PerKeyCounter();
   const server = net.createServer((socket) => {
     const peer = socket.remoteAddress;
     // Undefined for trusted proxies: their clients are told apart later, per request.
@@ -169,23 +170,4 @@ function cutIfIncomplete(stream: http2.ServerHttp2Stream, timeoutMs: number): vo
   const done = () => clearTimeout(timer);
   stream.once("end", done);
   stream.once("close", done);
-}
-
-/** Things held per key (connections, streams), each key capped. */
-class Counter {
-  private readonly counts = new Map<string, number>();
-
-  /** Takes one for `key` unless it already holds `max`. */
-  take(key: string, max: number): boolean {
-    const held = this.counts.get(key) ?? 0;
-    if (held >= max) return false;
-    this.counts.set(key, held + 1);
-    return true;
-  }
-
-  give(key: string): void {
-    const left = (this.counts.get(key) ?? 1) - 1;
-    if (left > 0) this.counts.set(key, left);
-    else this.counts.delete(key);
-  }
 }

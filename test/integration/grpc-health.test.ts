@@ -6,6 +6,7 @@ import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Health, HealthCheckRequestSchema, HealthCheckResponse_ServingStatus as Status, type HealthCheckResponse } from "../../gen/health/v1/health_pb.js";
+import { WATCHES_PER_CLIENT } from "../../src/transport/health.js";
 import { sleep } from "../support/answers.js";
 import { startTestEnv, type TestEnv } from "../support/app.js";
 import { bufCurl } from "../support/buf-curl.js";
@@ -88,6 +89,27 @@ describe("grpc.health.v1.Health over @grpc/grpc-js", () => {
     await sleep(200);
     expect(w.ended()).toBeUndefined();
     w.call.cancel();
+  });
+});
+
+describe("Watch calls held open by one client", () => {
+  it(`are bounded: past ${WATCHES_PER_CLIENT} at once the next is RESOURCE_EXHAUSTED, and closing one lets another in`, async () => {
+    // Each is held open without traffic for as long as the process lives, and needs no credentials.
+    const open = Array.from({ length: WATCHES_PER_CLIENT }, () => watch(health, ""));
+    try {
+      for (const w of open) await w.until(() => w.seen.length === 1, "the first status");
+      const refused = watch(health, "");
+      await refused.until(() => refused.ended() !== undefined, "the refusal");
+      expect(refused.ended()!.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+      expect(refused.seen).toEqual([]);
+      open.shift()!.call.cancel();
+      const next = watch(health, "");
+      open.push(next);
+      await next.until(() => next.seen.length === 1, "a status once a watch was closed");
+      expect(next.seen).toEqual([Status.SERVING]);
+    } finally {
+      for (const w of open) w.call.cancel();
+    }
   });
 });
 
