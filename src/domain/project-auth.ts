@@ -31,7 +31,7 @@ import { isProjectId } from "./ids.js";
 import { LocalThrottle } from "./local-throttle.js";
 import { verifySecret as scryptVerify } from "./password-hash.js";
 import type { RateLimit } from "./rate-limit-policy.js";
-import type { Tenant, TenantStore } from "./tenants.js";
+import type { ProjectCredentials, Tenant, TenantStore } from "./tenants.js";
 import { TtlCache } from "./ttl-cache.js";
 import { WorkSlots } from "./work-slots.js";
 
@@ -114,33 +114,40 @@ export class ProjectAuthenticator {
   }
 
   private async verify(projectId: string, secret: string, fingerprint: string, client: string): Promise<Tenant> {
+    // A pair proven here against a hash still stored needs neither a hash
+    // nor a budget: the budgets are for guesses, and strangers' guesses (a
+    // project id is public) must not lock out a caller who holds the secret.
+    const proof = this.proven.get(fingerprint)?.hash;
+    let credentials: ProjectCredentials | undefined;
+    if (proof !== undefined) {
+      credentials = await this.store.projectCredentials(projectId);
+      if (credentials && provenAgainst(proof, credentials, this.clock.now())) return this.accept(fingerprint, projectId, proof, credentials);
+    }
+
     const clean = !this.perClient.charged(client);
     const clientWait = this.perClient.take(client);
     if (clientWait !== undefined) throw throttled(clientWait);
     let projectCharged = false;
     try {
-      const credentials = isProjectId(projectId) ? await this.store.projectCredentials(projectId) : undefined;
+      // Read above when a proof was found (it no longer stands: the secret was rotated).
+      if (proof === undefined) credentials = isProjectId(projectId) ? await this.store.projectCredentials(projectId) : undefined;
       if (!credentials) throw unauthorized();
       const projectWait = this.perProject.take(projectId);
-      if (projectWait !== undefined) throw throttled(projectWait);
+      if (projectWait !== undefined) {
+        // The project's budget, not this client's guess, refused the call.
+        this.perClient.give(client);
+        throw throttled(projectWait);
+      }
       projectCharged = true;
 
-      const now = this.clock.now();
-      const previousUntil = credentials.previousSecretExpiresAt ?? 0;
-      // Within a rotation's grace period the previous secret still works.
-      const previousHash = credentials.previousSecretHash !== null && previousUntil > now ? credentials.previousSecretHash : undefined;
-      const proof = this.proven.get(fingerprint)?.hash;
-      let matched: string | undefined;
-      if (proof !== undefined && (proof === credentials.secretHash || proof === previousHash)) matched = proof;
-      else {
-        const checked = await this.hashing.run(async () => {
-          if (await this.verifySecret(secret, credentials.secretHash)) return credentials.secretHash;
-          if (previousHash !== undefined && (await this.verifySecret(secret, previousHash))) return previousHash;
-          return undefined;
-        }, clean);
-        if (!checked) throw new DomainError("rate_limited", "Too many authentications at once: retry shortly.", { retryAfterMs: 1_000, limit: "auth_busy" });
-        matched = checked.value;
-      }
+      const { current, previous } = liveHashes(credentials, this.clock.now());
+      const checked = await this.hashing.run(async () => {
+        if (await this.verifySecret(secret, current)) return current;
+        if (previous !== undefined && (await this.verifySecret(secret, previous))) return previous;
+        return undefined;
+      }, clean);
+      if (!checked) throw new DomainError("rate_limited", "Too many authentications at once: retry shortly.", { retryAfterMs: 1_000, limit: "auth_busy" });
+      const matched = checked.value;
       if (matched === undefined) {
         // A proof of a hash no longer stored proves nothing any more.
         this.proven.delete(fingerprint);
@@ -150,11 +157,7 @@ export class ProjectAuthenticator {
       // A success costs no budget.
       this.perClient.give(client);
       this.perProject.give(projectId);
-      this.proven.set(fingerprint, { projectId, hash: matched }, PROOF_TTL_MS);
-      // The previous secret is never remembered past the end of its grace period.
-      const expiresAt = Math.min(now + this.options.cacheTtlMs, matched === credentials.secretHash ? Number.POSITIVE_INFINITY : previousUntil);
-      this.verified.setUntil(fingerprint, credentials.tenant, expiresAt);
-      return credentials.tenant;
+      return this.accept(fingerprint, projectId, matched, credentials);
     } catch (err) {
       // Refused for being busy is no failure of the caller's.
       if (err instanceof DomainError && err.details.limit === "auth_busy") {
@@ -165,6 +168,30 @@ export class ProjectAuthenticator {
     }
   }
 
+  /** Remembers a pair that matched `hash`, and serves it from the cache for a while. */
+  private accept(fingerprint: string, projectId: string, hash: string, credentials: ProjectCredentials): Tenant {
+    this.proven.set(fingerprint, { projectId, hash }, PROOF_TTL_MS);
+    // The previous secret is never remembered past the end of its grace period.
+    const now = this.clock.now();
+    const until = hash === credentials.secretHash ? Number.POSITIVE_INFINITY : (credentials.previousSecretExpiresAt ?? 0);
+    this.verified.setUntil(fingerprint, credentials.tenant, Math.min(now + this.options.cacheTtlMs, until));
+    return credentials.tenant;
+  }
+}
+
+/** The stored hashes a secret may match now: the current one, and the previous one within a rotation's grace period. */
+function liveHashes(credentials: ProjectCredentials, now: number): { readonly current: string; readonly previous: string | undefined } {
+  const previousUntil = credentials.previousSecretExpiresAt ?? 0;
+  return {
+    current: credentials.secretHash,
+    previous: credentials.previousSecretHash !== null && previousUntil > now ? credentials.previousSecretHash : undefined,
+  };
+}
+
+/** Whether a proof (the stored hash a pair once matched) still stands. */
+function provenAgainst(proof: string, credentials: ProjectCredentials, now: number): boolean {
+  const { current, previous } = liveHashes(credentials, now);
+  return proof === current || proof === previous;
 }
 
 function throttled(retryAfterMs: number): DomainError {

@@ -308,6 +308,34 @@ describe("refusing wrong secrets cheaply", () => {
     expect(await reasonOf(auth.authenticate(q!.projectId, distinctWrong(31), "203.0.113.200"))).toBe("rate_limited");
   });
 
+  it("a caller that proved its secret here is not locked out by strangers' wrong secrets once its cache entry expires", async () => {
+    const [p] = projects;
+    await expect(auth.authenticate(p!.projectId, p!.secret, "198.51.100.7")).resolves.toEqual(p!.tenant);
+    // Project ids are public: strangers on many addresses keep the project's failure budget empty.
+    const strangers = async (from: number) => {
+      for (let n = 0; n < 35; n++) await reasonOf(auth.authenticate(p!.projectId, distinctWrong(from + n), `203.0.113.${n}`));
+    };
+    for (let round = 0; round < 3; round++) {
+      clock.advance(TTL + 1);
+      await strangers(100 * round);
+      expect(await reasonOf(auth.authenticate(p!.projectId, distinctWrong(1_000 + round), "203.0.113.250"))).toBe("rate_limited");
+      // The pair proven against the stored hash still stands: no budget asked, no hash run.
+      const hashes = hashed.length;
+      await expect(auth.authenticate(p!.projectId, p!.secret, "198.51.100.7")).resolves.toEqual(p!.tenant);
+      expect(hashed).toHaveLength(hashes);
+    }
+  });
+
+  it("a call the project's budget refuses costs its client nothing", async () => {
+    const [, q] = projects;
+    for (let n = 0; n < 30; n++) await reasonOf(auth.authenticate(q!.projectId, distinctWrong(n), `203.0.113.${n}`));
+    // Refused by the project's budget, eleven times over, from one client ...
+    for (let n = 0; n < 11; n++) expect(await reasonOf(auth.authenticate(q!.projectId, q!.secret, "198.51.100.8"))).toBe("rate_limited");
+    // ... which still has its whole budget once the project's has refilled.
+    clock.advance(2_000);
+    await expect(auth.authenticate(q!.projectId, q!.secret, "198.51.100.8")).resolves.toEqual(q!.tenant);
+  });
+
   it("a success costs no budget", async () => {
     const [p] = projects;
     for (let n = 0; n < 9; n++) await reasonOf(auth.authenticate(p!.projectId, distinctWrong(n), "203.0.113.9"));
