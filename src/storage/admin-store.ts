@@ -200,6 +200,17 @@ export class PgAdminStore implements AdminStore {
   }
 
   async addUser(tenantId: string, u: { userId: string; emailId: string; address: string }) {
+    // The statement reads the address with the snapshot it started with: when
+    // another call inserts it in between, the insert does nothing and the read
+    // does not see that row yet. Run again, it sees it.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const added = await this.addUserOnce(tenantId, u);
+      if (added) return added;
+    }
+    throw new Error(`the address of user ${u.userId} was neither added nor found`);
+  }
+
+  private async addUserOnce(tenantId: string, u: { userId: string; emailId: string; address: string }) {
     const { rows } = await query<{ user_id: string; email_id: string; created: boolean }>(this.db, {
       text: `WITH e AS (INSERT INTO emails (id, tenant_id, user_id, address, verified)
                         VALUES ($2, $1, $3, $4, true)
@@ -211,8 +222,8 @@ export class PgAdminStore implements AdminStore {
              SELECT user_id, id, false FROM emails WHERE tenant_id = $1 AND address = $4 AND NOT EXISTS (SELECT 1 FROM e)`,
       values: [tenantId, u.emailId, u.userId, u.address],
     });
-    const r = rows[0]!;
-    return { userId: r.user_id, emailId: r.email_id, created: r.created };
+    const r = rows[0];
+    return r ? { userId: r.user_id, emailId: r.email_id, created: r.created } : undefined;
   }
 
   async listUsers(tenantId: string, limit: number): Promise<AdminUserRecord[]> {
