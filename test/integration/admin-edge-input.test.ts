@@ -3,11 +3,11 @@
 // the years 0001–9999), and one address added by many calls at once.
 // Each is the caller's answer, never a 500. Real Postgres.
 import { create } from "@bufbuild/protobuf";
+import { TimestampSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { describe, expect, it } from "vitest";
 import { AdminService } from "../../gen/otp/v1/admin_service_pb.js";
-import { TimestampSchema } from "@bufbuild/protobuf/wkt";
 import { env, freshBusinessId, freshEmail, freshName, TOKEN, useAdminTestEnv } from "../support/admin-api.js";
 
 useAdminTestEnv();
@@ -19,7 +19,12 @@ const binaryClient = () =>
       baseUrl: env().url,
       httpVersion: "1.1",
       useBinaryFormat: true,
-      interceptors: [(next) => (req) => (req.header.set("authorization", `Bearer ${TOKEN}`), next(req))],
+      interceptors: [
+        (next) => (req) => {
+          req.header.set("authorization", `Bearer ${TOKEN}`);
+          return next(req);
+        },
+      ],
     }),
   );
 
