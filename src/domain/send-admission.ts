@@ -150,9 +150,12 @@ export class SendAdmission {
       const waitMs = rate > 0 ? ((backlog + 1) / rate) * 1000 : Number.POSITIVE_INFINITY;
       if (waitMs > allowedMs) {
         // The backlog above what may wait, at the current rate (or one
-        // sampling period when nothing has been delivered lately).
+        // sampling period when nothing has been delivered lately), but never
+        // later than the wait allowed: at a crawl the excess could take
+        // hours, past the life of any code the caller would then ask for,
+        // and the answer should say when asking again is worth it.
         const retryMs = rate > 0 ? ((backlog + 1) / rate) * 1000 - allowedMs : RATE_WINDOW_MS;
-        return refusal(retryMs);
+        return refusal(Math.min(retryMs, allowedMs));
       }
     }
     return undefined;
@@ -224,7 +227,8 @@ export class SendAdmission {
  * The refusal for a wait, one per whole second (Retry-After counts whole
  * seconds), each built once: building an Error captures a stack trace, and
  * under overload refusals are most of the requests (6 % of a refusal's CPU
- * went there). The waits are bounded by the mail wait allowed, so are these.
+ * went there). The waits are bounded by the mail wait allowed (and a
+ * sampling period), so are these.
  */
 const refusals = new Map<number, DomainError>();
 

@@ -129,6 +129,21 @@ describe("send admission", () => {
     expect(err.details.retryAfterMs).toBeLessThanOrEqual(12_000);
   });
 
+  it("never tells a caller to come back later than the wait it allows, however slow delivery is", async () => {
+    const { clock, queue, admission } = setup({ maxInFlight: 1000, maxMailWaitMs: 10_000, backlogFloor: 10 });
+    // One mail in the last four seconds, with 10,000 queued: the excess would take 11 hours.
+    clock.advance(3_000);
+    admission.delivered();
+    clock.advance(500);
+    expect(admission.deliveryRate()).toBeGreaterThan(0);
+    queue.n = 10_000;
+    admission.admit(TWO_MINUTES)(false);
+    await settle();
+    const err = refusalOf(() => admission.admit(TWO_MINUTES));
+    expect(err.details.retryAfterMs).toBeGreaterThanOrEqual(1_000);
+    expect(err.details.retryAfterMs).toBeLessThanOrEqual(10_000);
+  });
+
   it("weighs the wait against half the code's life when that is shorter than the allowed wait", async () => {
     const { clock, queue, admission } = setup({ maxInFlight: 1000, maxMailWaitMs: 60_000, backlogFloor: 10 });
     for (let t = 0; t < 4_000; t += 10) {
