@@ -26,6 +26,14 @@ export function loadConfig(env: Env = process.env): Config {
     const v = env[name];
     return v === undefined || v === "" ? undefined : v;
   };
+  /** A token callers present as a bearer: long enough not to be guessed, and with no space (which no header could carry). */
+  const bearerToken = (name: string) => {
+    const v = optional(name);
+    if (v !== undefined && (v.length < 16 || /\s/.test(v))) {
+      throw new ConfigError(`${name} must be at least 16 characters with no spaces (e.g. \`openssl rand -hex 24\`)`);
+    }
+    return v;
+  };
   const int = (name: string, fallback: number, min: number, max: number) => {
     const raw = optional(name);
     if (raw === undefined) return fallback;
@@ -83,10 +91,9 @@ export function loadConfig(env: Env = process.env): Config {
   const pepperId = int("OTP_PEPPER_ID", 1, 1, 32_767);
   const previousPeppers = parsePreviousPeppers(optional("OTP_PREVIOUS_PEPPERS"), pepperId);
 
-  const adminToken = optional("ADMIN_TOKEN");
-  if (adminToken !== undefined && (adminToken.length < 16 || /\s/.test(adminToken))) {
-    throw new ConfigError("ADMIN_TOKEN must be at least 16 characters with no spaces (e.g. `openssl rand -hex 24`)");
-  }
+  const adminToken = bearerToken("ADMIN_TOKEN");
+  // /metrics can tell who is a customer (docs/security.md): its token is held to the same rule.
+  const metricsToken = bearerToken("METRICS_TOKEN");
 
   const logLevel = str("LOG_LEVEL", "info");
   if (!LOG_LEVELS.includes(logLevel)) {
@@ -109,7 +116,7 @@ export function loadConfig(env: Env = process.env): Config {
     pepperId,
     previousPeppers,
     adminToken,
-    metricsToken: optional("METRICS_TOKEN"),
+    metricsToken,
     shutdownGraceMs: int("SHUTDOWN_GRACE_MS", 10_000, 0, 600_000),
     allowedOrigins: parseOrigins(optional("ALLOWED_ORIGINS")),
     trustProxy: parseTrustProxy(optional("TRUST_PROXY")),

@@ -42,7 +42,10 @@ export function parseTracing(
   return {
     endpoint,
     protocol,
-    headers: parsePairs("OTEL_EXPORTER_OTLP_HEADERS", optional("OTEL_EXPORTER_OTLP_TRACES_HEADERS") ?? optional("OTEL_EXPORTER_OTLP_HEADERS")),
+    headers:
+      optional("OTEL_EXPORTER_OTLP_TRACES_HEADERS") !== undefined
+        ? parsePairs("OTEL_EXPORTER_OTLP_TRACES_HEADERS", optional("OTEL_EXPORTER_OTLP_TRACES_HEADERS"))
+        : parsePairs("OTEL_EXPORTER_OTLP_HEADERS", optional("OTEL_EXPORTER_OTLP_HEADERS")),
     serviceName: optional("OTEL_SERVICE_NAME") ?? "otp-service",
     resourceAttributes: parsePairs("OTEL_RESOURCE_ATTRIBUTES", optional("OTEL_RESOURCE_ATTRIBUTES")),
     sampler,
@@ -60,10 +63,12 @@ function parsePairs(name: string, raw: string | undefined): Record<string, strin
     if (pair.trim() === "") continue;
     const eq = pair.indexOf("=");
     if (eq <= 0) throw new ConfigError(`${name} must be a comma-separated list of key=value`);
+    const key = pair.slice(0, eq).trim();
     try {
-      out[decodeURIComponent(pair.slice(0, eq).trim())] = decodeURIComponent(pair.slice(eq + 1).trim());
+      out[decodeURIComponent(key)] = decodeURIComponent(pair.slice(eq + 1).trim());
     } catch {
-      throw new ConfigError(`${name}: "${pair}" is not valid percent-encoding`);
+      // The key only: a header's value is often a credential, and this message goes to the log.
+      throw new ConfigError(`${name}: the value of "${key}" is not valid percent-encoding`);
     }
   }
   return out;

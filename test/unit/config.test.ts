@@ -136,6 +136,10 @@ describe("loadConfig rejects bad values with a ConfigError naming the variable",
     ["RATE_LIMIT_EMAIL_BURST", { RATE_LIMIT_EMAIL_BURST: "0" }],
     ["RATE_LIMIT_IP_PERIOD_MS", { RATE_LIMIT_IP_PERIOD_MS: "x" }],
     ["MAIL_FROM", { MAIL_FROM: "Acme <a@b.c>" }],
+    ["ADMIN_TOKEN", { ADMIN_TOKEN: "short" }],
+    // /metrics can tell who is a customer: its token is held to the admin token's rule.
+    ["METRICS_TOKEN", { METRICS_TOKEN: "1" }],
+    ["METRICS_TOKEN", { METRICS_TOKEN: "has a space in it somewhere" }],
   ] as const)("%s (%j)", (variable, env) => {
     const err = configErrorOf(env);
     expect(err.name).toBe("ConfigError");
@@ -264,5 +268,14 @@ describe("platform tools and tracing (the standard OTEL_* variables)", () => {
     ["OTEL_EXPORTER_OTLP_HEADERS", { OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", OTEL_EXPORTER_OTLP_HEADERS: "novalue" }],
   ])("names %s when it is malformed", (name, env) => {
     expect(configErrorOf(env).message).toContain(name);
+  });
+
+  it("names the headers variable that was set, and never repeats a header's value (an API key) in the error", () => {
+    for (const name of ["OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"]) {
+      const message = configErrorOf({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", [name]: "x-api-key=s3cr3t-%zz-value" }).message;
+      expect(message).toContain(name);
+      expect(message).toContain("x-api-key");
+      expect(message).not.toContain("s3cr3t");
+    }
   });
 });
