@@ -39,6 +39,20 @@ function pushText(segments: Segment[], text: string): void {
   if (text) segments.push({ text });
 }
 
+/**
+ * The most one placeholder can render to: the longest value a tenant may set
+ * (a 2,048-character URL), with every character escaped in HTML ("&" is
+ * five characters as "&amp;").
+ */
+const WORST_PLACEHOLDER = 2_048 * 5;
+/**
+ * How many characters a part may render to at worst. Every mail is built
+ * from it, a hundred at a time: unbounded, a template of 60 KB of
+ * {{logo_url}} renders to some 55 million characters, which the instance
+ * builds for every code of the tenant until it runs out of memory.
+ */
+export const MAX_RENDERED_CHARS = 512 * 1_024;
+
 export interface TemplateParts {
   readonly subject: string;
   readonly text: string;
@@ -59,6 +73,10 @@ export function checkTemplate(parts: TemplateParts): { part: keyof TemplateParts
     if (part === "subject" && /[\r\n]/.test(parts.subject)) problems.push({ part, problem: "must be a single line" });
     if (part !== "subject" && !segments.some((s) => "name" in s && s.name === "code")) {
       problems.push({ part, problem: "must contain {{code}}" });
+    }
+    const worst = segments.reduce((n, s) => n + ("text" in s ? s.text.length : WORST_PLACEHOLDER), 0);
+    if (worst > MAX_RENDERED_CHARS) {
+      problems.push({ part, problem: `could render to ${worst} characters (each placeholder up to ${WORST_PLACEHOLDER}), over ${MAX_RENDERED_CHARS}: use fewer placeholders` });
     }
   }
   return problems;

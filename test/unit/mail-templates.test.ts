@@ -172,6 +172,17 @@ describe("checkTemplate", () => {
     ).toEqual([]);
   });
 
+  it("rejects a part that could render too large: each placeholder counts at its longest value, escaped", () => {
+    // 60 KB of {{logo_url}} with a 2,048-character logo URL full of "&" would render to some 55 million characters.
+    const bomb = `{{code}}${"{{logo_url}}".repeat(5_000)}`;
+    const problems = checkTemplate({ ...VALID, html: bomb });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]!.part).toBe("html");
+    expect(problems[0]!.problem).toContain("fewer placeholders");
+    // A large template with a handful of placeholders is fine.
+    expect(checkTemplate({ ...VALID, html: `<p>{{code}} {{logo_url}} {{support_url}}</p>${"x".repeat(199_000)}` })).toEqual([]);
+  });
+
   it("rejects an unknown placeholder, naming it and the part", () => {
     const problems = checkTemplate({ ...VALID, text: "Code: {{code}} or {{codex}}" });
     expect(problems).toHaveLength(1);
