@@ -70,7 +70,7 @@ export async function createServices(
   const sender = new OtpSender(new PgOtpStore(db), secrets, config.limits, config.mailFrom.split("@")[1]!, handoff, {
     codeTtlMinutes: config.legacyCodeTtlMinutes,
     minResponseMs: config.legacyMinResponseMs,
-  }, admission);
+  }, admission, systemClock);
   const signIn = new SignIn(new PgSignInStore(db), secrets, keys, systemClock, {
     attempts: config.attempts,
     guessLimit: config.guessLimit,

@@ -2,14 +2,16 @@
 // store one command that charges the limits, stores the code and queues the
 // mail in a single transaction.
 import { randomUUID } from "node:crypto";
+import { type Clock, systemClock } from "./clock.js";
 import { DomainError } from "./errors.js";
 import { newId } from "./ids.js";
-import { chargesForSend, limitName, type LimitCharge, type SendLimits } from "./rate-limit-policy.js";
+import { chargesForSend, ipLimitKey, limitName, type LimitCharge, type SendLimits } from "./rate-limit-policy.js";
 import { ResponseFloor } from "./response-floor.js";
 import { noHandoff, type MailHandoff, type OutboxRow } from "./outbox.js";
 import { generateCode, type Secrets } from "./secrets.js";
 import type { SendAdmission } from "./send-admission.js";
 import type { Tenant } from "./tenants.js";
+import { TtlCache } from "./ttl-cache.js";
 
 export interface SendCommand {
   readonly tenantId: string;
@@ -92,6 +94,15 @@ const SANDBOX_CODE = "000000";
 
 export class OtpSender {
   private readonly legacyFloor: ResponseFloor;
+  /**
+   * Clients found over their send limit, by its key: until when. A client
+   * flooding sends it may not make would otherwise hold an admission slot
+   * and a statement for each, and crowd everyone else out as "capacity";
+   * refused here, it costs neither. The database decides again once the
+   * time is up (a refused send charges nothing, so it cannot allow one
+   * sooner). Per instance, bounded.
+   */
+  private readonly overLimit: TtlCache<string, number>;
 
   constructor(
     private readonly store: OtpStore,
@@ -103,8 +114,10 @@ export class OtpSender {
     private readonly legacy: LegacySendPolicy = { codeTtlMinutes: 10, minResponseMs: 0 },
     /** Refuses sends the service cannot answer or deliver in time; none: every send is tried. */
     private readonly admission?: SendAdmission,
+    private readonly clock: Clock = systemClock,
   ) {
     this.legacyFloor = new ResponseFloor(legacy.minResponseMs);
+    this.overLimit = new TtlCache(clock, 10_000);
   }
 
   /**
@@ -128,6 +141,9 @@ export class OtpSender {
 
   async send(request: SendRequest): Promise<SendResult> {
     // Refused before anything about the address is looked at: the refusal says nothing about it.
+    const clientLimit = request.client.ipAddress === undefined ? undefined : ipLimitKey(this.secrets, request.tenant.id, request.client.ipAddress);
+    const until = clientLimit === undefined ? undefined : this.overLimit.get(clientLimit);
+    if (until !== undefined) throw tooMany(until - this.clock.now(), "ip");
     const release = this.admission?.admit(request.ttlMinutes * 60_000);
     let queued = false;
     try {
@@ -188,11 +204,11 @@ export class OtpSender {
     switch (outcome.kind) {
       case "sent":
         return { result: { sent: true, userId: outcome.userId, emailId: outcome.emailId, userCreated: outcome.userCreated }, queued: !sandbox };
-      case "rate_limited":
-        throw new DomainError("rate_limited", "Too many requests: wait before requesting another code.", {
-          retryAfterMs: outcome.retryAfterMs,
-          limit: limitName(outcome.limitKey),
-        });
+      case "rate_limited": {
+        const limit = limitName(outcome.limitKey);
+        if (limit === "ip") this.overLimit.setUntil(outcome.limitKey, this.clock.now() + outcome.retryAfterMs, this.clock.now() + outcome.retryAfterMs);
+        throw tooMany(outcome.retryAfterMs, limit);
+      }
       case "user_not_found":
         throw new DomainError("user_not_found", "No user with that user_id exists in this project.");
       case "email_not_found":
@@ -200,6 +216,10 @@ export class OtpSender {
         throw new DomainError("email_not_found", "No user with that email exists in this project.");
     }
   }
+}
+
+function tooMany(retryAfterMs: number, limit: ReturnType<typeof limitName>): DomainError {
+  return new DomainError("rate_limited", "Too many requests: wait before requesting another code.", { retryAfterMs, limit });
 }
 
 /** Addresses are compared case-insensitively and without surrounding space. */

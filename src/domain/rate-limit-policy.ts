@@ -52,8 +52,13 @@ export function chargesForSend(
     { key: `e:${tenantId}:${addressKey}`, ...limits.email },
     { key: `d:${tenantId}:${addressKey}`, ...limits.emailDaily },
   ];
-  if (ip) charges.push({ key: `i:${tenantId}:${secrets.limitKey(clientKey(ip))}`, ...limits.ip });
+  if (ip) charges.push({ key: ipLimitKey(secrets, tenantId, ip), ...limits.ip });
   return charges;
+}
+
+/** The key of a client's send limit in a tenant (its network, never in clear). */
+export function ipLimitKey(secrets: Secrets, tenantId: string, ip: string): string {
+  return `i:${tenantId}:${secrets.limitKey(clientKey(ip))}`;
 }
 
 /**

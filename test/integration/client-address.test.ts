@@ -50,7 +50,9 @@ describe("TRUST_PROXY=1: one proxy in front", () => {
       statuses.push((await legacySend(env, `10.66.0.${i}, 198.51.100.7`)).status);
     }
     expect(statuses).toEqual([200, 200, 429, 429, 429]);
-    expect(await recordedIps(env, since)).toEqual(Array(5).fill("198.51.100.7"));
+    // Every send that reached the database was recorded as the proxy's address
+    // (refusals the instance already knew of, the last two, are not sent there).
+    expect(await recordedIps(env, since)).toEqual(Array(3).fill("198.51.100.7"));
   });
 
   it("another address the proxy appended is another client", async () => {

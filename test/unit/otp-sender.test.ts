@@ -6,6 +6,8 @@ import { OtpSender, type OtpStore, type SendCommand, type SendOutcome, type Send
 import type { MailHandoff, OutboxRow, ReservedDelivery } from "../../src/domain/outbox.js";
 import { chargesForSend, type SendLimits } from "../../src/domain/rate-limit-policy.js";
 import { Secrets } from "../../src/domain/secrets.js";
+import { SendAdmission } from "../../src/domain/send-admission.js";
+import { FakeClock } from "../support/fake-clock.js";
 import { unitProject } from "../support/fake-tenants.js";
 
 const secrets = new Secrets({ id: 3, secret: "unit-test-pepper-0123456789abcdef" });
@@ -83,7 +85,13 @@ const project = unitProject;
 function setup() {
   const store = new FakeOtpStore();
   const handoff = new FakeHandoff();
-  const sender = new OtpSender(store, secrets, limits, "mail.example.com", handoff);
+  const clock = new FakeClock();
+  const admission = new SendAdmission(
+    { maxInFlight: 1_000, minInFlight: 1, targetLatencyMs: 50, maxMailWaitMs: 10_000, backlogFloor: 1_000_000, maxLoopDelayMs: 0 },
+    { count: async () => 0 },
+    clock,
+  );
+  const sender = new OtpSender(store, secrets, limits, "mail.example.com", handoff, undefined, admission, clock);
   const request = (over: Partial<SendRequest> = {}): SendRequest => ({
     tenant: project,
     email: "  Jane@Example.COM ",
@@ -93,8 +101,41 @@ function setup() {
     ifUnknown: "create-pending",
     ...over,
   });
-  return { store, sender, request, handoff, woken: () => handoff.woken.length };
+  return { store, sender, request, handoff, clock, admission, woken: () => handoff.woken.length };
 }
+
+describe("a client over its send limit", () => {
+  const ipKey = (tenantId: string, ip: string) => chargesForSend(limits, secrets, tenantId, "x@example.com", ip).find((c) => c.key.startsWith("i:"))!.key;
+
+  it("is refused at once while the limit lasts: no slot taken, no statement run, the same answer with the time left", async () => {
+    const { store, sender, request, clock, admission } = setup();
+    store.answer({ kind: "rate_limited", retryAfterMs: 6_000, limitKey: ipKey("41", "203.0.113.9") });
+    await expect(sender.send(request())).rejects.toMatchObject({ reason: "rate_limited", details: { retryAfterMs: 6_000, limit: "ip" } });
+    expect(store.commands).toHaveLength(1);
+    clock.advance(2_000);
+    const held = Array.from({ length: 50 }, () => sender.send(request({ email: `other-${Math.random()}@example.com` })));
+    expect(admission.sendsInFlight()).toBe(0);
+    for (const refused of await Promise.allSettled(held)) {
+      expect(refused).toMatchObject({ status: "rejected", reason: { reason: "rate_limited", details: { retryAfterMs: 4_000, limit: "ip" } } });
+    }
+    expect(store.commands).toHaveLength(1);
+    // Another client of the tenant is asked about as before ...
+    store.answer({ kind: "sent", userId: "user-1", emailId: "email-1", userCreated: false });
+    await expect(sender.send(request({ client: { ipAddress: "198.51.100.4", userAgent: "t" } }))).resolves.toMatchObject({ sent: true });
+    // ... and so is this one once its limit allows a send again.
+    clock.advance(4_000);
+    await expect(sender.send(request())).resolves.toMatchObject({ sent: true });
+    expect(store.commands).toHaveLength(3);
+  });
+
+  it("is remembered for the client's limit only: an address's limit is asked about every time", async () => {
+    const { store, sender, request } = setup();
+    store.answer({ kind: "rate_limited", retryAfterMs: 60_000, limitKey: "e:41:abc" });
+    await expect(sender.send(request())).rejects.toMatchObject({ details: { limit: "email" } });
+    await expect(sender.send(request())).rejects.toMatchObject({ details: { limit: "email" } });
+    expect(store.commands).toHaveLength(2);
+  });
+});
 
 describe("OtpSender", () => {
   it("sends one command: normalised address, hashed and sealed code, limits, TTL, locale; with delivery full, queues the mail for any worker and wakes it", async () => {
