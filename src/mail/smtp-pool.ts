@@ -128,6 +128,13 @@ export class SmtpPool {
         return await this.connect();
       } catch (err) {
         this.open--;
+        if (unreachable(err)) {
+          // Down, not capping us: every mail waiting tries (and fails) now,
+          // a pool's worth at a time, instead of one timeout after another
+          // while they all hold their delivery slots.
+          this.wakeAll();
+          throw err;
+        }
         if (this.open > 0 && !this.closed) {
           // Refused while other sessions are open: wait for one of those.
           this.ceiling = this.open;
@@ -177,6 +184,11 @@ export class SmtpPool {
     this.waiting.shift()?.(undefined);
   }
 
+  /** Every waiter tries to open a session of its own (as many as the pool allows; the rest wait again). */
+  private wakeAll(): void {
+    for (const waiter of this.waiting.splice(0)) waiter(undefined);
+  }
+
   private async connect(): Promise<Session> {
     const { host, port, secure, auth } = this.options;
     const socket = await connectNoDelay(host, port, this.options.connectionTimeoutMs);
@@ -219,6 +231,18 @@ export class SmtpPool {
     this.sessions.add(session);
     return session;
   }
+}
+
+/**
+ * A relay that could not be reached or never answered (no connection, no
+ * greeting): it is down, which says nothing about how many sessions it
+ * allows. A relay that answers and refuses (a 421 greeting, a closed
+ * connection) may be capping this client's sessions.
+ */
+const UNREACHABLE = new Set(["ETIMEDOUT", "ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN"]);
+
+function unreachable(err: unknown): boolean {
+  return UNREACHABLE.has(String((err as { code?: unknown } | null)?.code));
 }
 
 /**

@@ -181,6 +181,28 @@ describe("SmtpPool", () => {
     expect(s.mostOpen()).toBe(2);
   });
 
+  it("fails the waiting mails together, not one timeout after another, when the relay accepts connections but never greets", async () => {
+    // A relay that is down behind its listener: connections open, no greeting ever comes.
+    const silent = net.createServer((socket) => socket.on("error", () => {}));
+    const sockets = new Set<net.Socket>();
+    silent.on("connection", (socket) => {
+      sockets.add(socket);
+      socket.once("close", () => sockets.delete(socket));
+    });
+    silent.listen(0, "127.0.0.1");
+    await once(silent, "listening");
+    cleanups.push(() => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise<void>((resolve) => silent.close(() => resolve()));
+    });
+    const p = pool((silent.address() as AddressInfo).port, { maxConnections: 4, connectionTimeoutMs: 250, greetingTimeoutMs: 250 });
+    const started = Date.now();
+    const outcomes = await Promise.allSettled(Array.from({ length: 16 }, (_, i) => p.send(envelope(`silent-${i}@example.com`), raw(`silent-${i}@example.com`))));
+    expect(outcomes.every((o) => o.status === "rejected")).toBe(true);
+    // One greeting timeout after another would take 16 × 250 ms; a few rounds of four at once take about 1 s.
+    expect(Date.now() - started).toBeLessThan(2_500);
+  });
+
   it("logs in with the credentials it was given where the server asks for AUTH, and a refused login fails the mail with the server's code", async () => {
     const s = await server({
       authOptional: false,
