@@ -147,7 +147,7 @@ export class OtpSender {
     const release = this.admission?.admit(request.ttlMinutes * 60_000);
     let queued = false;
     try {
-      const result = await this.sendAdmitted(request);
+      const result = await this.sendAdmitted(request, clientLimit);
       queued = result.queued;
       return result.result;
     } finally {
@@ -155,7 +155,7 @@ export class OtpSender {
     }
   }
 
-  private async sendAdmitted(request: SendRequest): Promise<{ result: SendResult; queued: boolean }> {
+  private async sendAdmitted(request: SendRequest, clientLimit: string | undefined): Promise<{ result: SendResult; queued: boolean }> {
     const { tenant, client } = request;
     const address = normalizeAddress(request.email);
     // The sandbox: test projects may use SANDBOX_EMAIL, which always exists,
@@ -172,7 +172,7 @@ export class OtpSender {
       outcome = await this.store.send({
         tenantId: tenant.id,
         address,
-        limits: chargesForSend(this.limits, this.secrets, tenant.id, address, client.ipAddress),
+        limits: chargesForSend(this.limits, this.secrets, tenant.id, address, client.ipAddress, clientLimit),
         createStatus,
         newUserId: newId("user", tenant.live),
         newEmailId: newId("email", tenant.live),

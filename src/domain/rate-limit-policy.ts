@@ -45,6 +45,8 @@ export function chargesForSend(
   tenantId: string,
   address: string,
   ip: string | undefined,
+  /** ipLimitKey(secrets, tenantId, ip), when the caller has it already. */
+  ipKey: string | undefined = ip === undefined ? undefined : ipLimitKey(secrets, tenantId, ip),
 ): LimitCharge[] {
   const addressKey = secrets.limitKey(address);
   const charges: LimitCharge[] = [
@@ -52,7 +54,7 @@ export function chargesForSend(
     { key: `e:${tenantId}:${addressKey}`, ...limits.email },
     { key: `d:${tenantId}:${addressKey}`, ...limits.emailDaily },
   ];
-  if (ip) charges.push({ key: ipLimitKey(secrets, tenantId, ip), ...limits.ip });
+  if (ip && ipKey !== undefined) charges.push({ key: ipKey, ...limits.ip });
   return charges;
 }
 
