@@ -9,6 +9,9 @@
 // SETTINGS and enforced), and time: each HTTP/2 stream must have sent its
 // whole request within the request bound, as each HTTP/1.1 request must, or
 // it is reset. A stream opened and left half-open costs memory until then.
+// HTTP/1.1 requests in progress are bounded too: a client may pipeline
+// request after request on one connection without reading the answers, and
+// Node hands each to the handler as soon as it is parsed.
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
@@ -16,6 +19,13 @@ import { clientKey } from "../domain/client-key.js";
 import { PerKeyCounter } from "./per-key-counter.js";
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+
+/**
+ * HTTP/1.1 requests one connection may have in progress (pipelined); past
+ * it the connection is closed (its answers are in order, so a refusal could
+ * only be sent after the rest). Browsers do not pipeline at all.
+ */
+export const PIPELINED_PER_CONNECTION = 16;
 
 type Handler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => void;
 
@@ -47,7 +57,24 @@ export interface OnePortServer {
 }
 
 export function createOnePortServer(handler: Handler, options: OnePortOptions): OnePortServer {
-  const h1 = http.createServer({ requestTimeout: options.requestTimeoutMs, headersTimeout: Math.min(options.requestTimeoutMs, 10_000) }, handler);
+  /** Streams, and HTTP/1.1 requests in progress, per client. */
+  const streamsPerClient = new PerKeyCounter();
+  /** Each connection's client key (none for trusted proxies), found once when it opened. */
+  const clientOf = new WeakMap<net.Socket, string>();
+  const inProgress = new WeakMap<net.Socket, number>();
+  const h1 = http.createServer({ requestTimeout: options.requestTimeoutMs, headersTimeout: Math.min(options.requestTimeoutMs, 10_000) }, (req, res) => {
+    const socket = req.socket;
+    const onConnection = (inProgress.get(socket) ?? 0) + 1;
+    if (onConnection > PIPELINED_PER_CONNECTION) return void socket.destroy();
+    const key = options.maxStreamsPerClient > 0 ? clientOf.get(socket) : undefined;
+    if (key !== undefined && !streamsPerClient.take(key, options.maxStreamsPerClient)) return void socket.destroy();
+    inProgress.set(socket, onConnection);
+    res.once("close", () => {
+      inProgress.set(socket, (inProgress.get(socket) ?? 1) - 1);
+      if (key !== undefined) streamsPerClient.give(key);
+    });
+    handler(req, res);
+  });
   h1.keepAliveTimeout = 5_000;
   // Node enforces headersTimeout/requestTimeout and tracks idle connections
   // only once a server has emitted "listening"; this one never listens
@@ -62,7 +89,6 @@ export function createOnePortServer(handler: Handler, options: OnePortOptions): 
   });
   // An HTTP/2 session idle past the request bound is closed.
   h2.setTimeout(options.requestTimeoutMs);
-  const streamsPerClient = new PerKeyCounter();
   // Before the compatibility layer's own listener, which makes the request.
   h2.prependListener("stream", (stream) => {
     const peer = stream.session?.socket?.remoteAddress;
@@ -90,6 +116,7 @@ export function createOnePortServer(handler: Handler, options: OnePortOptions): 
     const peer = socket.remoteAddress;
     // Undefined for trusted proxies: their clients are told apart later, per request.
     const key = peer !== undefined && !options.isTrustedProxy(peer) ? clientKey(peer) : undefined;
+    if (key !== undefined) clientOf.set(socket, key);
     if (key !== undefined && options.maxConnectionsPerClient > 0) {
       if (!connectionsPerClient.take(key, options.maxConnectionsPerClient)) {
         socket.destroy();
