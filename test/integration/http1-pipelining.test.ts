@@ -51,7 +51,7 @@ describe("requests pipelined on one HTTP/1.1 connection", () => {
     const url = new URL(env.url);
     const socket = net.connect(Number(url.port), url.hostname);
     const request = `GET /healthz HTTP/1.1\r\nHost: ${url.host}\r\n\r\n`;
-    socket.write(request.repeat(PIPELINED_PER_CONNECTION - 1) + `GET /healthz HTTP/1.1\r\nHost: ${url.host}\r\nConnection: close\r\n\r\n`);
+    socket.write(`${request.repeat(PIPELINED_PER_CONNECTION - 1)}GET /healthz HTTP/1.1\r\nHost: ${url.host}\r\nConnection: close\r\n\r\n`);
     let received = "";
     socket.on("data", (chunk) => {
       received += chunk.toString("latin1");
