@@ -186,6 +186,29 @@ export function connectAnswersReadable(res: NodeResponse, grpc: boolean): void {
   if (grpc) grpcUnreadableIsInvalid(res);
 }
 
+/**
+ * The longest grpc-message sent, percent-encoded. A message may quote what
+ * the caller sent (an unknown name, a JSON key); encoded whole it can pass
+ * the 64 KB HTTP/2 allows a header, and the stream is then reset where the
+ * caller should have had its status.
+ */
+const MAX_GRPC_MESSAGE = 1_024;
+
+const ELLIPSIS = encodeURIComponent("…");
+
+/**
+ * `encoded` (percent-encoded UTF-8) cut to at most `max` characters and
+ * marked as cut: never inside a %XX escape, nor between the bytes of one
+ * character (a continuation byte is %80 to %BF), so it still decodes.
+ */
+export function cutEncoded(encoded: string, max: number): string {
+  let end = max - ELLIPSIS.length;
+  const lastEscape = encoded.lastIndexOf("%", end - 1);
+  if (lastEscape >= 0 && lastEscape > end - 3) end = lastEscape;
+  while (end >= 3 && /^%[89ab]/i.test(encoded.slice(end, end + 2))) end -= 3;
+  return `${encoded.slice(0, end)}${ELLIPSIS}`;
+}
+
 const UNREADABLE = /^(parse binary:|decompression failed)/;
 const INVALID = ERROR_MAP.invalid_argument;
 
@@ -199,11 +222,14 @@ function unreadable(code: string, message: string): Failure | undefined {
 function grpcUnreadableIsInvalid(res: NodeResponse): void {
   const r = res as import("node:http").ServerResponse;
   const rewrite = (headers: Record<string, unknown> | undefined) => {
-    const f = headers && unreadable(String(headers["grpc-status"]), decodedOrEmpty(headers["grpc-message"]));
+    if (!headers) return;
+    const f = unreadable(String(headers["grpc-status"]), decodedOrEmpty(headers["grpc-message"]));
     if (f) {
       headers["grpc-status"] = String(INVALID.code);
       headers["grpc-message"] = encodeURIComponent(f.message);
     }
+    const message = headers["grpc-message"];
+    if (typeof message === "string" && message.length > MAX_GRPC_MESSAGE) headers["grpc-message"] = cutEncoded(message, MAX_GRPC_MESSAGE);
   };
   const writeHead = r.writeHead.bind(r) as (...a: unknown[]) => unknown;
   r.writeHead = ((...args: unknown[]) => {

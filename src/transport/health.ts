@@ -128,7 +128,7 @@ export function healthServiceImpl(
   const statusOf = (ready: boolean) => (ready ? Status.SERVING : Status.NOT_SERVING);
   return {
     async check(req: HealthCheckRequest) {
-      if (!known.has(req.service)) throw new ConnectError(`unknown service ${JSON.stringify(req.service)}`, Code.NotFound);
+      if (!known.has(req.service)) throw new ConnectError(`unknown service ${JSON.stringify(req.service.slice(0, 200))}`, Code.NotFound);
       return response(statusOf(await readiness.check()));
     },
     async list() {

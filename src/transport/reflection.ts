@@ -98,12 +98,32 @@ export class DescriptorIndex {
   }
 }
 
+/** The longest name (file, symbol, type, host) a reflection request is answered for. */
+const MAX_NAME = 1_024;
+
+/** The caller's strings in a reflection request. */
+function namesOf(req: ServerReflectionRequest): string[] {
+  const m = req.messageRequest;
+  const names = [req.host];
+  if (m.case === "fileByFilename" || m.case === "fileContainingSymbol" || m.case === "allExtensionNumbersOfType") names.push(m.value);
+  if (m.case === "fileContainingExtension") names.push(m.value.containingType);
+  return names;
+}
+
 /**
  * Answers one reflection request. `sent` holds the files already sent on this
  * stream: as gRPC's own servers do, a file's imports are sent with it only
  * once per stream, the requested file always.
  */
 export function answerReflection(index: DescriptorIndex, req: ServerReflectionRequest, sent: Set<string>): ServerReflectionResponse {
+  if (namesOf(req).some((name) => name.length > MAX_NAME)) {
+    // No file, symbol or type is that long. Echoed (the request, and the name
+    // quoted in the message) it would cost the server many times what it
+    // cost the caller, who needs no credentials for this service.
+    return create(ServerReflectionResponseSchema, {
+      messageResponse: { case: "errorResponse", value: { errorCode: INVALID_ARGUMENT, errorMessage: `a name over ${MAX_NAME} characters` } },
+    });
+  }
   const base = { validHost: req.host, originalRequest: req };
   const fail = (code: number, message: string) =>
     create(ServerReflectionResponseSchema, { ...base, messageResponse: { case: "errorResponse", value: { errorCode: code, errorMessage: message } } });

@@ -63,6 +63,16 @@ describe("grpc.health.v1.Health over @grpc/grpc-js", () => {
     await expect(check("otp.v1.NoSuchService")).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
   });
 
+  it("answers NOT_FOUND for a service name of 10,000 control characters too: its status arrives, the message cut short", async () => {
+    // Quoted and percent-encoded whole, the name made an 80 KB grpc-message trailer, past what HTTP/2 sends: the stream was reset instead.
+    const err = (await check("\x01".repeat(10_000)).then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as grpc.ServiceError | undefined;
+    expect(err?.code, String(err)).toBe(grpc.status.NOT_FOUND);
+    expect(err!.details.length).toBeLessThan(2_000);
+  });
+
   it("turns NOT_SERVING while the database is unreachable, Watch streaming each change, and SERVING again once it is back", async () => {
     const w = watch(health, "otp.v1.OtpService");
     await w.until(() => w.seen.length === 1, "the first status");

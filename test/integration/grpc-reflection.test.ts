@@ -2,7 +2,7 @@
 // lists the services and methods and calls RPCs with nothing but what the
 // server describes (over v1, and over v1alpha as older tools speak it); a
 // raw @grpc/grpc-js stream checks the answers' descriptors themselves.
-import { create, fromBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -10,6 +10,7 @@ import {
   ServerReflection,
   ServerReflectionRequestSchema,
   type ServerReflectionResponse,
+  ServerReflectionResponseSchema,
 } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { startTestEnv, type TestEnv } from "../support/app.js";
 import { bufCurl } from "../support/buf-curl.js";
@@ -113,6 +114,24 @@ describe("ServerReflectionInfo over @grpc/grpc-js", () => {
     expect(filesOf(byName!).map((f) => f.name)).toEqual(["google/api/annotations.proto"]);
     expect(missing!.messageResponse.case).toBe("errorResponse");
     expect(missing!.messageResponse.value).toMatchObject({ errorCode: grpc.status.NOT_FOUND });
+  });
+
+  it("answers a name longer than any the schema has with a short INVALID_ARGUMENT, not an echo many times its size", async () => {
+    const long = "\x01".repeat(30_000);
+    const answers = await reflect([
+      { messageRequest: { case: "fileContainingSymbol", value: long } },
+      { messageRequest: { case: "fileByFilename", value: long } },
+      { messageRequest: { case: "allExtensionNumbersOfType", value: long } },
+      { messageRequest: { case: "fileContainingExtension", value: { containingType: long, extensionNumber: 1 } } },
+      { host: long, messageRequest: { case: "listServices", value: "" } },
+    ]);
+    expect(answers).toHaveLength(5);
+    for (const a of answers) {
+      expect(a.messageResponse.case).toBe("errorResponse");
+      expect(a.messageResponse.value).toMatchObject({ errorCode: grpc.status.INVALID_ARGUMENT });
+      // Was: the request echoed (30 KB) and the name quoted again in the message (JSON-escaped, 180 KB).
+      expect(toBinary(ServerReflectionResponseSchema, a).length).toBeLessThan(2_000);
+    }
   });
 
   it("knows the extensions the schema declares (google.api.http on MethodOptions)", async () => {
