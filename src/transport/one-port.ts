@@ -57,8 +57,14 @@ export interface OnePortServer {
 }
 
 export function createOnePortServer(handler: Handler, options: OnePortOptions): OnePortServer {
-  /** Streams, and HTTP/1.1 requests in progress, per client. */
+  /** HTTP/2 streams open per client. */
   const streamsPerClient = new PerKeyCounter();
+  /**
+   * HTTP/1.1 requests in progress per client, held to the same cap as its
+   * streams but counted apart: a client whose streams are all taken (say,
+   * left half-open) still gets answers over a new HTTP/1.1 connection.
+   */
+  const requestsPerClient = new PerKeyCounter();
   /** Each connection's client key (none for trusted proxies), found once when it opened. */
   const clientOf = new WeakMap<net.Socket, string>();
   const inProgress = new WeakMap<net.Socket, number>();
@@ -67,11 +73,11 @@ export function createOnePortServer(handler: Handler, options: OnePortOptions): 
     const onConnection = (inProgress.get(socket) ?? 0) + 1;
     if (onConnection > PIPELINED_PER_CONNECTION) return void socket.destroy();
     const key = options.maxStreamsPerClient > 0 ? clientOf.get(socket) : undefined;
-    if (key !== undefined && !streamsPerClient.take(key, options.maxStreamsPerClient)) return void socket.destroy();
+    if (key !== undefined && !requestsPerClient.take(key, options.maxStreamsPerClient)) return void socket.destroy();
     inProgress.set(socket, onConnection);
     res.once("close", () => {
       inProgress.set(socket, (inProgress.get(socket) ?? 1) - 1);
-      if (key !== undefined) streamsPerClient.give(key);
+      if (key !== undefined) requestsPerClient.give(key);
     });
     handler(req, res);
   });

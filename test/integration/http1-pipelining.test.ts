@@ -3,9 +3,9 @@
 // soon as it is parsed, so without a bound one connection could hold any
 // number of requests in progress (each waiting, say, for the legacy routes'
 // response floor). The bound: PIPELINED_PER_CONNECTION in progress on one
-// connection, and a client's requests in progress count against its cap
-// of HTTP/2 streams (MAX_STREAMS_PER_CLIENT); past either the connection is
-// closed. Real Postgres.
+// connection, and as many in progress per client as it may have HTTP/2
+// streams (MAX_STREAMS_PER_CLIENT); past either the connection is closed.
+// Real Postgres.
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PIPELINED_PER_CONNECTION } from "../../src/transport/one-port.js";
