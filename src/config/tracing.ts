@@ -31,6 +31,8 @@ export function parseTracing(
   }
   const sampler = (optional("OTEL_TRACES_SAMPLER") ?? "parentbased_always_on").toLowerCase();
   if (!SAMPLERS.includes(sampler)) throw new ConfigError(`OTEL_TRACES_SAMPLER must be one of ${SAMPLERS.join(", ")}`);
+  // The traces-specific variable wins; errors name the one read.
+  const headersVariable = optional("OTEL_EXPORTER_OTLP_TRACES_HEADERS") !== undefined ? "OTEL_EXPORTER_OTLP_TRACES_HEADERS" : "OTEL_EXPORTER_OTLP_HEADERS";
   const rawArg = optional("OTEL_TRACES_SAMPLER_ARG");
   let samplerArg: number | undefined;
   if (rawArg !== undefined && sampler.endsWith("traceidratio")) {
@@ -42,10 +44,7 @@ export function parseTracing(
   return {
     endpoint,
     protocol,
-    headers:
-      optional("OTEL_EXPORTER_OTLP_TRACES_HEADERS") !== undefined
-        ? parsePairs("OTEL_EXPORTER_OTLP_TRACES_HEADERS", optional("OTEL_EXPORTER_OTLP_TRACES_HEADERS"))
-        : parsePairs("OTEL_EXPORTER_OTLP_HEADERS", optional("OTEL_EXPORTER_OTLP_HEADERS")),
+    headers: parsePairs(headersVariable, optional(headersVariable)),
     serviceName: optional("OTEL_SERVICE_NAME") ?? "otp-service",
     resourceAttributes: parsePairs("OTEL_RESOURCE_ATTRIBUTES", optional("OTEL_RESOURCE_ATTRIBUTES")),
     sampler,

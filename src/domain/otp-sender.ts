@@ -206,7 +206,10 @@ export class OtpSender {
         return { result: { sent: true, userId: outcome.userId, emailId: outcome.emailId, userCreated: outcome.userCreated }, queued: !sandbox };
       case "rate_limited": {
         const limit = limitName(outcome.limitKey);
-        if (limit === "ip") this.overLimit.setUntil(outcome.limitKey, this.clock.now() + outcome.retryAfterMs, this.clock.now() + outcome.retryAfterMs);
+        if (limit === "ip") {
+          const until = this.clock.now() + outcome.retryAfterMs;
+          this.overLimit.setUntil(outcome.limitKey, until, until);
+        }
         throw tooMany(outcome.retryAfterMs, limit);
       }
       case "user_not_found":

@@ -115,7 +115,7 @@ export class SmtpPool {
   close(): void {
     this.closed = true;
     for (const session of [...this.sessions]) session.close();
-    for (const waiter of this.waiting.splice(0)) waiter(undefined);
+    this.wakeAll();
   }
 
   private async acquire(): Promise<Session> {

@@ -179,7 +179,8 @@ export function jsonPath(request: DescMessage | undefined, path: string): string
  * That is the caller's bad input: before such an answer leaves, it is
  * rewritten as the table's invalid_argument row, in the protocol it was
  * written in — a Connect body (HTTP 500 → 400), gRPC headers or trailers,
- * or gRPC-Web's trailer frame. Every other answer passes as written.
+ * or gRPC-Web's trailer frame. Every other answer passes as written, but
+ * for a gRPC status message too long to send, which is cut.
  */
 export function connectAnswersReadable(res: NodeResponse, grpc: boolean): void {
   connectUnreadableIsInvalid(res);
@@ -218,7 +219,11 @@ function unreadable(code: string, message: string): Failure | undefined {
   return UNREADABLE.test(message) ? failure("invalid_argument", `The request message cannot be read (${message})`) : undefined;
 }
 
-/** gRPC's status is in headers (trailers-only), HTTP/2 trailers, or gRPC-Web's trailer frame (flag 0x80) at the end of the body. */
+/**
+ * gRPC's status is in headers (trailers-only), HTTP/2 trailers, or gRPC-Web's
+ * trailer frame (flag 0x80) at the end of the body. In headers and trailers a
+ * grpc-message too long to send is cut here too (MAX_GRPC_MESSAGE).
+ */
 function grpcUnreadableIsInvalid(res: NodeResponse): void {
   const r = res as import("node:http").ServerResponse;
   const rewrite = (headers: Record<string, unknown> | undefined) => {

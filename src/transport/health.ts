@@ -122,8 +122,8 @@ export function healthServiceImpl(
   limits: { readonly perClient: number; readonly inAll: number } = { perClient: WATCHES_PER_CLIENT, inAll: WATCHES_IN_ALL },
 ): ServiceImpl<typeof Health> {
   const known = new Set(["", ...serviceNames]);
-  const watches = new PerKeyCounter();
-  const ALL = "";
+  const watchesPerClient = new PerKeyCounter();
+  let watching = 0;
   const response = (status: Status): HealthCheckResponse => create(HealthCheckResponseSchema, { status });
   const statusOf = (ready: boolean) => (ready ? Status.SERVING : Status.NOT_SERVING);
   return {
@@ -137,17 +137,15 @@ export function healthServiceImpl(
     },
     async *watch(req: HealthCheckRequest, ctx: HandlerContext) {
       const ip = ctx.values.get(callInfoKey).clientIp;
-      const key = ip === undefined ? undefined : `c${clientKey(ip)}`;
-      if (!watches.take(ALL, limits.inAll)) throw tooManyWatches("the server");
-      if (key !== undefined && !watches.take(key, limits.perClient)) {
-        watches.give(ALL);
-        throw tooManyWatches("this client");
-      }
+      const key = ip === undefined ? undefined : clientKey(ip);
+      if (watching >= limits.inAll) throw tooManyWatches("the server");
+      if (key !== undefined && !watchesPerClient.take(key, limits.perClient)) throw tooManyWatches("this client");
+      watching++;
       try {
         yield* watchOf(req, ctx);
       } finally {
-        watches.give(ALL);
-        if (key !== undefined) watches.give(key);
+        watching--;
+        if (key !== undefined) watchesPerClient.give(key);
       }
     },
   };
