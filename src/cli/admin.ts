@@ -46,7 +46,8 @@ const HELP = `usage: npm run admin -- <command> [options] [--json]
 
 branding: --sender-name --sender-address --reply-to --logo-url --accent-color --support-url --locale
 environment: OTP_URL (default http://127.0.0.1:8080), ADMIN_TOKEN (embedded mode: read from
-DATA_DIR/dev-credentials.json, DATA_DIR default .data)`;
+DATA_DIR/dev-credentials.json, DATA_DIR default .data), OTP_ALLOW_HTTP=1 (plain http:// to a
+host other than loopback; the token then crosses the network in clear)`;
 
 const OPTIONS = {
   name: { type: "string" },

@@ -3,6 +3,8 @@
 // 2 usage, 3 denied, 4 not found, 5 unavailable); plus one run as a real
 // child process through `npx tsx`. Real Postgres, real SMTP.
 import { execFile } from "node:child_process";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -335,6 +337,34 @@ describe("exit codes", () => {
         "error: cannot reach otp-service at http://127.0.0.1:8080 (ECONNREFUSED): is it running? OTP_URL is not set, so the default was tried: set OTP_URL to where the service listens",
       );
     }
+  });
+
+  it("2, sending nothing, for plain http:// to a host that is not loopback; OTP_ALLOW_HTTP=1 allows it", async () => {
+    // 0.0.0.0 reaches this machine but is not a loopback name: it stands for
+    // any remote host here, where a test may only talk to loopback.
+    const seen: (string | undefined)[] = [];
+    const listener = http.createServer((req, res) => {
+      seen.push(req.headers.authorization);
+      res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => listener.listen(0, "0.0.0.0", resolve));
+    const { port } = listener.address() as AddressInfo;
+    try {
+      const refused = await cli(["project", "list"], { OTP_URL: `http://0.0.0.0:${port}` });
+      expect(refused.code).toBe(2);
+      expect(refused.err).toContain("OTP_URL is plain http:// to 0.0.0.0, which is not this machine");
+      expect(refused.err).toContain("OTP_ALLOW_HTTP=1");
+      expect(seen).toEqual([]);
+
+      const allowed = await cli(["project", "list"], { OTP_URL: `http://0.0.0.0:${port}`, OTP_ALLOW_HTTP: "1" });
+      expect(allowed.code).not.toBe(0);
+      expect(seen).toEqual([`Bearer ${TOKEN}`]);
+    } finally {
+      await new Promise((resolve) => listener.close(resolve));
+    }
+    // Loopback names need no opt-in.
+    const local = await cli(["project", "list"], { OTP_URL: env.url.replace("127.0.0.1", "localhost") });
+    expect(local.code, local.err).toBe(0);
   });
 
   it("2 for an OTP_URL that is not an http(s) URL", async () => {
