@@ -1,6 +1,7 @@
 // Which rate limits a send is charged against. Each limit is a GCRA bucket
 // stored as one row per key; the store charges them all or none, atomically.
 import { clientKey } from "./client-key.js";
+import { mailboxOf } from "./mailbox.js";
 import type { Secrets } from "./secrets.js";
 
 /** A GCRA limit: `burst` requests at once, then one more every `periodMs`. */
@@ -21,15 +22,16 @@ export interface SendLimits {
   readonly tenant: RateLimit;
   /** How many rows the tenant limit is split over (see tenantShard). */
   readonly tenantShards: number;
-  /** The daily cap per tenant+address. */
+  /** The daily cap per tenant+mailbox. */
   readonly emailDaily: RateLimit;
 }
 
 /**
- * Per tenant+address (a short-term limit and a daily cap), per tenant+client
- * network (when a client is known; see clientKey) and per tenant.
+ * Per tenant+mailbox (a short-term limit and a daily cap; see mailboxOf),
+ * per tenant+client network (when a client is known; see clientKey) and per
+ * tenant.
  * Addresses and IPs enter keys only as keyed hashes. Every charge depends
- * only on the address as written, never on whether it exists, so a legacy
+ * only on the address given, never on whether it exists, so a legacy
  * caller is limited alike for a customer and a stranger.
  *
  * The tenant limit is the one every send of a tenant is charged against, so
@@ -48,7 +50,8 @@ export function chargesForSend(
   /** ipLimitKey(secrets, tenantId, ip), when the caller has it already. */
   ipKey: string | undefined = ip === undefined ? undefined : ipLimitKey(secrets, tenantId, ip),
 ): LimitCharge[] {
-  const addressKey = secrets.limitKey(address);
+  // Every spelling of one mailbox (a+1@, a+2@) spends the same budget.
+  const addressKey = secrets.limitKey(mailboxOf(address));
   const charges: LimitCharge[] = [
     tenantCharge(tenantId, limits.tenant, limits.tenantShards, addressKey),
     { key: `e:${tenantId}:${addressKey}`, ...limits.email },

@@ -221,3 +221,31 @@ describe("legacy sendOtp does not reveal whether an email is a customer", () => 
     expect(mailsTo(unknown)).toEqual([]);
   });
 });
+
+describe("one mailbox under many spellings spends one budget", () => {
+  it("name+1@ … name+4@ and Gmail's dotted and googlemail spellings: 3 codes, then 429, whichever spelling", async () => {
+    const name = `bomb${randomUUID().slice(0, 8)}`;
+    const spellings = [`${name}+1@example.com`, `${name}+2@example.com`, `${name.toUpperCase()}+3@Example.com`, `${name}+4@example.com`];
+    const answers: Answer[] = [];
+    for (const [i, email] of spellings.entries()) {
+      answers.push(
+        await fetch(`${urls[i % 2]}/v1/otps/email/login_or_create`, {
+          method: "POST",
+          headers: { authorization: env.project.authorization, "content-type": "application/json" },
+          body: JSON.stringify({ email }),
+        }).then(answer),
+      );
+    }
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 429]);
+    expect(JSON.parse(answers[3]!.text)).toMatchObject({ status_code: 429, error_type: "too_many_requests" });
+    for (const email of spellings.slice(0, 3)) await waitForMailsTo(email.toLowerCase(), 1);
+    expect(mailsTo(spellings[3]!)).toEqual([]);
+
+    // The legacy route spends the same kind of budget by mailbox: Gmail's spellings are one.
+    const gmail = `${name}.x`;
+    const legacySpellings = [`${gmail}@gmail.com`, `${gmail.replace(".", "")}@gmail.com`, `${gmail}+a@googlemail.com`, `${gmail.replace(".", "..")}+b@gmail.com`];
+    const legacyAnswers = [];
+    for (const email of legacySpellings) legacyAnswers.push(await legacy(env.url, email));
+    expect(legacyAnswers.map((a) => a.status)).toEqual([200, 200, 200, 429]);
+  });
+});

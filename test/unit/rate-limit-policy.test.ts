@@ -32,6 +32,14 @@ describe("chargesForSend", () => {
     expect(ipKey("203.0.113.9")).not.toBe(ipKey("203.0.113.10"));
   });
 
+  it("charges every spelling of one mailbox to the same address keys and shard, and other mailboxes apart", () => {
+    const keys = (email: string) => chargesForSend(limits, secrets, "42", email, undefined).map((c) => c.key);
+    expect(keys("jane+1@example.com")).toEqual(keys("jane@example.com"));
+    expect(keys("ja.ne+x@googlemail.com")).toEqual(keys("jane@gmail.com"));
+    expect(keys("john@example.com")[1]).not.toBe(keys("jane@example.com")[1]);
+    expect(keys("ja.ne@example.com")[1]).not.toBe(keys("jane@example.com")[1]);
+  });
+
   it("leaves the IP out when it is not known", () => {
     expect(chargesForSend(limits, secrets, "42", "jane@example.com", undefined)).toHaveLength(3);
   });
