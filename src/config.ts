@@ -131,6 +131,8 @@ export function loadConfig(env: Env = process.env): Config {
     },
     // 100 failed checks at once, then one more every 36 s: 100 an hour.
     guessLimit: limit("GUESS_LIMIT_CLIENT", 100, 36_000),
+    // 60 lookups of tenants not remembered at once, then ten a second.
+    lookupLimit: limit("LOOKUP_LIMIT_CLIENT", 60, 100),
     projectAuth: {
       failuresPerClient: limit("AUTH_FAILURE_LIMIT_CLIENT", 10, 6_000),
       failuresPerProject: limit("AUTH_FAILURE_LIMIT_PROJECT", 30, 2_000),

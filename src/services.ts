@@ -9,6 +9,8 @@ import { OtpService, SessionService } from "../gen/otp/v1/otp_service_pb.js";
 import type { Config } from "./config.js";
 import { Admin } from "./domain/admin.js";
 import { BusinessDirectory } from "./domain/business-directory.js";
+import { LookupBudget } from "./domain/lookup-budget.js";
+import { ProjectDirectory } from "./domain/project-directory.js";
 import { EmailOtp } from "./domain/email-otp.js";
 import { systemClock } from "./domain/clock.js";
 import { OtpSender } from "./domain/otp-sender.js";
@@ -60,13 +62,23 @@ export async function createServices(
   const tenants = new PgTenantStore(db);
   const adminStore = new PgAdminStore(db);
   const templates = new TemplateDirectory(adminStore, systemClock);
-  const businesses = new BusinessDirectory(tenants, systemClock);
+  // One budget for every public route that names a tenant not remembered.
+  const lookups = new LookupBudget(systemClock, config.lookupLimit);
+  const businesses = new BusinessDirectory(tenants, systemClock, { budget: lookups });
+  const publicProjects = new ProjectDirectory(tenants, systemClock, { budget: lookups });
   const projects = new ProjectAuthenticator(tenants, systemClock, { ...DEFAULT_PROJECT_AUTH, ...config.projectAuth });
-  const keys = new TenantKeys(new PgKeyStore(db), tenants, secrets, systemClock, {
-    // A retired key stays published as long as a token it signed may live.
-    retentionMinutes: Math.max(24 * 60, config.legacyTokenTtlMinutes),
-    cacheTtlMs: 60_000,
-  });
+  const keys = new TenantKeys(
+    new PgKeyStore(db),
+    tenants,
+    secrets,
+    systemClock,
+    {
+      // A retired key stays published as long as a token it signed may live.
+      retentionMinutes: Math.max(24 * 60, config.legacyTokenTtlMinutes),
+      cacheTtlMs: 60_000,
+    },
+    { projects: publicProjects, businesses },
+  );
   const sender = new OtpSender(new PgOtpStore(db), secrets, config.limits, config.mailFrom.split("@")[1]!, handoff, {
     codeTtlMinutes: config.legacyCodeTtlMinutes,
     minResponseMs: config.legacyMinResponseMs,
@@ -82,8 +94,17 @@ export async function createServices(
     services: [
       registration(OtpService, otpServiceImpl(deps)),
       registration(SessionService, sessionServiceImpl(deps)),
-      registration(AdminService, adminServiceImpl({ admin: new Admin(adminStore, systemClock, { templates, businesses, projects }), keys })),
+      registration(AdminService, adminServiceImpl({ admin: new Admin(adminStore, systemClock, { templates, businesses, projects: bothProjectCaches(projects, publicProjects) }), keys })),
     ],
     interceptors: [...outer, ...otpInterceptors(logger, projects, adminToken)],
+  };
+}
+
+/** The admin API's project changes reach both caches that hold projects. */
+function bothProjectCaches(...caches: { forget(projectId: string): void }[]): { forget(projectId: string): void } {
+  return {
+    forget: (projectId) => {
+      for (const cache of caches) cache.forget(projectId);
+    },
   };
 }

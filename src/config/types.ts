@@ -63,6 +63,12 @@ export interface Config {
    * that checks a code. Charged in Postgres, so it holds across instances.
    */
   readonly guessLimit: RateLimit;
+  /**
+   * Lookups of tenants not remembered (a made-up business number or project
+   * id on a public route) per client network; per instance, in memory: it
+   * guards this instance's database connections.
+   */
+  readonly lookupLimit: RateLimit;
   /** Refusing wrong project secrets cheaply (kept per instance: it guards this instance's CPU). */
   readonly projectAuth: {
     /** Failed authentications per client network. */

@@ -1,40 +1,30 @@
-// Legacy businesses by number, remembered briefly so the hot path of a
-// legacy send stays one database round trip. Unknown numbers are remembered
-// for less time, so a newly added business is found soon.
+// Legacy businesses by number, for the legacy routes and a business's JWKS
+// (see RememberedTenants: remembered, and a miss charged to the asker).
 import type { Clock } from "./clock.js";
 import { invalidFields } from "./errors.js";
+import { type DirectoryOptions, RememberedTenants } from "./remembered-tenants.js";
 import type { Tenant, TenantStore } from "./tenants.js";
-import { TtlCache } from "./ttl-cache.js";
 
 export class BusinessDirectory {
-  private readonly cache: TtlCache<string, { tenant: Tenant | undefined }>;
+  private readonly remembered: RememberedTenants;
 
-  constructor(
-    private readonly store: TenantStore,
-    clock: Clock,
-    private readonly ttlMs = 30_000,
-    private readonly missTtlMs = 2_000,
-    capacity = 10_000,
-  ) {
-    this.cache = new TtlCache(clock, capacity);
+  constructor(store: TenantStore, clock: Clock, options: DirectoryOptions = {}) {
+    this.remembered = new RememberedTenants(clock, (businessId) => store.business(businessId), options);
   }
 
   /** Forgets a business (it changed), so the next send reads it again. */
   forget(businessId: string): void {
-    this.cache.delete(businessId);
+    this.remembered.forget(businessId);
   }
 
-  async find(businessId: string): Promise<Tenant | undefined> {
-    const hit = this.cache.get(businessId);
-    if (hit) return hit.tenant;
-    const tenant = await this.store.business(businessId);
-    this.cache.set(businessId, { tenant }, tenant ? this.ttlMs : this.missTtlMs);
-    return tenant;
+  /** The business, if any; `client` (the asker's IP) pays for a database lookup. */
+  find(businessId: string, client?: string): Promise<Tenant | undefined> {
+    return this.remembered.find(businessId, client);
   }
 
   /** The business a legacy call names; an unknown one is the caller's bad business_id. */
-  async known(businessId: string): Promise<Tenant> {
-    const business = await this.find(businessId);
+  async known(businessId: string, client?: string): Promise<Tenant> {
+    const business = await this.find(businessId, client);
     if (!business) throw invalidFields([{ field: "business_id", description: "names no known business" }]);
     return business;
   }

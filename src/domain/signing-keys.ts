@@ -17,9 +17,11 @@ import {
   jwtVerify,
   SignJWT,
 } from "jose";
+import { BusinessDirectory } from "./business-directory.js";
 import type { Clock } from "./clock.js";
 import { DomainError } from "./errors.js";
 import { isProjectId } from "./ids.js";
+import { ProjectDirectory } from "./project-directory.js";
 import type { Secrets } from "./secrets.js";
 import type { Tenant, TenantStore } from "./tenants.js";
 
@@ -82,10 +84,17 @@ export interface TenantKeysOptions {
   readonly cacheTtlMs: number;
 }
 
+/** Where the public key sets find the tenant named (remembered, and a miss charged to the asker). */
+export interface PublicTenantLookups {
+  readonly projects: ProjectDirectory;
+  readonly businesses: BusinessDirectory;
+}
+
 export class TenantKeys {
   private readonly rings = new Map<string, Promise<KeyRing>>();
   /** When each tenant's keys were last re-read for an unknown kid. */
   private readonly rereadAt = new Map<string, number>();
+  private readonly lookups: PublicTenantLookups;
 
   constructor(
     private readonly store: KeyStore,
@@ -93,18 +102,25 @@ export class TenantKeys {
     private readonly secrets: Secrets,
     private readonly clock: Clock,
     private readonly options: TenantKeysOptions,
-  ) {}
-
-  /** A project's JSON Web Key Set, current key first; not_found for an unknown project. */
-  async projectJwks(projectId: string): Promise<readonly PublicJwk[]> {
-    const credentials = isProjectId(projectId) ? await this.tenants.projectCredentials(projectId) : undefined;
-    if (!credentials) throw new DomainError("not_found", "No project has that project_id.");
-    return (await this.ring(credentials.tenant)).published;
+    lookups?: PublicTenantLookups,
+  ) {
+    this.lookups = lookups ?? { projects: new ProjectDirectory(tenants, clock), businesses: new BusinessDirectory(tenants, clock) };
   }
 
-  /** A business's JSON Web Key Set, which verifies its legacy bearer tokens. */
-  async businessJwks(businessId: string): Promise<readonly PublicJwk[]> {
-    const business = await this.tenants.business(businessId);
+  /**
+   * A project's JSON Web Key Set, current key first; not_found for an
+   * unknown project. Anyone may ask: `client` (the asker's IP) pays for an
+   * id not remembered.
+   */
+  async projectJwks(projectId: string, client?: string): Promise<readonly PublicJwk[]> {
+    const project = await this.lookups.projects.find(projectId, client);
+    if (!project) throw new DomainError("not_found", "No project has that project_id.");
+    return (await this.ring(project)).published;
+  }
+
+  /** A business's JSON Web Key Set, which verifies its legacy bearer tokens; paid for like projectJwks. */
+  async businessJwks(businessId: string, client?: string): Promise<readonly PublicJwk[]> {
+    const business = await this.lookups.businesses.find(businessId, client);
     if (!business) {
       throw new DomainError("not_found", "business_id names no known business", {
         violations: [{ field: "business_id", description: "names no known business" }],

@@ -3,6 +3,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { FakeClock } from "../support/fake-clock.js";
 import { BusinessDirectory } from "../../src/domain/business-directory.js";
 import { DomainError } from "../../src/domain/errors.js";
+import { LookupBudget } from "../../src/domain/lookup-budget.js";
 import type { ProjectCredentials, Tenant, TenantStore } from "../../src/domain/tenants.js";
 
 class MemoryTenantStore implements TenantStore {
@@ -41,7 +42,7 @@ beforeEach(() => {
   store = new MemoryTenantStore();
   store.businesses.set("42", business("42", "Harbour Yoga"));
   clock = new FakeClock();
-  directory = new BusinessDirectory(store, clock, TTL, MISS_TTL);
+  directory = new BusinessDirectory(store, clock, { ttlMs: TTL, missTtlMs: MISS_TTL });
 });
 
 describe("BusinessDirectory.find", () => {
@@ -122,7 +123,7 @@ describe("BusinessDirectory.find", () => {
 
   it("stays within its capacity, dropping the oldest entry", async () => {
     for (const id of ["1", "2", "3"]) store.businesses.set(id, business(id, `B${id}`));
-    const small = new BusinessDirectory(store, clock, TTL, MISS_TTL, 2);
+    const small = new BusinessDirectory(store, clock, { ttlMs: TTL, missTtlMs: MISS_TTL, capacity: 2 });
     await small.find("1");
     await small.find("2");
     await small.find("3"); // evicts "1"
@@ -137,7 +138,7 @@ describe("BusinessDirectory.find", () => {
 
 describe("BusinessDirectory eviction", () => {
   it("refreshing an expired entry does not evict a live one", async () => {
-    const small = new BusinessDirectory(store, clock, 30_000, 2_000, 2);
+    const small = new BusinessDirectory(store, clock, { capacity: 2 });
     store.businesses.set("B", business("B", "Bakery"));
     await small.find("B");
     await small.find("A"); // a miss, remembered for 2 s
@@ -158,5 +159,34 @@ describe("BusinessDirectory.known", () => {
     expect(err).toBeInstanceOf(DomainError);
     expect((err as DomainError).reason).toBe("invalid_argument");
     expect((err as DomainError).details.violations).toEqual([{ field: "business_id", description: "names no known business" }]);
+  });
+});
+
+describe("the lookup budget", () => {
+  const limit = { burst: 3, periodMs: 1_000 };
+
+  it("charges a client for each name not remembered, and refuses past its budget without asking the store", async () => {
+    const budgeted = new BusinessDirectory(store, clock, { budget: new LookupBudget(clock, limit) });
+    for (const id of ["1", "2", "3"]) await expect(budgeted.find(id, "198.51.100.7")).resolves.toBeUndefined();
+    const refused = await budgeted.find("4", "198.51.100.7").catch((err: DomainError) => err);
+    expect(refused).toBeInstanceOf(DomainError);
+    expect(refused).toMatchObject({ reason: "rate_limited", details: { retryAfterMs: 1_000, limit: "lookup" } });
+    expect(store.calls).toEqual(["1", "2", "3"]);
+
+    // A remembered name is free, a miss included; another client has its own budget.
+    await expect(budgeted.find("1", "198.51.100.7")).resolves.toBeUndefined();
+    await expect(budgeted.find("4", "203.0.113.1")).resolves.toBeUndefined();
+    // One lookup refills per period.
+    clock.advance(1_000);
+    await expect(budgeted.find("5", "198.51.100.7")).resolves.toBeUndefined();
+    await expect(budgeted.find("6", "198.51.100.7")).rejects.toMatchObject({ reason: "rate_limited" });
+  });
+
+  it("counts an IPv6 /64 as one client, and callers with no address as one", async () => {
+    const budgeted = new BusinessDirectory(store, clock, { budget: new LookupBudget(clock, limit) });
+    for (const [i, ip] of ["2001:db8::1", "2001:db8::2", "2001:db8::3"].entries()) await budgeted.find(`v6-${i}`, ip);
+    await expect(budgeted.find("v6-x", "2001:db8::ffff")).rejects.toMatchObject({ reason: "rate_limited" });
+    for (const id of ["u1", "u2", "u3"]) await budgeted.find(id);
+    await expect(budgeted.find("u4")).rejects.toMatchObject({ reason: "rate_limited" });
   });
 });

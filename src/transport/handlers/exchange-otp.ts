@@ -8,7 +8,7 @@ import { browserClient } from "./request-client.js";
 
 export function exchangeOtp(deps: HandlerDeps): MethodImpl<typeof OtpService.method.exchangeOtp> {
   return async (req, ctx) => {
-    const business = await deps.businesses.known(req.businessId.toString());
+    const business = await deps.businesses.known(req.businessId.toString(), browserClient(ctx).ipAddress);
     const token = await deps.signIn.exchangeOtp(business, req.email, req.otp, browserClient(ctx));
     return { wasSuccessful: true, value: token, status: 200 };
   };

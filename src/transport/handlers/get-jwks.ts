@@ -4,7 +4,8 @@ import type { MethodImpl } from "@connectrpc/connect";
 import type { SessionService } from "../../../gen/otp/v1/otp_service_pb.js";
 import { requestIdOf } from "../context.js";
 import type { HandlerDeps } from "./deps.js";
+import { browserClient } from "./request-client.js";
 
 export function getJwks(deps: HandlerDeps): MethodImpl<typeof SessionService.method.getJwks> {
-  return async (req, ctx) => ({ keys: [...(await deps.keys.projectJwks(req.projectId))], requestId: requestIdOf(ctx.values), statusCode: 200 });
+  return async (req, ctx) => ({ keys: [...(await deps.keys.projectJwks(req.projectId, browserClient(ctx).ipAddress))], requestId: requestIdOf(ctx.values), statusCode: 200 });
 }

@@ -7,7 +7,7 @@ import { browserClient } from "./request-client.js";
 
 export function sendOtp(deps: HandlerDeps): MethodImpl<typeof OtpService.method.sendOtp> {
   return async (req, ctx) => {
-    const business = await deps.businesses.known(req.businessId.toString());
+    const business = await deps.businesses.known(req.businessId.toString(), browserClient(ctx).ipAddress);
     await deps.sender.sendLegacy(business, req.email, browserClient(ctx));
     return { wasSuccessful: true, status: 200 };
   };
