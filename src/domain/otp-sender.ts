@@ -5,7 +5,7 @@ import { randomUUID } from "node:crypto";
 import { type Clock, systemClock } from "./clock.js";
 import { DomainError } from "./errors.js";
 import { newId } from "./ids.js";
-import { chargesForSend, ipLimitKey, limitName, type LimitCharge, type SendLimits } from "./rate-limit-policy.js";
+import { chargesForSend, type ClientLimitKeys, clientLimitKeys, limitName, type LimitCharge, type SendLimits } from "./rate-limit-policy.js";
 import { ResponseFloor } from "./response-floor.js";
 import { noHandoff, type MailHandoff, type OutboxRow } from "./outbox.js";
 import { generateCode, type Secrets } from "./secrets.js";
@@ -141,13 +141,12 @@ export class OtpSender {
 
   async send(request: SendRequest): Promise<SendResult> {
     // Refused before anything about the address is looked at: the refusal says nothing about it.
-    const clientLimit = request.client.ipAddress === undefined ? undefined : ipLimitKey(this.secrets, request.tenant.id, request.client.ipAddress);
-    const until = clientLimit === undefined ? undefined : this.overLimit.get(clientLimit);
-    if (until !== undefined) throw tooMany(until - this.clock.now(), "ip");
+    const clientLimits = request.client.ipAddress === undefined ? undefined : clientLimitKeys(this.secrets, request.tenant.id, request.client.ipAddress);
+    if (clientLimits !== undefined) this.refuseIfKnownOver(clientLimits);
     const release = this.admission?.admit(request.ttlMinutes * 60_000);
     let queued = false;
     try {
-      const result = await this.sendAdmitted(request, clientLimit);
+      const result = await this.sendAdmitted(request, clientLimits);
       queued = result.queued;
       return result.result;
     } finally {
@@ -155,7 +154,15 @@ export class OtpSender {
     }
   }
 
-  private async sendAdmitted(request: SendRequest, clientLimit: string | undefined): Promise<{ result: SendResult; queued: boolean }> {
+  /** Refuses a client (or its IPv6 site) this instance saw refused, until its limit allows a send again. */
+  private refuseIfKnownOver(keys: ClientLimitKeys): void {
+    const until = this.overLimit.get(keys.ip);
+    if (until !== undefined) throw tooMany(until - this.clock.now(), "ip");
+    const siteUntil = keys.site === undefined ? undefined : this.overLimit.get(keys.site);
+    if (siteUntil !== undefined) throw tooMany(siteUntil - this.clock.now(), "ip_site");
+  }
+
+  private async sendAdmitted(request: SendRequest, clientLimits: ClientLimitKeys | undefined): Promise<{ result: SendResult; queued: boolean }> {
     const { tenant, client } = request;
     const address = normalizeAddress(request.email);
     // The sandbox: test projects may use SANDBOX_EMAIL, which always exists,
@@ -172,7 +179,7 @@ export class OtpSender {
       outcome = await this.store.send({
         tenantId: tenant.id,
         address,
-        limits: chargesForSend(this.limits, this.secrets, tenant.id, address, client.ipAddress, clientLimit),
+        limits: chargesForSend(this.limits, this.secrets, tenant.id, address, client.ipAddress, clientLimits),
         createStatus,
         newUserId: newId("user", tenant.live),
         newEmailId: newId("email", tenant.live),
@@ -206,7 +213,7 @@ export class OtpSender {
         return { result: { sent: true, userId: outcome.userId, emailId: outcome.emailId, userCreated: outcome.userCreated }, queued: !sandbox };
       case "rate_limited": {
         const limit = limitName(outcome.limitKey);
-        if (limit === "ip") {
+        if (limit === "ip" || limit === "ip_site") {
           const until = this.clock.now() + outcome.retryAfterMs;
           this.overLimit.setUntil(outcome.limitKey, until, until);
         }

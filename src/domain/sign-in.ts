@@ -9,7 +9,7 @@ import { newId } from "./ids.js";
 import type { Client } from "./otp-sender.js";
 import { normalizeAddress } from "./otp-sender.js";
 import { failureEffects, judgeAttempt, type AttemptLimits, type ClientMatch, type EmailState, type Verdict } from "./otp-verifier.js";
-import { guessCharge, type RateLimit } from "./rate-limit-policy.js";
+import { guessCharges, type LimitCharge, type RateLimit } from "./rate-limit-policy.js";
 import { ResponseFloor } from "./response-floor.js";
 import type { Secrets } from "./secrets.js";
 import { CommitThenFail, type AttemptTx, type EmailLookup, type Factor, type SessionRecord, type SignInStore, type UserRecord } from "./sign-in-records.js";
@@ -197,8 +197,8 @@ export class SignIn {
    * is checked.
    */
   private async budgeted<T>(guesser: Guesser, check: () => Promise<T>): Promise<T> {
-    const charge = guessCharge(this.policy.guessLimit, this.secrets, guesser.scope, guesser.ip);
-    const over = await this.store.chargeGuess(charge);
+    const charges = guessCharges(this.policy.guessLimit, this.secrets, guesser.scope, guesser.ip);
+    const over = await this.chargeAll(charges);
     if (over) {
       throw new DomainError("rate_limited", "Too many failed passcode checks from this client: wait before trying again.", {
         retryAfterMs: over.retryAfterMs,
@@ -209,11 +209,31 @@ export class SignIn {
     try {
       result = await check();
     } catch (err) {
-      if (err instanceof DomainError && err.reason === "unavailable") await this.store.refundGuess(charge).catch(() => {});
+      if (err instanceof DomainError && err.reason === "unavailable") await this.refundAll(charges).catch(() => {});
       throw err;
     }
-    await this.store.refundGuess(charge);
+    await this.refundAll(charges);
     return result;
+  }
+
+  /**
+   * Charges every row (the client's, then its IPv6 site's), or none: when
+   * one is over, those already charged are given back, and the answer is
+   * that row's wait. One round trip for an IPv4 client, which has one row.
+   */
+  private async chargeAll(charges: readonly LimitCharge[]): Promise<{ readonly retryAfterMs: number } | undefined> {
+    for (const [i, charge] of charges.entries()) {
+      const over = await this.store.chargeGuess(charge);
+      if (over) {
+        await this.refundAll(charges.slice(0, i));
+        return over;
+      }
+    }
+    return undefined;
+  }
+
+  private async refundAll(charges: readonly LimitCharge[]): Promise<void> {
+    for (const charge of charges) await this.store.refundGuess(charge);
   }
 
   private async judge(

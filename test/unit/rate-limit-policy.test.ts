@@ -1,7 +1,7 @@
 // Which limits a send is charged against, and how the tenant limit is split
 // over shards so a tenant's sends do not all wait on one row lock.
 import { describe, expect, it } from "vitest";
-import { chargesForSend, guessCharge, limitName, tenantCharge, tenantShardCount } from "../../src/domain/rate-limit-policy.js";
+import { chargesForSend, guessCharges, limitName, tenantCharge, tenantShardCount } from "../../src/domain/rate-limit-policy.js";
 import { Secrets } from "../../src/domain/secrets.js";
 
 const secrets = new Secrets({ id: 1, secret: "policy-pepper-0123456789abcdef0123456789" });
@@ -38,6 +38,17 @@ describe("chargesForSend", () => {
     expect(keys("ja.ne+x@googlemail.com")).toEqual(keys("jane@gmail.com"));
     expect(keys("john@example.com")[1]).not.toBe(keys("jane@example.com")[1]);
     expect(keys("ja.ne@example.com")[1]).not.toBe(keys("jane@example.com")[1]);
+  });
+
+  it("charges an IPv6 client's /48 too, with 16 clients' worth of the IP limit, shared by the site's /64s", () => {
+    const charges = chargesForSend(limits, secrets, "42", "jane@example.com", "2001:db8:1:2::1");
+    expect(charges.map((c) => limitName(c.key))).toEqual(["tenant", "email", "email_daily", "ip", "ip_site"]);
+    expect(charges[4]).toEqual({ key: expect.stringMatching(/^s:42:[\w-]{22}$/), burst: 480, periodMs: 125 });
+    const siteOf = (ip: string) => chargesForSend(limits, secrets, "42", "jane@example.com", ip)[4]?.key;
+    expect(siteOf("2001:db8:1:ffff::1")).toBe(charges[4]!.key);
+    expect(siteOf("2001:db8:2::1")).not.toBe(charges[4]!.key);
+    expect(siteOf("203.0.113.9")).toBeUndefined();
+    expect(JSON.stringify(charges)).not.toContain("2001");
   });
 
   it("leaves the IP out when it is not known", () => {
@@ -77,15 +88,26 @@ describe("tenantCharge", () => {
   });
 });
 
-describe("guessCharge", () => {
+describe("guessCharges", () => {
   const limit = { burst: 100, periodMs: 36_000 };
 
   it("is one row per scope and client network, whatever address is checked", () => {
-    const a = guessCharge(limit, secrets, "legacy", "2001:db8:1:2::1");
+    const [a] = guessCharges(limit, secrets, "legacy", "203.0.113.9");
+    expect(guessCharges(limit, secrets, "legacy", "203.0.113.9")).toHaveLength(1);
     expect(a).toEqual({ key: expect.stringMatching(/^g:legacy:[\w-]{22}$/), burst: 100, periodMs: 36_000 });
-    expect(guessCharge(limit, secrets, "legacy", "2001:db8:1:2::99").key).toBe(a.key);
-    expect(guessCharge(limit, secrets, "p7", "2001:db8:1:2::1").key).not.toBe(a.key);
-    expect(limitName(a.key)).toBe("guess");
-    expect(a.key).not.toContain("2001");
+    expect(guessCharges(limit, secrets, "p7", "203.0.113.9")[0]!.key).not.toBe(a!.key);
+    expect(limitName(a!.key)).toBe("guess");
+    expect(a!.key).not.toContain("203.0.113.9");
+  });
+
+  it("adds an IPv6 client's /48, with 16 clients' worth of the budget, shared by the site's /64s", () => {
+    const [client, site] = guessCharges(limit, secrets, "legacy", "2001:db8:1:2::1");
+    expect(site).toEqual({ key: expect.stringMatching(/^h:legacy:[\w-]{22}$/), burst: 1_600, periodMs: 2_250 });
+    expect(limitName(site!.key)).toBe("guess_site");
+    const other64 = guessCharges(limit, secrets, "legacy", "2001:db8:1:3::1");
+    expect(other64[0]!.key).not.toBe(client!.key);
+    expect(other64[1]!.key).toBe(site!.key);
+    expect(guessCharges(limit, secrets, "legacy", "2001:db8:2:2::1")[1]!.key).not.toBe(site!.key);
+    expect(JSON.stringify([client, site])).not.toContain("2001");
   });
 });
