@@ -5,10 +5,12 @@
 // message is given raw. Our messages are prebuilt (prebuilt-mime.ts), so
 // only the SMTP session is needed; that part stays nodemailer's (greeting,
 // EHLO, STARTTLS, AUTH, dot-stuffing, reply parsing), and this file only
-// decides which session a mail goes out on and how its bytes are grouped
-// into writes (coalesceWrites).
+// decides which session a mail goes out on, how its bytes are grouped into
+// writes (coalesceWrites), and when a mail is given up (its deadline:
+// mail-deadlines.ts).
 import net from "node:net";
 import SMTPConnection from "nodemailer/lib/smtp-connection/index.js";
+import { type Mail, MailDeadlines } from "./mail-deadlines.js";
 
 export interface SmtpPoolOptions {
   readonly host: string;
@@ -37,6 +39,8 @@ class Session {
 
   constructor(
     private readonly connection: SMTPConnection,
+    /** The TCP connection under it (under TLS too). */
+    private readonly socket: net.Socket,
     onGone: (session: Session) => void,
     /** Set on plain TCP sessions, whose writes are coalesced (coalesceWrites). */
     private readonly writes?: MailWrites,
@@ -56,7 +60,7 @@ class Session {
     connection.on("end", () => gone());
   }
 
-  send(envelope: Envelope, raw: Buffer): Promise<void> {
+  send(envelope: Envelope, raw: Buffer, mail: Mail): Promise<void> {
     this.writes?.expect(envelope);
     return new Promise((resolve, reject) => {
       let settled = false;
@@ -64,13 +68,30 @@ class Session {
         if (settled) return;
         settled = true;
         this.pending = undefined;
+        mail.giveUp = undefined;
         if (err) reject(err);
         else resolve();
       };
       this.pending = settle;
+      mail.giveUp = this.abandon;
       this.connection.send({ from: envelope.from, to: [...envelope.to] }, raw, (err) => settle(err));
     });
   }
+
+  /**
+   * The mail's deadline passed mid-send: it fails with `err`, and the
+   * connection is reset, not ended. An end would still send whatever of the
+   * mail is queued on the socket (its final dot, say), and leave the relay
+   * free to accept it after we gave up. A reset discards it. The session is
+   * then gone, like any whose mail failed.
+   */
+  private readonly abandon = (err: Error): void => {
+    this.pending?.(err);
+    if (this.socket.destroyed) return;
+    // Whatever the socket reports as it goes is of no interest now.
+    this.socket.on("error", () => {});
+    this.socket.resetAndDestroy();
+  };
 
   /** nodemailer ends the session with 'end' at once, which retires it. */
   close(): void {
@@ -92,6 +113,7 @@ export class SmtpPool {
    */
   private ceiling = Number.POSITIVE_INFINITY;
   private ceilingUntil = 0;
+  private readonly deadlines = new MailDeadlines();
 
   constructor(private readonly options: SmtpPoolOptions) {}
 
@@ -99,53 +121,76 @@ export class SmtpPool {
    * Sends one message on a free session, opening one when none is free and
    * the pool has room. A session whose mail failed is closed, as nodemailer's
    * pool does: after a failure its state is not worth trusting.
+   * `deadline` (Date.now() time): when the mail is given up, failing with
+   * ETIMEDOUT, whether it is waiting for a session or being sent.
    */
-  async send(envelope: Envelope, raw: Buffer): Promise<void> {
-    const session = await this.acquire();
+  async send(envelope: Envelope, raw: Buffer, deadline?: number): Promise<void> {
+    const mail = this.deadlines.start(deadline);
     try {
-      await session.send(envelope, raw);
-    } catch (err) {
-      session.close();
-      throw err;
+      const session = await this.acquire(mail);
+      try {
+        await session.send(envelope, raw, mail);
+      } catch (err) {
+        session.close();
+        throw err;
+      }
+      this.release(session);
+    } finally {
+      this.deadlines.end(mail);
     }
-    this.release(session);
   }
 
   /** Ends every session, a mail under way included (it fails), and refuses new mail. */
   close(): void {
     this.closed = true;
+    this.deadlines.close();
     for (const session of [...this.sessions]) session.close();
     this.wakeAll();
   }
 
-  private async acquire(): Promise<Session> {
+  private async acquire(mail: Mail): Promise<Session> {
     if (this.closed) throw Object.assign(new Error("the SMTP pool is closed"), { code: "ECONNECTION" });
+    mail.check();
     const free = this.idle.pop();
     if (free) return free;
     if (this.open < this.limit()) {
       this.open++;
-      try {
-        return await this.connect();
-      } catch (err) {
-        this.open--;
-        if (unreachable(err)) {
-          // Down, not capping us: every mail waiting tries (and fails) now,
-          // a pool's worth at a time, instead of one timeout after another
-          // while they all hold their delivery slots.
-          this.wakeAll();
-          throw err;
-        }
-        if (this.open > 0 && !this.closed) {
-          // Refused while other sessions are open: wait for one of those.
-          this.ceiling = this.open;
-          this.ceilingUntil = Date.now() + 60_000;
-          return this.nextFree();
-        }
-        this.handOn();
+      // A mail given up while its session opens leaves without it; the
+      // session, once open, goes to the next mail.
+      const session = await mail.until(this.opened(this.connect()), (orphan) => {
+        if (orphan) this.release(orphan);
+      });
+      return session ?? this.nextFree(mail);
+    }
+    return this.nextFree(mail);
+  }
+
+  /**
+   * The session being opened; undefined when the server refused it while
+   * others are open (wait for one of those). What a failure to open one
+   * means for the pool is settled here, whether or not its mail still waits.
+   */
+  private async opened(connecting: Promise<Session>): Promise<Session | undefined> {
+    try {
+      return await connecting;
+    } catch (err) {
+      this.open--;
+      if (unreachable(err)) {
+        // Down, not capping us: every mail waiting tries (and fails) now,
+        // a pool's worth at a time, instead of one timeout after another
+        // while they all hold their delivery slots.
+        this.wakeAll();
         throw err;
       }
+      if (this.open > 0 && !this.closed) {
+        // Refused while other sessions are open: wait for one of those.
+        this.ceiling = this.open;
+        this.ceilingUntil = Date.now() + 60_000;
+        return undefined;
+      }
+      this.handOn();
+      throw err;
     }
-    return this.nextFree();
   }
 
   private limit(): number {
@@ -153,10 +198,20 @@ export class SmtpPool {
     return Math.min(this.options.maxConnections, this.ceiling);
   }
 
-  private async nextFree(): Promise<Session> {
-    const session = await new Promise<Session | undefined>((resolve) => this.waiting.push(resolve));
+  private async nextFree(mail: Mail): Promise<Session> {
+    const session = await new Promise<Session | undefined>((resolve, reject) => {
+      this.waiting.push(resolve);
+      mail.giveUp = (err) => {
+        // Out of the queue, so the session or free slot it would have been
+        // handed goes to a mail still waiting.
+        const at = this.waiting.indexOf(resolve);
+        if (at >= 0) this.waiting.splice(at, 1);
+        reject(err);
+      };
+    });
+    mail.giveUp = undefined;
     // Woken with no session: a slot freed (open one) or the pool closed.
-    return session ?? this.acquire();
+    return session ?? this.acquire(mail);
   }
 
   private release(session: Session): void {
@@ -227,7 +282,7 @@ export class SmtpPool {
     // Over TLS the socket's bytes are the TLS layer's: writes are left as they are.
     // Installed once the session is ready: its EHLO reply says whether it pipelines.
     const writes = connection.secure ? undefined : coalesceWrites(socket, offersPipelining(connection));
-    const session = new Session(connection, (s) => this.retire(s), writes);
+    const session = new Session(connection, socket, (s) => this.retire(s), writes);
     this.sessions.add(session);
     return session;
   }

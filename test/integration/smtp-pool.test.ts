@@ -27,6 +27,8 @@ function pool(port: number, overrides: Partial<SmtpPoolOptions> = {}): SmtpPool 
 async function server(options: ConstructorParameters<typeof SMTPServer>[0] = {}) {
   const received: string[] = [];
   const sockets = new Set<net.Socket>();
+  /** Sessions whose client has gone. */
+  const closed = new Set<string>();
   let open = 0;
   let mostOpen = 0;
   const smtp = new SMTPServer({
@@ -37,8 +39,9 @@ async function server(options: ConstructorParameters<typeof SMTPServer>[0] = {})
       mostOpen = Math.max(mostOpen, ++open);
       callback();
     },
-    onClose() {
+    onClose(session) {
       open--;
+      closed.add(session.id);
     },
     onData(stream, session, callback) {
       stream.resume();
@@ -49,6 +52,9 @@ async function server(options: ConstructorParameters<typeof SMTPServer>[0] = {})
     },
     ...options,
   });
+  // A client that resets its session mid-mail (one given up at its
+  // deadline) is reported as an error; a relay goes on serving the others.
+  smtp.on("error", () => {});
   smtp.server.on("connection", (s: net.Socket) => {
     sockets.add(s);
     s.on("close", () => sockets.delete(s));
@@ -60,6 +66,7 @@ async function server(options: ConstructorParameters<typeof SMTPServer>[0] = {})
     port: (smtp.server.address() as AddressInfo).port,
     received,
     sockets,
+    closed,
     mostOpen: () => mostOpen,
   };
 }
@@ -302,5 +309,121 @@ describe("SmtpPool", () => {
     await expect(first).rejects.toThrow();
     await expect(waiting).rejects.toThrow(/closed/);
     await expect(p.send(envelope("c@example.com"), raw("c@example.com"))).rejects.toThrow(/closed/);
+  });
+});
+
+/** A mail's outcome, readable while it is still under way: undefined until it settles, then its error or "sent". */
+function outcomeOf(sending: Promise<void>): () => Error | "sent" | undefined {
+  let outcome: Error | "sent" | undefined;
+  sending.then(
+    () => (outcome = "sent"),
+    (err: Error) => (outcome = err),
+  );
+  return () => outcome;
+}
+
+/** The mail was given up at its deadline: the pool's own error, not a socket timeout or a refusal. */
+const givenUp = (outcome: Error | "sent" | undefined) =>
+  outcome instanceof Error && /deadline/.test(outcome.message) && (outcome as { code?: unknown }).code === "ETIMEDOUT";
+
+// Generous: each deadline below is half a second away, and nothing else ends
+// the mail sooner than 20 s (a socket or greeting timeout), so a mail that
+// has settled within this bound was given up by its deadline.
+const SETTLES = { timeout: 10_000 };
+
+describe("SmtpPool, each mail's deadline", () => {
+  it("gives up a mail the relay has not answered when its deadline passes: the session is reset before the relay answers, and the next mail goes out on a new one", async () => {
+    let answer: (() => void) | undefined;
+    let heldSession = "";
+    const s = await server({
+      onData(stream, session, callback) {
+        stream.resume();
+        stream.on("end", () => {
+          const to = session.envelope.rcptTo.map((r) => r.address).join(",");
+          if (heldSession !== "") {
+            s.received.push(to);
+            return callback();
+          }
+          // A slow relay: the reply comes when the test says. It accepts the
+          // mail then only if its client is still there.
+          heldSession = session.id;
+          answer = () => {
+            if (!s.closed.has(session.id)) s.received.push(to);
+            callback();
+          };
+        });
+      },
+    });
+    const p = pool(s.port, { maxConnections: 1, socketTimeoutMs: 20_000 });
+    const slow = outcomeOf(p.send(envelope("slow@example.com"), raw("slow@example.com"), Date.now() + 500));
+    await expect.poll(slow, SETTLES).toBeDefined();
+    expect(givenUp(slow())).toBe(true);
+    // Closed by the pool, not by the relay, which is still holding its reply.
+    await expect.poll(() => s.closed.has(heldSession), SETTLES).toBe(true);
+    answer!();
+    await p.send(envelope("next@example.com"), raw("next@example.com"));
+    expect(s.received).toEqual(["next@example.com"]);
+    expect(s.closed.size).toBe(1);
+  });
+
+  it("gives up a mail waiting for a session when its deadline passes, leaving the session and the mail on it alone", async () => {
+    let answer: (() => void) | undefined;
+    const s = await server({
+      onData(stream, session, callback) {
+        stream.resume();
+        stream.on("end", () => {
+          const to = session.envelope.rcptTo.map((r) => r.address).join(",");
+          const accept = () => {
+            s.received.push(to);
+            callback();
+          };
+          if (to === "first@example.com") answer = accept;
+          else accept();
+        });
+      },
+    });
+    const p = pool(s.port, { maxConnections: 1, socketTimeoutMs: 20_000 });
+    const first = outcomeOf(p.send(envelope("first@example.com"), raw("first@example.com")));
+    await expect.poll(() => answer, SETTLES).toBeDefined();
+    const queued = outcomeOf(p.send(envelope("queued@example.com"), raw("queued@example.com"), Date.now() + 500));
+    await expect.poll(queued, SETTLES).toBeDefined();
+    expect(givenUp(queued())).toBe(true);
+    expect(first()).toBeUndefined();
+    answer!();
+    await expect.poll(first, SETTLES).toBe("sent");
+    // The mail that left the queue took nothing with it: the one session serves the next mail.
+    await p.send(envelope("third@example.com"), raw("third@example.com"));
+    expect(s.received).toEqual(["first@example.com", "third@example.com"]);
+    expect(s.closed.size).toBe(0);
+    expect(s.mostOpen()).toBe(1);
+  });
+
+  it("gives up a mail whose session is still being opened when its deadline passes; the session, once open, serves the next mail", async () => {
+    let greet: (() => void) | undefined;
+    let connections = 0;
+    const s = await server({
+      // The relay is slow to greet its first client.
+      onConnect(_session, callback) {
+        if (++connections === 1) greet = () => callback();
+        else callback();
+      },
+    });
+    const p = pool(s.port, { maxConnections: 1, greetingTimeoutMs: 20_000, socketTimeoutMs: 20_000 });
+    const early = outcomeOf(p.send(envelope("early@example.com"), raw("early@example.com"), Date.now() + 500));
+    await expect.poll(early, SETTLES).toBeDefined();
+    expect(givenUp(early())).toBe(true);
+    greet!();
+    await p.send(envelope("later@example.com"), raw("later@example.com"));
+    expect(s.received).toEqual(["later@example.com"]);
+    expect(connections).toBe(1);
+  });
+
+  it("refuses a mail already past its deadline at once, opening nothing", async () => {
+    const s = await server();
+    const p = pool(s.port);
+    const late = outcomeOf(p.send(envelope("late@example.com"), raw("late@example.com"), Date.now() - 1));
+    await expect.poll(late, SETTLES).toBeDefined();
+    expect(givenUp(late())).toBe(true);
+    expect(s.mostOpen()).toBe(0);
   });
 });
