@@ -20,6 +20,12 @@ export interface OutgoingMail {
   readonly messageId: string;
   /** Only the dev mailbox may show it, in its log line. */
   readonly code: string;
+  /**
+   * When delivery must be over (Date.now() time): past it, SMTP gives the
+   * mail up and it fails with ETIMEDOUT. Undefined: no deadline beyond the
+   * SMTP pool's own timeouts.
+   */
+  readonly deadline?: number;
 }
 
 export interface Mailer {
@@ -69,7 +75,7 @@ export function createSmtpMailer(url: string, maxConnections: number): Mailer {
     async send(mail) {
       const options = message(mail);
       const raw = (await prebuilt.render({ options, code: mail.code }, new Date())) ?? (await compose(options));
-      await pool.send({ from: mail.from.address, to: [mail.to] }, raw);
+      await pool.send({ from: mail.from.address, to: [mail.to] }, raw, mail.deadline);
     },
     close() {
       pool.close();

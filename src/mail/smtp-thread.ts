@@ -32,7 +32,7 @@ port.on("message", (request: ThreadRequest) => {
   }
   for (const mail of request.mails) {
     const raw = Buffer.from(mail.raw.buffer, mail.raw.byteOffset, mail.raw.byteLength);
-    pool.send(mail.envelope, raw).then(
+    pool.send(mail.envelope, raw, mail.deadline).then(
       () => answer({ id: mail.id }),
       (err: unknown) => answer({ id: mail.id, error: failure(err) }),
     );

@@ -15,6 +15,8 @@ export interface MailRequest {
   readonly id: number;
   readonly envelope: Envelope;
   readonly raw: Uint8Array;
+  /** When the SMTP thread gives the mail up (Date.now() time, which both threads share); undefined: never. */
+  readonly deadline: number | undefined;
 }
 
 /** How one mail went: its failure, if it failed. */
@@ -51,8 +53,11 @@ export class ThreadedSmtpPool {
 
   constructor(private readonly options: SmtpPoolOptions) {}
 
-  /** Sends one message; `raw` is handed over to the SMTP thread and must not be used again. */
-  send(envelope: Envelope, raw: Uint8Array): Promise<void> {
+  /**
+   * Sends one message; `raw` is handed over to the SMTP thread and must not
+   * be used again. `deadline`: as SmtpPool.send's, kept by the SMTP thread.
+   */
+  send(envelope: Envelope, raw: Uint8Array, deadline?: number): Promise<void> {
     if (this.closed) return Promise.reject(Object.assign(new Error("the SMTP pool is closed"), { code: "ECONNECTION" }));
     const id = this.nextId++;
     // A buffer that is a slice of a larger one (Node's pool) is copied: transferring would take the rest away.
@@ -61,7 +66,7 @@ export class ThreadedSmtpPool {
       this.outgoing = { mails: [], buffers: [] };
       setImmediate(this.flush);
     }
-    this.outgoing.mails.push({ id, envelope, raw: own });
+    this.outgoing.mails.push({ id, envelope, raw: own, deadline });
     this.outgoing.buffers.push(own.buffer as ArrayBuffer);
     return new Promise<void>((resolve, reject) => this.pending.set(id, { resolve, reject }));
   }

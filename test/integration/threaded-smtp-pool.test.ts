@@ -1,9 +1,9 @@
 // SMTP on its own thread: the main thread hands each mail over as bytes and
 // hears how it went. Against a real SMTP server over TCP: a mail arrives
 // whole, a refusal comes back with the codes the outbox worker decides by,
-// the bytes are handed over rather than shared, a thread that dies fails
-// only the mail it held and the next mail starts a new one, and a closed
-// pool refuses mail.
+// the bytes are handed over rather than shared, a mail's deadline crosses
+// with it, a thread that dies fails only the mail it held and the next mail
+// starts a new one, and a closed pool refuses mail.
 import { once } from "node:events";
 import net, { type AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
@@ -121,6 +121,31 @@ describe("ThreadedSmtpPool", () => {
     await pool.send(envelope("after@example.com"), message("after@example.com"));
     const got = (await smtp.waitFor(2)).map((m) => m.to);
     expect(got).toEqual(["before@example.com", "after@example.com"]);
+  });
+
+  it("carries each mail's deadline to the SMTP thread: a mail the relay holds past it is given up there, and the relay never gets to accept it", async () => {
+    const smtp = await startSmtp();
+    cleanups.push(() => smtp.close());
+    const pool = threadedPool(Number(new URL(smtp.url).port), { socketTimeoutMs: 20_000 });
+    // The thread started and a session open, the mail reaches the relay long before its deadline.
+    await pool.send(envelope("warm@example.com"), message("warm@example.com"));
+    let answer: (() => void) | undefined;
+    smtp.hold = ({ to }) => (to === "slow@example.com" ? new Promise<void>((resolve) => (answer = resolve)) : undefined);
+    let outcome: unknown;
+    pool.send(envelope("slow@example.com"), message("slow@example.com"), Date.now() + 2_000).then(
+      () => (outcome = "sent"),
+      (err: unknown) => (outcome = err),
+    );
+    // Nothing else would end it before the socket timeout (20 s).
+    await expect.poll(() => outcome, { timeout: 10_000 }).toBeDefined();
+    expect((outcome as Error).message).toMatch(/deadline/);
+    expect(deliveryCause(outcome)).toBe("ETIMEDOUT");
+    // The relay was holding it, and answers only now, to a session the pool has reset.
+    expect(answer).toBeDefined();
+    answer!();
+    await expect.poll(() => smtp.dropped.length, { timeout: 10_000 }).toBe(1);
+    await pool.send(envelope("next@example.com"), message("next@example.com"));
+    expect((await smtp.waitFor(2)).map((m) => m.to)).toEqual(["warm@example.com", "next@example.com"]);
   });
 
   it("refuses mail once closed, and its thread ends", async () => {

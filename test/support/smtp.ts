@@ -23,16 +23,28 @@ export interface TestSmtp {
   waitFor(count: number, timeoutMs?: number): Promise<ReceivedMail[]>;
   /** Set to answer the next DATA with this SMTP reply code instead of accepting. */
   reject: ((mail: { to: string }) => number | undefined) | undefined;
+  /**
+   * Set to make the relay slow: the reply to a mail for which it returns a
+   * promise waits until that settles. A mail whose client hung up meanwhile
+   * was never acknowledged: it is dropped (listed in `dropped`), not kept.
+   */
+  hold: ((mail: { to: string; messageId: string }) => Promise<void> | undefined) | undefined;
+  /** Message-IDs of the held mails whose client hung up before the reply. */
+  readonly dropped: string[];
   close(): Promise<void>;
 }
 
 export async function startSmtp(listenPort = 0): Promise<TestSmtp> {
   const mails: ReceivedMail[] = [];
   const waiters: (() => void)[] = [];
+  /** Sessions whose client has gone. */
+  const closed = new Set<string>();
   const state: TestSmtp = {
     url: "",
     mails,
     reject: undefined,
+    hold: undefined,
+    dropped: [],
     async waitFor(count, timeoutMs = 10_000) {
       const deadline = Date.now() + timeoutMs;
       while (mails.length < count) {
@@ -52,6 +64,9 @@ export async function startSmtp(listenPort = 0): Promise<TestSmtp> {
     authOptional: true,
     disabledCommands: ["STARTTLS", "AUTH"],
     logger: false,
+    onClose(session) {
+      closed.add(session.id);
+    },
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];
       stream.on("data", (c: Buffer) => chunks.push(c));
@@ -64,6 +79,14 @@ export async function startSmtp(listenPort = 0): Promise<TestSmtp> {
         }
         const raw = Buffer.concat(chunks).toString("utf8");
         const parsed: ParsedMail = await simpleParser(raw);
+        const held = state.hold?.({ to, messageId: parsed.messageId ?? "" });
+        if (held) {
+          await held;
+          if (closed.has(session.id)) {
+            state.dropped.push(parsed.messageId ?? "");
+            return;
+          }
+        }
         mails.push({
           to,
           from: parsed.from?.text ?? "",
@@ -78,6 +101,9 @@ export async function startSmtp(listenPort = 0): Promise<TestSmtp> {
       });
     },
   });
+  // A client that resets its session mid-mail (one given up at its
+  // deadline) is reported as an error; a relay goes on serving the others.
+  server.on("error", () => {});
   server.listen(listenPort, "127.0.0.1");
   await once(server.server, "listening");
   const { port } = server.server.address() as AddressInfo;
