@@ -5,7 +5,10 @@
 // coming due, and leases that ran out.
 // Each claimed row is rendered, sent and recorded; temporary failures are
 // retried with backoff and jitter while the code is still valid, permanent
-// ones (SMTP 5xx) are marked failed at once.
+// ones (SMTP 5xx) are marked failed at once. Every delivery has a deadline
+// before its row's lease ends (deliveryDeadline): a delivery still under
+// way then is given up and retried, never left running while another
+// worker claims the row.
 import { AsyncResource } from "node:async_hooks";
 import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import type { Logger } from "pino";
@@ -30,7 +33,10 @@ export interface OutboxWorkerOptions {
   /** How long a claimed row is ours before another worker may take it. */
   readonly leaseMs?: number;
   readonly observer?: DeliveryObserver;
-  /** Tests substitute a fake clock and a fixed jitter. */
+  /**
+   * Tests substitute a fake clock and a fixed jitter. The deadlines handed
+   * to the mailer are on this clock; the SMTP mailer reads Date.now().
+   */
   readonly clock?: Clock;
   readonly random?: () => number;
   /**
@@ -51,6 +57,24 @@ function senderNameFor(tenantName: string): string {
 
 /** The lease on claimed rows unless the options set one. */
 const DEFAULT_LEASE_MS = 60_000;
+
+/**
+ * How long before its row's lease ends a delivery is given up. The SMTP
+ * thread stops it at the deadline (its timer is not late by more than its
+ * event loop is). This is time for the failure to come back to the main
+ * thread and for the retry to be written, all before another worker may
+ * claim the row. For a short lease (tests), a quarter of it.
+ */
+const DEADLINE_MARGIN_MS = 5_000;
+
+/**
+ * When a delivery under a lease taken at `leasedAt` (this worker's clock,
+ * read before the statement that took it, so the lease in the database ends
+ * no sooner than `leasedAt + leaseMs`) must be over.
+ */
+function deliveryDeadline(leasedAt: number, leaseMs: number): number {
+  return leasedAt + leaseMs - Math.min(DEADLINE_MARGIN_MS, leaseMs / 4);
+}
 
 export class OutboxWorker implements MailHandoff {
   private pollTimer: NodeJS.Timeout | undefined;
@@ -144,7 +168,8 @@ export class OutboxWorker implements MailHandoff {
     return {
       leaseMs,
       deliver: (row, code) => {
-        if (settle()) this.handOver(row, code, reservedAt + leaseMs / 2);
+        // The place is reserved before the send inserts its row: the row's lease ends later than this one.
+        if (settle()) this.handOver(row, code, reservedAt + leaseMs / 2, deliveryDeadline(reservedAt, leaseMs));
       },
       cancel: () => void settle(),
     };
@@ -162,7 +187,7 @@ export class OutboxWorker implements MailHandoff {
    * the row, and so reach the recipient twice. Such a row, and one handed
    * over while stopping, is left to the claim.
    */
-  private handOver(row: OutboxRow, code: string, startBy: number): void {
+  private handOver(row: OutboxRow, code: string, startBy: number, deadline: number): void {
     if (this.stopped || this.clock.now() > startBy) {
       this.own?.add(row.messageId);
       // Stopping: give it back at once rather than at the lease's end.
@@ -179,7 +204,7 @@ export class OutboxWorker implements MailHandoff {
     // written: the send's answer does not wait for its mail's rendering, and
     // an answer takes as long whether or not it queued mail.
     const delivery: Promise<void> = this.nextTurn()
-      .then(() => this.home.runInAsyncScope(() => this.deliver(row, code)))
+      .then(() => this.home.runInAsyncScope(() => this.deliver(row, deadline, code)))
       .finally(() => {
         this.handedOver.delete(delivery);
         this.recordSoon();
@@ -272,9 +297,10 @@ export class OutboxWorker implements MailHandoff {
         const free = concurrency - running.size;
         if (free > 0 && (free >= batch || !backlog)) {
           this.again = false;
+          const deadline = deliveryDeadline(this.clock.now(), leaseMs);
           const rows = await this.claim(free, leaseMs);
           for (const row of rows) {
-            const delivery: Promise<void> = this.deliver(row).finally(() => running.delete(delivery));
+            const delivery: Promise<void> = this.deliver(row, deadline).finally(() => running.delete(delivery));
             running.add(delivery);
           }
           // A full claim means more rows are probably due.
@@ -339,14 +365,14 @@ export class OutboxWorker implements MailHandoff {
    * whichever instance claims it (the traceparent travels in the row).
    * Otherwise, and whenever tracing is off, this costs nothing.
    */
-  private deliver(row: OutboxRow, code?: string): Promise<void> {
-    if (!row.traceparent) return this.deliverRow(row, code);
+  private deliver(row: OutboxRow, deadline: number, code?: string): Promise<void> {
+    if (!row.traceparent) return this.deliverRow(row, deadline, code);
     const parent = propagation.extract(ROOT_CONTEXT, { traceparent: row.traceparent });
     return tracer().startActiveSpan(
       "otp.deliver",
       { kind: SpanKind.CONSUMER, attributes: { "otp.outbox.attempt": row.attempts, "otp.mail.template": row.template } },
       parent,
-      (span) => this.deliverRow(row, code).finally(() => span.end()),
+      (span) => this.deliverRow(row, deadline, code).finally(() => span.end()),
     );
   }
 
@@ -367,8 +393,12 @@ export class OutboxWorker implements MailHandoff {
     });
   }
 
-  /** `known`: the code, when the row was handed over with it (no decryption then). */
-  private async deliverRow(row: OutboxRow, known?: string): Promise<void> {
+  /**
+   * `deadline`: when SMTP gives the mail up (deliveryDeadline), a failure
+   * like any other. `known`: the code, when the row was handed over with it
+   * (no decryption then).
+   */
+  private async deliverRow(row: OutboxRow, deadline: number, known?: string): Promise<void> {
     this.inFlight.add(row.id);
     // Done with, unless failed() schedules a retry (which puts it back).
     this.own?.delete(row.messageId);
@@ -400,6 +430,7 @@ export class OutboxWorker implements MailHandoff {
             replyTo: row.replyTo ?? undefined,
             messageId: row.messageId,
             code,
+            deadline,
           }),
         );
       } catch (err) {

@@ -12,7 +12,7 @@ import { FakeOutbox, ScriptedMailer, smtpError } from "../support/fake-outbox.js
 const secrets = new Secrets({ id: 1, secret: "unit-test-pepper-0123456789abcdef" });
 const MINUTE = 60_000;
 
-function setup(options: { maxAttempts?: number; random?: number } = {}) {
+function setup(options: { maxAttempts?: number; random?: number; leaseMs?: number } = {}) {
   const clock = new FakeClock();
   const outbox = new FakeOutbox(clock);
   const mailer = new ScriptedMailer();
@@ -24,6 +24,7 @@ function setup(options: { maxAttempts?: number; random?: number } = {}) {
     defaultFrom: "no-reply@example.com",
     clock,
     random: () => options.random ?? 0.5,
+    leaseMs: options.leaseMs,
     observer: { delivered: () => observed.push("sent"), attemptFailed: (r) => observed.push(r) },
   });
   let n = 0;
@@ -316,5 +317,45 @@ describe("mail handed over by this instance's sends", () => {
     const id = handOver(late);
     await expect.poll(() => outbox.get(id).status).toBe("pending");
     expect(mailer.sent).toHaveLength(0);
+  });
+});
+
+describe("delivery deadlines", () => {
+  it("gives a claimed row's delivery a deadline 5 s before its lease ends, counted from before the claim", async () => {
+    const { clock, mailer, queue, pass } = setup();
+    const claimedAt = clock.now();
+    queue();
+    await pass();
+    expect(mailer.sent[0]!.deadline).toBe(claimedAt + 60_000 - 5_000);
+  });
+
+  it("gives a handed-over row's delivery a deadline 5 s before its lease ends, counted from the reservation, however late the delivery begins", async () => {
+    const { clock, mailer, worker, handOver } = setup();
+    const place = worker.reserve()!;
+    const reservedAt = clock.now();
+    clock.advance(20_000);
+    handOver(place);
+    await worker.idle();
+    expect(mailer.sent[0]!.deadline).toBe(reservedAt + 60_000 - 5_000);
+  });
+
+  it("keeps a quarter of a short lease as the margin", async () => {
+    const { clock, mailer, queue, pass } = setup({ leaseMs: 2_000 });
+    const claimedAt = clock.now();
+    queue();
+    await pass();
+    expect(mailer.sent[0]!.deadline).toBe(claimedAt + 1_500);
+  });
+
+  it("treats a delivery given up at its deadline as a failed attempt: retried after the backoff, not before", async () => {
+    const { clock, outbox, mailer, observed, queue, pass } = setup({ random: 0 });
+    const id = queue();
+    mailer.answer(Object.assign(new Error("SMTP delivery passed its deadline and was given up"), { code: "ETIMEDOUT" }));
+    await pass();
+    expect(outbox.get(id)).toMatchObject({ status: "pending", retryDelays: [500], lastError: expect.stringMatching(/deadline/) });
+    clock.advance(500);
+    await pass();
+    expect(outbox.get(id)).toMatchObject({ status: "sent", row: { attempts: 2 } });
+    expect(observed).toEqual(["retry", "sent"]);
   });
 });
